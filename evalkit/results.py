@@ -1,0 +1,49 @@
+"""Result files on disk: mteb's TaskResult JSON in `<output>/<org>__<name>/<revision>/<Task>.json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from evalkit.models import safe_component
+
+
+def model_dir(output_dir: Path, folder_name: str, revision: str) -> Path:
+    """The folder holding one model revision's results, always inside `output_dir`."""
+    return Path(output_dir) / safe_component(folder_name) / safe_component(revision)
+
+
+def task_file(folder: Path, mteb_task: str) -> Path:
+    """The result file of one task, named by its mteb task name."""
+    return folder / f"{safe_component(mteb_task)}.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename, so readers never see a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def task_result_json(task_result) -> dict[str, Any]:
+    """mteb's TaskResult as `TaskResult.to_disk` writes it, but with unrounded scores."""
+    data = task_result.model_dump(mode="json")
+    data["date"] = task_result.date.timestamp() if task_result.date else None
+    return data
+
+
+def write_task_result(task_result, path: Path) -> None:
+    """Write one mteb TaskResult atomically."""
+    write_json_atomic(path, task_result_json(task_result))
