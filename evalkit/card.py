@@ -1,0 +1,157 @@
+"""Model-card metadata: emit the `model-index` YAML in the seed card's layout, update a README, import a card.
+
+The layout is PyYAML's block style with the seed's key order: `task/type`, then `dataset` (type, name, config,
+split, revision), then `metrics` (type, value) sorted by name; results sorted by task name. Values print as the
+card writer printed `score * 100`: the float's repr, integers without `.0`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+from huggingface_hub import ModelCardData
+
+from evalkit import results
+from evalkit.errors import UserError
+from evalkit.ingest import read_card, read_one, split_front_matter
+from evalkit.metrics import from_card, mteb_key
+from evalkit.scores import ModelScores, TaskScores
+from evalkit.suite import Suite, load_suite
+
+MODEL_INDEX = "model-index:"
+
+
+def emit_model_index(model: ModelScores, suite: Suite, name: str | None = None) -> str:
+    """The `model-index:` block (ending in a newline) for the suite tasks `model` holds."""
+    entries = []
+    for spec in sorted(suite.tasks, key=lambda s: (s.name, s.card.config)):
+        scores = model.tasks.get(spec.mteb_task)
+        if scores is None:
+            continue
+        if scores.sampled is not None:
+            raise UserError(
+                f"{model.source}: {spec.mteb_task} is a sampled result ({scores.sampled}); cards show full runs only"
+            )
+        card = spec.card
+        entries.append(
+            {
+                "task": {"type": spec.type},
+                "dataset": {
+                    "type": card.type,
+                    "name": card.name,
+                    "config": card.config,
+                    "split": card.split,
+                    "revision": scores.dataset_revision,
+                },
+                "metrics": [{"type": k, "value": _card_value(v)} for k, v in sorted(scores.metrics.items())],
+            }
+        )
+    if not entries:
+        raise UserError(f"{model.source}: no result of suite {suite.name!r} to put on a card")
+    data = {"model-index": [{"name": name or model.name.split("/")[-1], "results": entries}]}
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=2**31)
+    _validate(text, sum(len(e["metrics"]) for e in entries))
+    return text
+
+
+def _card_value(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
+
+
+def _validate(text: str, n_metrics: int) -> None:
+    """Parse the YAML back with huggingface_hub's model-card metadata parser; it must see every metric."""
+    card = ModelCardData(**yaml.safe_load(text))
+    if len(card.eval_results or []) != n_metrics:
+        raise RuntimeError(f"huggingface_hub reads {len(card.eval_results or [])} metrics, evalkit wrote {n_metrics}")
+
+
+def update_readme(text: str, model_index: str) -> str:
+    """`text` with the front matter's `model-index` replaced by `model_index`; all else is kept byte for byte.
+
+    Without a `model-index` the block is appended to the front matter; without front matter, one is added.
+    """
+    try:
+        head, front, tail = split_front_matter(text, Path("README.md"))
+    except UserError:
+        return f"---\n{model_index}---\n{text}"
+    lines = front.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == MODEL_INDEX), None)
+    if start is None:
+        separator = "" if not front or front.endswith("\n") else "\n"
+        return head + front + separator + model_index.rstrip("\n") + tail
+    end = start + 1
+    while end < len(lines) and (lines[end][:1] in (" ", "-") or not lines[end].strip()):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():  # blank lines after the block stay
+        end -= 1
+    block = model_index if end < len(lines) else model_index.rstrip("\n")
+    return head + "".join(lines[:start]) + block + "".join(lines[end:]) + tail
+
+
+def import_card(card_path: Path, output_dir: Path, suite: Suite) -> list[Path]:
+    """Write a card's suite results as mteb result JSON under `output_dir`; returns the folders written.
+
+    Each model-index entry becomes `<name>/external/<MtebTask>.json` plus a `model_meta.json`, with the dataset
+    revisions the card records and scores that give back the card's values exactly.
+    """
+    folders = []
+    for model in read_card(card_path, suite):
+        if not model.tasks:
+            continue
+        folder = results.model_dir(output_dir, model.name.replace("/", "__"), model.revision)
+        results.write_json_atomic(
+            folder / "model_meta.json", {"name": model.name, "revision": model.revision, "source": str(card_path)}
+        )
+        for scores in model.tasks.values():
+            results.write_json_atomic(results.task_file(folder, scores.task), _result_json(scores, suite))
+        folders.append(folder)
+    if not folders:
+        raise UserError(f"{card_path}: the card holds no result of suite {suite.name!r}")
+    return folders
+
+
+def _result_json(scores: TaskScores, suite: Suite) -> dict:
+    """mteb 2.x TaskResult JSON for one card result (0-1 scale; main_score is the suite's main metric)."""
+    entry = {mteb_key(scores.type, k): from_card(v) for k, v in sorted(scores.metrics.items())}
+    main = suite.main_metrics.get(scores.type)
+    entry["main_score"] = entry.get(mteb_key(scores.type, main)) if main else None
+    entry |= {"hf_subset": scores.subset, "languages": []}
+    return {
+        "dataset_revision": scores.dataset_revision,
+        "task_name": scores.task,
+        "mteb_version": None,
+        "scores": {scores.split: [entry]},
+        "evaluation_time": None,
+        "kg_co2_emissions": None,
+    }
+
+
+def cmd_emit(args) -> int:
+    """`card emit RESULTS [--output FILE] [--update README.md] [--name NAME]`."""
+    suite = load_suite(args.suite)
+    text = emit_model_index(read_one(Path(args.results), suite), suite, args.name)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    if args.update:
+        readme = Path(args.update)
+        try:
+            old = readme.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{readme}: cannot read ({exc})") from exc
+        new = update_readme(old, text)
+        if new != old:
+            readme.write_text(new, encoding="utf-8")
+        print(f"{readme}: model-index {'updated' if new != old else 'unchanged'}", file=sys.stderr)
+    if not args.output and not args.update:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_import(args) -> int:
+    """`card import CARD --output-dir DIR`."""
+    suite = load_suite(args.suite)
+    for folder in import_card(Path(args.card), Path(args.output_dir), suite):
+        print(f"wrote {folder}")
+    return 0

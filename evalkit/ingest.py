@@ -1,0 +1,241 @@
+"""Reading results into `ModelScores`: mteb result JSON of every version, folders at any depth, model cards.
+
+Result files are loaded with mteb's own `TaskResult.from_disk`, which converts the pre-1.11 layout (metrics
+nested by similarity function, subsets nested under the split) and the pre-1.12.48 pair-classification keys.
+What it leaves, evalkit handles: `dataset_revision: null` in 1.x files (recorded as "None", as cards print it),
+the `map`/`mrr` keys of 1.12-1.38 reranking files and the `cos_sim_*` keys of `external` folders (both in
+`evalkit.metrics`), and 1.x file names of renamed tasks (`CMedQAv1.json`). Every unreadable input is a
+one-line `UserError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evalkit.errors import UserError
+from evalkit.metrics import card_metrics, from_card, mteb_key
+from evalkit.scores import ModelScores, TaskScores
+from evalkit.suite import Suite, TaskSpec
+
+CARD_REVISION = "external"  # the revision of results taken from a model card, as in the public results repository
+META_FILE = "model_meta.json"
+LISTED = 10  # model revisions named in the error of `read_one`
+# A README's YAML front matter, as huggingface_hub finds it: (opening ---, YAML, closing --- and the rest).
+FRONT_MATTER = re.compile(r"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(?:\r\n|\n|$)[\S\s]*)$")
+
+
+def read_scores(path: Path, suite: Suite) -> list[ModelScores]:
+    """Every model revision under `path` with at least one suite task, sorted by name and revision.
+
+    `path` is a results folder at any depth, one model's folder (one `ModelScores` per revision), one revision
+    folder, or a model card README.md. Only suite tasks are read, each at the card's split and subset.
+    """
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() != ".md":
+            raise UserError(f"{path}: expected a results folder or a model card (.md)")
+        return read_card(path, suite)
+    if not path.is_dir():
+        raise UserError(f"{path} does not exist")
+    models = []
+    for folder, files in _revision_folders(path, suite):
+        model = _read_revision(folder, files, suite)
+        if model.tasks:
+            models.append(model)
+    return sorted(models, key=lambda m: (m.name, m.revision))
+
+
+def read_one(path: Path, suite: Suite) -> ModelScores:
+    """The single model revision `path` holds; zero or several are a `UserError` that lists what was found."""
+    models = read_scores(path, suite)
+    if len(models) != 1:
+        if not models:
+            raise UserError(f"{path}: no results of suite {suite.name!r} found")
+        found = ", ".join(f"{m.name}@{m.revision} ({m.source})" for m in models[:LISTED])
+        more = f" and {len(models) - LISTED} more" if len(models) > LISTED else ""
+        raise UserError(f"{path} holds {len(models)} model revisions, pass one of them: {found}{more}")
+    return models[0]
+
+
+def _revision_folders(root: Path, suite: Suite) -> list[tuple[Path, dict[str, Path]]]:
+    """Folders under `root` (itself included) holding suite result files, with those files by mteb task."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files = _task_files(Path(dirpath), filenames, suite)
+        if files:
+            found.append((Path(dirpath), files))
+    return found
+
+
+def _task_files(folder: Path, filenames: list[str], suite: Suite) -> dict[str, Path]:
+    """Result files of suite tasks in one folder; 1.x names of renamed tasks count when the new name is absent."""
+    from mteb.results.task_result import renamed_tasks
+
+    files: dict[str, Path] = {}
+    for filename in sorted(filenames):
+        stem, suffix = os.path.splitext(filename)
+        if suffix != ".json" or filename == META_FILE:
+            continue
+        task = stem if stem in suite.by_mteb_name else renamed_tasks.get(stem)
+        if task in suite.by_mteb_name and (task not in files or stem == task):
+            files[task] = folder / filename
+    return files
+
+
+def _read_revision(folder: Path, files: dict[str, Path], suite: Suite) -> ModelScores:
+    meta = _model_meta(folder / META_FILE)
+    name = meta.get("name") if isinstance(meta.get("name"), str) else folder.parent.name.replace("__", "/")
+    sampled = meta.get("sampled") if isinstance(meta.get("sampled"), str) else None
+    model = ModelScores(name=name, revision=folder.name, source=folder)
+    for task, path in files.items():
+        scores = read_task_file(path, suite.by_mteb_name[task], sampled)
+        if scores is not None:
+            model.tasks[task] = scores
+    return model
+
+
+def _model_meta(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: model_meta.json is a JSON object")
+    return data
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read ({exc})") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+    except (ValueError, RecursionError) as exc:
+        raise UserError(f"{path}: not valid JSON ({type(exc).__name__})") from exc
+
+
+def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> TaskScores | None:
+    """One result file's scores at the card's split and subset, or None when the file lacks that subset."""
+    from mteb.results.task_result import TaskResult
+
+    if not isinstance(_load_json(path), dict):
+        raise UserError(f"{path}: a result file is a JSON object")
+    try:
+        result = TaskResult.from_disk(path)
+    except Exception as exc:  # mteb raises many kinds; each means "not a result file"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: not an mteb result file ({reason})") from exc
+    if result.task_name != spec.mteb_task:
+        raise UserError(f"{path}: holds task {result.task_name!r}, expected {spec.mteb_task!r}")
+    entry = next((e for e in result.scores.get(spec.split, []) if e.get("hf_subset") == spec.subset), None)
+    metrics = card_metrics(spec.type, entry) if entry is not None else {}
+    if not metrics:
+        return None
+    return TaskScores(
+        task=spec.mteb_task,
+        type=spec.type,
+        split=spec.split,
+        subset=spec.subset,
+        dataset_revision=str(result.dataset_revision),
+        metrics=metrics,
+        sampled=sampled,
+    )
+
+
+def split_front_matter(text: str, path: Path) -> tuple[str, str, str]:
+    """A README's (opening `---`, front-matter YAML, closing `---` and body); `UserError` when it has none."""
+    match = FRONT_MATTER.match(text)
+    if match is None:
+        raise UserError(f"{path}: no YAML front matter (a model card starts with a `---` block)")
+    return match.group(1), match.group(2), match.group(3)
+
+
+def read_card(path: Path, suite: Suite) -> list[ModelScores]:
+    """The suite tasks of a model card's `model-index`, one `ModelScores` per entry (revision `external`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read ({exc})") from exc
+    head, front, _ = split_front_matter(text, path)
+    try:
+        meta = yaml.safe_load(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = ":" + str(mark.line + 1 + head.count("\n")) if mark else ""
+        raise UserError(
+            f"{path}{where}: front matter is not valid YAML ({getattr(exc, 'problem', None) or exc})"
+        ) from exc
+    index = meta.get("model-index") if isinstance(meta, dict) else None
+    if not isinstance(index, list) or not index:
+        raise UserError(f"{path}: the front matter has no `model-index` list")
+    return [_card_model(path, i, entry, suite) for i, entry in enumerate(index)]
+
+
+def _card_model(path: Path, index: int, entry: object, suite: Suite) -> ModelScores:
+    where = f"{path}: model-index entry #{index + 1}"
+    entry = _mapping(entry, where)
+    results = entry.get("results")
+    if not isinstance(entry.get("name"), str) or not isinstance(results, list):
+        raise UserError(f"{where}: needs a `name` and a `results` list")
+    model = ModelScores(name=entry["name"], revision=CARD_REVISION, source=path)
+    for number, result in enumerate(results, start=1):
+        scores = _card_result(f"{where}, result #{number}", result, suite)
+        if scores is not None:
+            model.tasks[scores.task] = scores
+    return model
+
+
+def _card_result(where: str, result: object, suite: Suite) -> TaskScores | None:
+    result = _mapping(result, where)
+    task_type = _mapping(result.get("task"), f"{where} task").get("type")
+    dataset = _mapping(result.get("dataset"), f"{where} dataset")
+    metrics = result.get("metrics")
+    if not isinstance(metrics, list):
+        raise UserError(f"{where}: `metrics` is a list")
+    spec = _card_spec(dataset, suite)
+    if spec is None:
+        return None
+    if task_type != spec.type:
+        raise UserError(f"{where}: {spec.name} has task type {task_type!r}, the suite says {spec.type!r}")
+    values = {}
+    for metric in metrics:
+        metric = _mapping(metric, f"{where} metric")
+        name, value = metric.get("type"), metric.get("value")
+        if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where}: each metric needs a `type` name and a numeric `value` (got {metric!r})")
+        values[mteb_key(spec.type, name)] = from_card(float(value))
+    return TaskScores(
+        task=spec.mteb_task,
+        type=spec.type,
+        split=spec.split,
+        subset=spec.subset,
+        dataset_revision=str(dataset.get("revision")),
+        metrics=card_metrics(spec.type, values),
+    )
+
+
+def _card_spec(dataset: dict, suite: Suite) -> TaskSpec | None:
+    """The suite task a card's dataset block stands for: same split and config, and same name or dataset type."""
+    split, config = str(dataset.get("split")), str(dataset.get("config"))
+    for spec in suite.tasks:
+        card = spec.card
+        same_dataset = dataset.get("name") == card.name or dataset.get("type") == card.type
+        if same_dataset and (split, config) == (card.split, card.config):
+            return spec
+    return None
+
+
+def _mapping(value: object, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
