@@ -1,0 +1,262 @@
+"""The CI regression gate: did any task's main score fall by more than its tolerance?
+
+`check CANDIDATE --baseline B` exits 0 when nothing regressed, 1 on a regression or a missing task,
+and 2 on bad input (the CLI turns `UserError` into status 2).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from evalkit.errors import UserError
+from evalkit.report import load_model, main_score, write_output
+from evalkit.scores import ModelScores
+from evalkit.suite import TASK_TYPES, Suite, TaskSpec, load_suite
+
+DEFAULT_TOLERANCE = 0.5
+HEADER = ("status", "task", "type", "baseline", "candidate", "delta", "tolerance")
+SHOWN_IMPROVED = 10  # the tables list at most this many improved tasks; the JUnit report has every task
+EPSILON = 1e-9  # float noise allowed on top of a tolerance, so a drop of exactly the tolerance passes
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Allowed drop in points: per task (mteb or card name), else per type, else the default."""
+
+    default: float = DEFAULT_TOLERANCE
+    by_task: dict[str, float] = field(default_factory=dict)
+    by_type: dict[str, float] = field(default_factory=dict)
+
+    def for_task(self, spec: TaskSpec) -> float:
+        for key in (spec.mteb_task, spec.name):
+            if key in self.by_task:
+                return self.by_task[key]
+        return self.by_type.get(spec.type, self.default)
+
+
+def _points(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise UserError(f"{where}: a tolerance is a number of points >= 0, not {value!r}")
+    return float(value)
+
+
+def load_tolerances(path: Path | None, suite: Suite, default: float = DEFAULT_TOLERANCE) -> Tolerances:
+    """Tolerances from a YAML mapping of task or type name -> points, with an optional `default:` key.
+
+    The file's `default` overrides `default`; unknown names are a `UserError`.
+    """
+    default = _points(default, "--tolerance")
+    if path is None:
+        return Tolerances(default)
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--tolerance-file {path}: cannot read ({exc})") from exc
+    except yaml.YAMLError as exc:
+        raise UserError(f"--tolerance-file {path}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"--tolerance-file {path}: expected a mapping of task or type name to points")
+    task_names = set(suite.by_mteb_name) | {t.name for t in suite.tasks}
+    by_task, by_type = {}, {}
+    for key, value in raw.items():
+        points = _points(value, f"{path}: {key}")
+        if key == "default":
+            default = points
+        elif key in TASK_TYPES:
+            by_type[key] = points
+        elif key in task_names:
+            by_task[key] = points
+        else:
+            raise UserError(f"{path}: {key!r} is neither a task of suite {suite.name!r}, a task type, nor `default`")
+    return Tolerances(default, by_task, by_type)
+
+
+@dataclass(frozen=True)
+class TaskCheck:
+    """One baseline task: its main score in both models (candidate None when missing) and the verdict."""
+
+    task: str  # mteb task name
+    type: str
+    metric: str
+    baseline: float
+    candidate: float | None
+    tolerance: float
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.candidate is None else self.candidate - self.baseline
+
+    @property
+    def status(self) -> str:
+        """`missing`, `regressed`, `improved` (rose by more than the tolerance) or `ok`."""
+        if self.delta is None:
+            return "missing"
+        if self.delta < -self.tolerance - EPSILON:
+            return "regressed"
+        return "improved" if self.delta > self.tolerance + EPSILON else "ok"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The verdict over every baseline task of the suite."""
+
+    candidate: str
+    baseline: str
+    checks: list[TaskCheck]
+    allow_missing: bool = False
+
+    def with_status(self, *statuses: str) -> list[TaskCheck]:
+        return [c for c in self.checks if c.status in statuses]
+
+    @property
+    def failures(self) -> list[TaskCheck]:
+        return self.with_status("regressed") + ([] if self.allow_missing else self.with_status("missing"))
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _check_sampling(candidate: ModelScores, baseline: ModelScores, specs: list[TaskSpec]) -> None:
+    """Refuse to compare sampled (`run --limit`) results with full ones, or samples of another size or seed."""
+    mixed = []
+    for spec in specs:
+        cand, base = candidate.tasks.get(spec.mteb_task), baseline.tasks.get(spec.mteb_task)
+        if cand is not None and cand.sampled != base.sampled:
+            mixed.append(
+                f"{spec.mteb_task} (candidate {cand.sampled or 'full run'}, baseline {base.sampled or 'full run'})"
+            )
+    if mixed:
+        raise UserError(
+            f"cannot compare sampled with full results or samples of another size or seed: {'; '.join(mixed[:5])}"
+            f"{f' and {len(mixed) - 5} more' if len(mixed) > 5 else ''}; run both with the same --limit and seed"
+        )
+
+
+def run_gate(
+    candidate: ModelScores, baseline: ModelScores, suite: Suite, tolerances: Tolerances, allow_missing: bool = False
+) -> GateResult:
+    """Check every suite task that the baseline has against the candidate."""
+    specs = [s for s in suite.tasks if main_score(baseline, s, suite) is not None]
+    if not specs:
+        raise UserError(f"baseline {baseline.name} has no main score for any task of suite {suite.name!r}")
+    _check_sampling(candidate, baseline, specs)
+    checks = [
+        TaskCheck(
+            task=s.mteb_task,
+            type=s.type,
+            metric=suite.main_metrics[s.type],
+            baseline=main_score(baseline, s, suite),
+            candidate=main_score(candidate, s, suite),
+            tolerance=tolerances.for_task(s),
+        )
+        for s in specs
+    ]
+    return GateResult(candidate.name, baseline.name, checks, allow_missing)
+
+
+def _rows(result: GateResult) -> list[tuple[str, ...]]:
+    """Every regressed and missing task, worst first, then the SHOWN_IMPROVED most improved."""
+    regressed = sorted(result.with_status("regressed"), key=lambda c: c.delta)
+    improved = sorted(result.with_status("improved"), key=lambda c: -c.delta)[:SHOWN_IMPROVED]
+    shown = regressed + result.with_status("missing") + improved
+    return [
+        (
+            c.status.upper() if c in result.failures else c.status,
+            c.task,
+            c.type,
+            f"{c.baseline:.2f}",
+            "–" if c.candidate is None else f"{c.candidate:.2f}",
+            "–" if c.delta is None else f"{c.delta:+.2f}",
+            f"{c.tolerance:g}",
+        )
+        for c in shown
+    ]
+
+
+def verdict(result: GateResult) -> str:
+    """One line: PASS or FAIL with counts, naming the failed tasks."""
+    counts = {s: len(result.with_status(s)) for s in ("regressed", "missing", "improved", "ok")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    if result.passed:
+        return f"PASS: {result.candidate} vs {result.baseline}, {len(result.checks)} tasks ({summary})"
+    names = ", ".join(c.task for c in result.failures)
+    return f"FAIL: {result.candidate} vs {result.baseline}, {len(result.checks)} tasks ({summary}): {names}"
+
+
+def format_table(result: GateResult) -> str:
+    """A plain-text table of what regressed, went missing and improved, then the verdict."""
+    rows = _rows(result)
+    if not rows:
+        return verdict(result)
+    widths = [max(len(r[i]) for r in (HEADER, *rows)) for i in range(len(HEADER))]
+    lines = [
+        "  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+        for r in (HEADER, *rows)
+    ]
+    return "\n".join([*lines, "", verdict(result)])
+
+
+def format_markdown(result: GateResult) -> str:
+    """A Markdown summary for $GITHUB_STEP_SUMMARY."""
+    icon = "✅" if result.passed else "❌"
+    parts = [f"### {icon} evalkit check", "", verdict(result).replace("|", "\\|"), ""]
+    rows = _rows(result)
+    if rows:
+        parts += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        parts += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(parts) + "\n\n"
+
+
+def junit_xml(result: GateResult) -> str:
+    """JUnit XML: one test case per baseline task; regressions and missing tasks fail, allowed missing ones skip."""
+    failures = result.failures
+    skipped = [c for c in result.with_status("missing") if c not in failures]
+    suite_el = ET.Element(
+        "testsuite",
+        name=f"evalkit check {result.candidate} vs {result.baseline}",
+        tests=str(len(result.checks)),
+        failures=str(len(failures)),
+        errors="0",
+        skipped=str(len(skipped)),
+    )
+    for c in result.checks:
+        case = ET.SubElement(suite_el, "testcase", classname=f"evalkit.check.{c.type}", name=c.task, time="0")
+        if c.status == "missing":
+            message = f"{c.task} is missing from the candidate (baseline {c.metric} {c.baseline:.2f})"
+        else:
+            message = f"{c.metric} {c.baseline:.2f} -> {c.candidate:.2f} ({c.delta:+.2f}, tolerance {c.tolerance:g})"
+        if c in failures:
+            ET.SubElement(case, "failure", message=message, type=c.status).text = message
+        elif c in skipped:
+            ET.SubElement(case, "skipped", message=message)
+        else:
+            ET.SubElement(case, "system-out").text = message
+    root = ET.Element("testsuites")
+    root.append(suite_el)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def cmd_check(args) -> int:
+    """`check CANDIDATE --baseline B`: print the table, write JUnit / step summary, return 0 or 1."""
+    suite = load_suite(args.suite)
+    tolerances = load_tolerances(args.tolerance_file, suite, args.tolerance)
+    candidate = load_model(Path(args.candidate), suite)
+    baseline = load_model(Path(args.baseline), suite)
+    result = run_gate(candidate, baseline, suite, tolerances, args.allow_missing)
+    print(format_table(result))
+    if args.junit:
+        write_output(Path(args.junit), junit_xml(result))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        write_output(Path(summary), format_markdown(result), append=True)
+    return 0 if result.passed else 1
