@@ -128,12 +128,19 @@ def _result_json(scores: TaskScores, suite: Suite) -> dict:
     }
 
 
+def write_beside(folder: Path, suite: Suite) -> Path:
+    """Emit the model-index of the results in `folder` to `folder/model-index.yaml`."""
+    path = Path(folder) / "model-index.yaml"
+    results.write_text_atomic(path, emit_model_index(read_one(Path(folder), suite), suite))
+    return path
+
+
 def cmd_emit(args) -> int:
     """`card emit RESULTS [--output FILE] [--update README.md] [--name NAME]`."""
     suite = load_suite(args.suite)
     text = emit_model_index(read_one(Path(args.results), suite), suite, args.name)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        results.write_text_atomic(Path(args.output), text)
     if args.update:
         readme = Path(args.update)
         try:
@@ -142,7 +149,7 @@ def cmd_emit(args) -> int:
             raise UserError(f"{readme}: cannot read ({exc})") from exc
         new = update_readme(old, text)
         if new != old:
-            readme.write_text(new, encoding="utf-8")
+            results.write_text_atomic(readme, new)
         print(f"{readme}: model-index {'updated' if new != old else 'unchanged'}", file=sys.stderr)
     if not args.output and not args.update:
         sys.stdout.write(text)

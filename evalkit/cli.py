@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
+    from evalkit.card import write_beside
     from evalkit.models import ModelOptions, load_model
+    from evalkit.results import model_dir
     from evalkit.runner import RunOptions, run_tasks, summary_table
     from evalkit.suite import load_suite
 
@@ -202,6 +204,7 @@ def cmd_run(args) -> int:
         f"{len(specs)} task(s) of suite {suite.name}",
         flush=True,
     )
+    folder = model_dir(args.output_dir, model.folder_name, model.revision)
     outcomes = run_tasks(
         model,
         specs,
@@ -210,7 +213,9 @@ def cmd_run(args) -> int:
     print()
     print(summary_table(outcomes))
     failed = [o for o in outcomes if o.status == "failed"]
-    print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} task(s) have results in {args.output_dir}")
+    print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} task(s) have results in {folder}")
+    if len(failed) < len(outcomes):
+        print(f"model-index YAML: {write_beside(folder, suite)}")
     return 1 if failed else 0
 
 

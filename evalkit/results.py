@@ -21,20 +21,25 @@ def task_file(folder: Path, mteb_task: str) -> Path:
     return folder / f"{safe_component(mteb_task)}.json"
 
 
-def write_json_atomic(path: Path, data: Any, allow_nan: bool = False) -> None:
-    """Write JSON through a temporary file and a rename, so readers never see a torn file."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a temporary file and a rename, so readers never see a torn file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=allow_nan)
-            f.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any, allow_nan: bool = False) -> None:
+    """Write JSON atomically (see `write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=allow_nan) + "\n")
 
 
 def task_result_json(task_result) -> dict[str, Any]:

@@ -116,3 +116,49 @@ def test_default_command_runs_offline_from_any_folder(tmp_path):
     results = tmp_path / "results" / "sample" / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available"
     assert sorted(p.stem for p in results.glob("*.json")) == sorted([*SIX_TASKS, "model_meta"])
     assert "6 of 6 task(s)" in proc.stdout
+
+
+ALLOWED_CARD_METRICS = {
+    "STS": {f"{f}_{m}" for f in ("cos_sim", "euclidean", "manhattan") for m in ("pearson", "spearman")},
+    "PairClassification": {f"{f}_{m}" for f in ("cos_sim", "dot", "euclidean", "manhattan")
+                           for m in ("accuracy", "ap", "f1", "precision", "recall")}
+    | {"max_accuracy", "max_ap", "max_f1"},
+    "Classification": {"accuracy", "f1", "ap"},
+    "Clustering": {"v_measure"},
+    "Reranking": {"map", "mrr"},
+    "Retrieval": {f"{m}_at_{k}" for m in ("map", "mrr", "ndcg", "precision", "recall") for k in (1, 3, 5, 10, 100, 1000)},
+}
+MTEB_NAME = {"cos_sim": "cosine", "dot": "dot", "euclidean": "euclidean", "manhattan": "manhattan"}
+
+
+def _expected_from_mteb(task_type: str, card_name: str, mteb_scores: dict) -> float:
+    """The card value of one metric, computed here from plain mteb's scores by the issue's mapping."""
+    if task_type == "Reranking":
+        return 100 * mteb_scores[{"map": "map_at_1000", "mrr": "mrr_at_10"}[card_name]]
+    if task_type == "PairClassification" and card_name.startswith("max_"):
+        metric = card_name[4:]
+        return max(100 * mteb_scores[f"{f}_{metric}"] for f in MTEB_NAME.values())
+    for card_prefix, mteb_prefix in MTEB_NAME.items():
+        if card_name.startswith(card_prefix + "_"):
+            return 100 * mteb_scores[mteb_prefix + card_name[len(card_prefix):]]
+    return 100 * mteb_scores[card_name]
+
+
+@pytest.mark.parametrize("task_name", sorted(SIX_TASKS))
+def test_emitted_card_metrics_are_plain_mteb_times_100(six_run, six_snapshots, minilm, task_name):
+    import yaml
+
+    _, out = six_run
+    card = yaml.safe_load((out / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / "model-index.yaml").read_text())
+    (entry,) = [r for r in card["model-index"][0]["results"] if r["dataset"]["name"] == f"MTEB {task_name}"]
+    task_type = entry["task"]["type"]
+    metrics = {m["type"]: m["value"] for m in entry["metrics"]}
+    assert set(metrics) <= ALLOWED_CARD_METRICS[task_type], set(metrics) - ALLOWED_CARD_METRICS[task_type]
+    expected_names = set(ALLOWED_CARD_METRICS[task_type])
+    if task_type == "Classification":
+        expected_names.discard("ap") if task_name != "Waimai" else None
+    assert set(metrics) == expected_names
+    reference = plain_mteb_scores(minilm, task_name, six_snapshots, SIX_TASKS[task_name][1])
+    for name, value in metrics.items():
+        assert math.isfinite(value)
+        assert value == pytest.approx(_expected_from_mteb(task_type, name, reference), rel=0, abs=1e-12), name
