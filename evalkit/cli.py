@@ -9,6 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from evalkit.embeddings import default_cache_dir
 from evalkit.errors import UserError
 
 DEFAULT_MODEL = "bundled:minilm"
@@ -50,8 +51,27 @@ def _add_run_parser(sub) -> None:
     p.add_argument("--query-prompt", help="prompt prepended to retrieval/reranking queries (default: the model's own)")
     p.add_argument("--passage-prompt", help="prompt prepended to retrieval/reranking passages (default: the model's own)")
     p.add_argument("--overwrite", action="store_true", help="evaluate tasks again even when their result exists")
-    p.add_argument("--no-cache", action="store_true", help="reference mode: call mteb exactly as plain mteb would")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="reference mode: no deduplication and no embedding cache; mteb is called exactly as plain mteb would",
+    )
+    p.add_argument("--cache-dir", type=Path, help=f"embedding cache folder (default: {default_cache_dir()})")
+    p.add_argument("--cache-max-gb", type=float, default=20.0, help="size limit of the embedding cache (default: 20)")
+    p.add_argument(
+        "--dims",
+        type=_dims,
+        help="Matryoshka sweep: comma-separated dimensions, each evaluated by truncating one full-size encode; "
+        "results go to <org>__<name>_dim<D> folders",
+    )
     p.set_defaults(handler=cmd_run)
+
+
+def _dims(text: str) -> list[int]:
+    dims = [_positive_int(part) for part in _csv(text)]
+    if not dims:
+        raise argparse.ArgumentTypeError("give at least one dimension, e.g. 1024,512,256")
+    return list(dict.fromkeys(dims))
 
 
 def _add_tasks_parser(sub) -> None:
@@ -180,11 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args) -> int:
     from evalkit.card import write_beside
+    from evalkit.embeddings import EmbeddingStore
     from evalkit.models import ModelOptions, load_model
-    from evalkit.results import model_dir
-    from evalkit.runner import RunOptions, run_tasks, summary_table
+    from evalkit.results import write_json_atomic
+    from evalkit.runner import RunOptions, run_tasks, summary, summary_table, variants
     from evalkit.suite import load_suite
 
+    if args.no_cache and (args.dims or args.cache_dir):
+        raise UserError("--no-cache is the reference mode without the embedding cache; it cannot take --dims or --cache-dir")
+    if args.cache_max_gb <= 0:
+        raise UserError("--cache-max-gb must be positive")
     suite = load_suite(args.suite)
     specs = suite.select(args.tasks, args.types)
     data_dir = args.data_dir or suite.data_dir
@@ -199,23 +224,39 @@ def cmd_run(args) -> int:
         passage_prompt=args.passage_prompt,
     )
     model = load_model(args.model, options, revision=args.revision)
+    store = None
+    if not args.no_cache:
+        cache_dir = args.cache_dir or default_cache_dir()
+        try:
+            store = EmbeddingStore(cache_dir / model.cache_key, max_bytes=int(args.cache_max_gb * 2**30))
+        except OSError as exc:
+            raise UserError(f"--cache-dir {cache_dir}: cannot use it ({exc.strerror})") from exc
+    run_options = RunOptions(
+        output_dir=args.output_dir,
+        data_dir=data_dir,
+        overwrite=args.overwrite,
+        show_progress=sys.stderr.isatty(),
+        store=store,
+        dims=args.dims,
+    )
+    plan = variants(model, run_options)
     print(
-        f"evalkit: {model.name} on {model.device} ({model.dtype}, batch size {model.options.batch_size}), "
-        f"{len(specs)} task(s) of suite {suite.name}",
+        f"evalkit: {model.name} on {','.join(model.devices)} ({model.dtype}, batch size {options.batch_size}), "
+        f"{len(specs)} task(s) of suite {suite.name}, {'cached' if store else 'reference'} mode",
         flush=True,
     )
-    folder = model_dir(args.output_dir, model.folder_name, model.revision)
-    outcomes = run_tasks(
-        model,
-        specs,
-        RunOptions(output_dir=args.output_dir, data_dir=data_dir, overwrite=args.overwrite, show_progress=sys.stderr.isatty()),
-    )
+    try:
+        report = run_tasks(model, specs, run_options)
+    finally:
+        model.close()
+    write_json_atomic(plan[0].folder / "run_summary.json", summary(model, run_options, report))
     print()
-    print(summary_table(outcomes))
-    failed = [o for o in outcomes if o.status == "failed"]
-    print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} task(s) have results in {folder}")
-    if len(failed) < len(outcomes):
-        print(f"model-index YAML: {write_beside(folder, suite)}")
+    print(summary_table(report.outcomes))
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    print(f"\n{len(report.outcomes) - len(failed)} of {len(report.outcomes)} result(s) are in {args.output_dir}")
+    for variant in plan:
+        if any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
+            print(f"model-index YAML: {write_beside(variant.folder, suite)}")
     return 1 if failed else 0
 
 

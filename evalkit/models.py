@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,27 +44,73 @@ class LoadedModel:
     dtype: str
     options: ModelOptions
     prompts: dict[str, str] = field(default_factory=dict)
+    devices: list[str] = field(default_factory=list)  # several: multi-process encoding across them
+    _pool: Any = field(default=None, repr=False)
 
     @property
     def folder_name(self) -> str:
         """The results folder name, as mteb and the public results repository spell it."""
         return safe_component(self.name.replace("/", "__"))
 
-    def record(self) -> dict[str, Any]:
-        """What is written to `model_meta.json` beside the results."""
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def record(self, name: str | None = None, dim: int | None = None) -> dict[str, Any]:
+        """What is written to `model_meta.json` beside the results (`name`/`dim` for a Matryoshka variant)."""
         return {
-            "name": self.name,
+            "name": name or self.name,
             "revision": self.revision,
             "source": self.source,
             "device": self.device,
+            "devices": self.devices,
             "dtype": self.dtype,
             "batch_size": self.options.batch_size,
             "max_seq_length": self.model.max_seq_length,
-            "embed_dim": self.model.get_embedding_dimension()
-            if hasattr(self.model, "get_embedding_dimension")
-            else self.model.get_sentence_embedding_dimension(),
+            "embed_dim": dim or self.embed_dim,
             "prompts": self.prompts,
         }
+
+    @cached_property
+    def cache_key(self) -> str:
+        """The model's identity for the embedding cache: name, revision (or a hash of the weights where there is
+        none), dtype and the module stack (pooling, normalization, max length), and its configured prompts."""
+        weights = _folder_hash(Path(self.source)) if self.revision == NO_REVISION else None
+        identity = {
+            "name": self.name,
+            "revision": self.revision,
+            "weights": weights,
+            "dtype": self.dtype,
+            "modules": repr(self.model),
+            "max_seq_length": self.model.max_seq_length,
+            "model_prompts": getattr(self.model, "prompts", None),
+            "prompts": self.prompts,
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+    def encode_kwargs(self) -> dict[str, Any]:
+        """Extra `encode` arguments: a sentence-transformers multi-process pool when several devices are used."""
+        if len(self.devices) < 2:
+            return {}
+        if self._pool is None:
+            self._pool = self.model.start_multi_process_pool(self.devices)
+        return {"pool": self._pool}
+
+    def free_memory(self) -> None:
+        """Release cached GPU memory (after an out-of-memory error)."""
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def close(self) -> None:
+        """Stop the multi-process pool, if one was started."""
+        if self._pool is not None:
+            self.model.stop_multi_process_pool(self._pool)
+            self._pool = None
 
     def mteb_wrapper(self):
         """The model wrapped for mteb, exactly as `mteb.evaluate` wraps a SentenceTransformer itself."""
@@ -74,10 +123,32 @@ class LoadedModel:
         return wrapper
 
 
+def _folder_hash(folder: Path) -> str | None:
+    """SHA-256 over the names and bytes of every file in a model folder (None for a hub id)."""
+    if not folder.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def safe_component(text: str) -> str:
     """A single, harmless path component: no separators, no `..`, no leading dot."""
     cleaned = re.sub(r"[^A-Za-z0-9._+=-]", "_", text).lstrip(".")
     return cleaned or "_"
+
+
+def resolve_devices(device: str) -> list[str]:
+    """The devices to encode on: a comma-separated list, or `auto` (every GPU when there are several)."""
+    import torch
+
+    if device == "auto" and torch.cuda.device_count() > 1:
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [resolve_device(part.strip()) for part in device.split(",") if part.strip()] or [resolve_device("auto")]
 
 
 def resolve_device(device: str) -> str:
@@ -103,7 +174,7 @@ def resolve_device(device: str) -> str:
         return device
     if device == "cpu":
         return device
-    raise UserError(f"--device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+    raise UserError(f"--device {device!r}: use auto, cpu, cuda, cuda:N or mps (or a comma-separated list)")
 
 
 def resolve_dtype(dtype: str, device: str) -> str:
@@ -150,7 +221,8 @@ def load_model(spec: str, options: ModelOptions, revision: str | None = None) ->
 
     if options.batch_size < 1:
         raise UserError("--batch-size must be a positive number")
-    device = resolve_device(options.device)
+    devices = resolve_devices(options.device)
+    device = devices[0]
     dtype = resolve_dtype(options.dtype, device)
     if dtype != "fp32" and device == "cpu":
         logger.warning("%s on the CPU is slow and less precise; fp32 is the CPU default", dtype)
@@ -184,4 +256,5 @@ def load_model(spec: str, options: ModelOptions, revision: str | None = None) ->
         dtype=dtype,
         options=options,
         prompts=prompts,
+        devices=devices,
     )

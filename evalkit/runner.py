@@ -1,15 +1,17 @@
-"""Running a suite: one mteb evaluation per task, each result written as soon as it exists."""
+"""Running a suite: one mteb evaluation per task (and per Matryoshka dimension), each result written at once."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit import data, results
+from evalkit.embeddings import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.errors import UserError
 from evalkit.models import LoadedModel
 from evalkit.suite import TaskSpec
@@ -19,25 +21,45 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RunOptions:
-    """Where data comes from and where results go."""
+    """Where data comes from, where results go, and how texts are encoded."""
 
     output_dir: Path
     data_dir: Path | None = None
     overwrite: bool = False
     show_progress: bool = True
+    store: EmbeddingStore | None = None  # None: the reference mode, mteb called exactly as plain mteb
+    dims: list[int] | None = None  # Matryoshka dimensions to evaluate by truncation
+
+
+@dataclass
+class Variant:
+    """One results folder of a run: the model at full size, or truncated to `dim` dimensions."""
+
+    dim: int | None
+    name: str
+    folder: Path
 
 
 @dataclass
 class TaskOutcome:
-    """What happened to one task of a run."""
+    """What happened to one task (in one variant) of a run."""
 
     spec: TaskSpec
     status: str  # "done", "skipped" (result already on disk) or "failed"
+    dim: int | None = None
     main_metric: str = ""
     main_score: float | None = None  # mteb's main score, 0-1
     seconds: float = 0.0
     error: str = ""
-    path: Path | None = None
+
+
+@dataclass
+class RunReport:
+    """Everything a run did, for the summary table and `run_summary.json`."""
+
+    outcomes: list[TaskOutcome] = field(default_factory=list)
+    stats: EncodeStats = field(default_factory=EncodeStats)
+    wall_seconds: float = 0.0
 
 
 def load_task(spec: TaskSpec):
@@ -53,28 +75,42 @@ def load_task(spec: TaskSpec):
     return task
 
 
+def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
+    """The results folders of a run: one per requested dimension (the full size keeps the plain folder)."""
+    full = model.embed_dim
+    out = []
+    for dim in options.dims or [None]:
+        if dim is not None and not 0 < dim <= full:
+            raise UserError(f"--dims {dim}: the model has {full} dimensions")
+        suffix = f"_dim{dim}" if dim not in (None, full) else ""
+        folder = results.model_dir(options.output_dir, model.folder_name + suffix, model.revision)
+        out.append(Variant(dim if suffix else None, model.name + suffix, folder))
+    return out
+
+
 def _main_score(task_result, spec: TaskSpec) -> tuple[str, float | None]:
+    metric = task_result.task.metadata.main_score
     for entry in task_result.scores.get(spec.split, []):
         if entry.get("hf_subset") == spec.subset:
-            return task_result.task.metadata.main_score, entry.get("main_score")
-    return task_result.task.metadata.main_score, None
+            return metric, entry.get("main_score")
+    return metric, None
 
 
-def _existing(path: Path, spec: TaskSpec, revision: str) -> TaskOutcome | None:
-    """The outcome for a complete result of the same dataset revision on disk, or None when the task must run."""
+def _existing(path: Path, spec: TaskSpec, revision: str) -> tuple[str, float] | None:
+    """The main score of a complete result of the same dataset revision on disk, or None when the task must run."""
     from mteb.results import TaskResult
 
     if not path.is_file():
         return None
     try:
         task_result = TaskResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except Exception:  # noqa: BLE001 - an unreadable file is rerun and replaced
+    except Exception:  # noqa: BLE001 - an unreadable file is evaluated again and replaced
         logger.warning("%s is unreadable; evaluating %s again", path, spec.mteb_task)
         return None
     metric, score = _main_score(task_result, spec)
     if score is None or task_result.dataset_revision != revision:
         return None
-    return TaskOutcome(spec, "skipped", metric, score, path=path)
+    return metric, score
 
 
 def prepare_task(spec: TaskSpec, options: RunOptions):
@@ -85,61 +121,137 @@ def prepare_task(spec: TaskSpec, options: RunOptions):
     return task, task.metadata.revision
 
 
-def evaluate_task(model: LoadedModel, task, revision: str, options: RunOptions):
-    """Evaluate one task through `mteb.evaluate`, called as plain mteb calls it; returns mteb's TaskResult."""
+def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: EncodeStats):
+    wrapper = model.mteb_wrapper()
+    if options.store is None:
+        return wrapper
+    meta = wrapper.mteb_model_meta
+    if variant.dim:
+        meta = meta.model_copy(update={"name": variant.name, "embed_dim": variant.dim})
+    return CachedEncoder(wrapper, model.cache_key, options.store, stats, dim=variant.dim, meta=meta,
+                         encode_kwargs=model.encode_kwargs())
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def evaluate_task(model: LoadedModel, encoder, task, revision: str, options: RunOptions):
+    """Evaluate one task through `mteb.evaluate` as plain mteb calls it, halving the batch on GPU out-of-memory."""
     import mteb
 
-    result = mteb.evaluate(
-        model.mteb_wrapper(),
-        task,
-        encode_kwargs={"batch_size": model.options.batch_size},
-        cache=None,
-        show_progress_bar=options.show_progress,
-    )
+    while True:
+        try:
+            result = mteb.evaluate(
+                encoder,
+                task,
+                encode_kwargs={"batch_size": model.options.batch_size},
+                cache=None,
+                show_progress_bar=options.show_progress,
+            )
+            break
+        except Exception as exc:
+            if not _is_out_of_memory(exc) or model.options.batch_size == 1:
+                raise
+            model.free_memory()
+            model.options.batch_size //= 2
+            logger.warning("out of memory on %s: retrying with batch size %d", task.metadata.name, model.options.batch_size)
     task_result = result.task_results[0]
     task_result.dataset_revision = revision
     return task_result
 
 
-def run_tasks(model: LoadedModel, specs: list[TaskSpec], options: RunOptions) -> list[TaskOutcome]:
+def run_tasks(model: LoadedModel, specs: list[TaskSpec], options: RunOptions) -> RunReport:
     """Evaluate each task in turn; a failing task is reported and the others still run."""
-    folder = results.model_dir(options.output_dir, model.folder_name, model.revision)
-    results.write_json_atomic(folder / "model_meta.json", model.record())
-    outcomes = []
-    for index, spec in enumerate(specs, start=1):
-        path = results.task_file(folder, spec.mteb_task)
-        prefix = f"[{index}/{len(specs)}] {spec.mteb_task}"
+    report = RunReport()
+    start = time.monotonic()
+    plan = variants(model, options)
+    for variant in plan:
+        results.write_json_atomic(variant.folder / "model_meta.json", model.record(variant.name, variant.dim))
+    try:
+        for index, spec in enumerate(specs, start=1):
+            _run_one(model, spec, plan, options, report, f"[{index}/{len(specs)}] {spec.mteb_task}")
+    finally:
+        report.wall_seconds = time.monotonic() - start
+    return report
+
+
+def _run_one(model: LoadedModel, spec: TaskSpec, plan: list[Variant], options: RunOptions, report: RunReport,
+             prefix: str) -> None:
+    task = None
+    for variant in plan:
+        label = f"{prefix}" + (f" (dim {variant.dim})" if variant.dim else "")
+        path = results.task_file(variant.folder, spec.mteb_task)
         start = time.monotonic()
         try:
-            task, revision = prepare_task(spec, options)
-            outcome = None if options.overwrite else _existing(path, spec, revision)
-            if outcome is not None:
-                print(f"{prefix}: already done ({path}), skipped", flush=True)
-                outcomes.append(outcome)
+            if task is None:
+                task, revision = prepare_task(spec, options)
+                if len(plan) > 1:
+                    task.load_data()  # loaded once for every dimension
+            done = None if options.overwrite else _existing(path, spec, revision)
+            if done is not None:
+                print(f"{label}: already done ({path}), skipped", flush=True)
+                report.outcomes.append(TaskOutcome(spec, "skipped", variant.dim, *done))
                 continue
-            task_result = evaluate_task(model, task, revision, options)
+            encoder = _encoder(model, variant, options, report.stats)
+            task_result = evaluate_task(model, encoder, task, revision, options)
             metric, score = _main_score(task_result, spec)
-            if score is None:
-                raise RuntimeError(f"mteb returned no score for split {spec.split}, subset {spec.subset}")
+            if score is None or not math.isfinite(score):
+                raise RuntimeError(f"mteb's main score {metric} is {score} (NaN or infinite embeddings?)")
             results.write_task_result(task_result, path)
-            outcome = TaskOutcome(spec, "done", metric, score, time.monotonic() - start, path=path)
-            print(f"{prefix}: {metric} {100 * score:.2f} ({outcome.seconds:.1f} s)", flush=True)
+            outcome = TaskOutcome(spec, "done", variant.dim, metric, score, time.monotonic() - start)
+            print(f"{label}: {metric} {100 * score:.2f} ({outcome.seconds:.1f} s)", flush=True)
         except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             logger.debug("%s failed:\n%s", spec.mteb_task, traceback.format_exc())
-            outcome = TaskOutcome(spec, "failed", seconds=time.monotonic() - start, error=reason)
-            print(f"{prefix}: FAILED: {reason}", flush=True)
-        outcomes.append(outcome)
-    return outcomes
+            outcome = TaskOutcome(spec, "failed", variant.dim, seconds=time.monotonic() - start, error=reason)
+            print(f"{label}: FAILED: {reason}", flush=True)
+        report.outcomes.append(outcome)
+    if task is not None and task.data_loaded:
+        task.unload_data()
+
+
+def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
+    """`run_summary.json`: what was asked, encoded and cached, the times, and the environment."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("evalkit", "mteb", "sentence-transformers", "transformers", "torch", "datasets", "numpy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    counts = report.stats.record() if options.store is not None else {
+        key: None for key in ("texts_requested", "unique_texts", "texts_encoded", "cache_hits", "encode_seconds")
+    }
+    return {
+        "mode": "cached" if options.store is not None else "reference",
+        **counts,
+        "wall_seconds": round(report.wall_seconds, 3),
+        "task_seconds": {
+            o.spec.mteb_task + (f"@dim{o.dim}" if o.dim else ""): round(o.seconds, 3) for o in report.outcomes
+        },
+        "failed": {o.spec.mteb_task: o.error for o in report.outcomes if o.status == "failed"},
+        "device": model.device,
+        "dtype": model.dtype,
+        "batch_size": model.options.batch_size,
+        "dims": options.dims,
+        "cache_dir": str(options.store.folder) if options.store is not None else None,
+        "versions": versions,
+    }
 
 
 def summary_table(outcomes: list[TaskOutcome]) -> str:
     """The final table of a run: one row per task with its main score (x100), time, or failure reason."""
+    with_dims = any(o.dim for o in outcomes)
     rows = [("task", "type", "main score", "seconds", "status")]
     for o in outcomes:
+        name = o.spec.mteb_task + (f" (dim {o.dim})" if o.dim else "") if with_dims else o.spec.mteb_task
         score = f"{o.main_metric} {100 * o.main_score:.2f}" if o.main_score is not None else "-"
         status = f"failed: {o.error}" if o.status == "failed" else o.status
-        rows.append((o.spec.mteb_task, o.spec.type, score, f"{o.seconds:.1f}", status))
+        rows.append((name, o.spec.type, score, f"{o.seconds:.1f}", status))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
     lines.insert(1, "-" * len(lines[0]))

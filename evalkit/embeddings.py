@@ -1,0 +1,213 @@
+"""Encoding each unique text once: a bounded embedding store on disk and the mteb encoder that uses it.
+
+The store keeps one folder per model identity. Every encode call that computes something new appends a
+shard: `<id>.npy` (float32 rows) and then `<id>.keys` (one 32-byte SHA-256 key per row). Both are written
+to a temporary name and renamed, the keys last, so a shard is visible only when complete; shard names are
+unique, so concurrent runs never write the same file. Eviction (oldest shards first, past the size limit)
+runs under a file lock; a shard evicted under a reader is treated as missing and encoded again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+KEY_BYTES = 32
+
+
+def default_cache_dir() -> Path:
+    """`$EVALKIT_CACHE`, else `$XDG_CACHE_HOME/evalkit/embeddings`, else `~/.cache/evalkit/embeddings`."""
+    if os.environ.get("EVALKIT_CACHE"):
+        return Path(os.environ["EVALKIT_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "evalkit" / "embeddings"
+
+
+class NonFiniteEmbeddings(RuntimeError):
+    """The model produced NaN or infinite embeddings; they are never stored or scored."""
+
+
+class EmbeddingStore:
+    """Embeddings of one model identity on disk, looked up by 32-byte keys."""
+
+    def __init__(self, folder: Path, max_bytes: int | None = None) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._index: dict[bytes, tuple[str, int]] = {}
+        self._shards: dict[str, np.ndarray | None] = {}
+
+    def _refresh(self) -> None:
+        """Index the complete shards that appeared since the last look (other runs may add them)."""
+        for keys_file in self.folder.glob("*.keys"):
+            shard = keys_file.stem
+            if shard in self._shards:
+                continue
+            try:
+                raw = keys_file.read_bytes()
+            except FileNotFoundError:
+                continue
+            self._shards[shard] = None
+            for row in range(len(raw) // KEY_BYTES):
+                self._index.setdefault(raw[row * KEY_BYTES : (row + 1) * KEY_BYTES], (shard, row))
+
+    def _vectors(self, shard: str) -> np.ndarray | None:
+        if self._shards.get(shard) is None:
+            try:
+                self._shards[shard] = np.load(self.folder / f"{shard}.npy", mmap_mode="r")
+            except (FileNotFoundError, ValueError, OSError):
+                self._forget(shard)
+                return None
+        return self._shards[shard]
+
+    def _forget(self, shard: str) -> None:
+        self._shards.pop(shard, None)
+        self._index = {k: v for k, v in self._index.items() if v[0] != shard}
+
+    def get(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        """The stored vectors among `keys`."""
+        self._refresh()
+        found = {}
+        for key in keys:
+            where = self._index.get(key)
+            if where is None:
+                continue
+            vectors = self._vectors(where[0])
+            if vectors is not None:
+                found[key] = np.array(vectors[where[1]])
+        return found
+
+    def add(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        """Store one shard atomically, then keep the folder under the size limit."""
+        if not keys:
+            return
+        shard = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        data_tmp = self.folder / f".{shard}.npy.tmp"
+        keys_tmp = self.folder / f".{shard}.keys.tmp"
+        try:
+            with data_tmp.open("wb") as f:
+                np.save(f, np.ascontiguousarray(vectors, dtype=np.float32))
+            keys_tmp.write_bytes(b"".join(keys))
+            os.replace(data_tmp, self.folder / f"{shard}.npy")
+            os.replace(keys_tmp, self.folder / f"{shard}.keys")
+        finally:
+            data_tmp.unlink(missing_ok=True)
+            keys_tmp.unlink(missing_ok=True)
+        self._refresh()
+        self._evict(keep=shard)
+
+    def _evict(self, keep: str) -> None:
+        if self.max_bytes is None:
+            return
+        with (self.folder / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            shards = sorted(self.folder.glob("*.npy"))  # names start with a timestamp: oldest first
+            total = sum(p.stat().st_size for p in shards if p.exists())
+            for data in shards:
+                if total <= self.max_bytes or data.stem == keep:
+                    break
+                total -= data.stat().st_size
+                (self.folder / f"{data.stem}.keys").unlink(missing_ok=True)
+                data.unlink(missing_ok=True)
+                self._forget(data.stem)
+                logger.info("embedding cache over its limit: evicted shard %s", data.stem)
+
+
+@dataclass
+class EncodeStats:
+    """What a run asked the model to embed and what it actually encoded."""
+
+    texts_requested: int = 0
+    texts_encoded: int = 0
+    encode_seconds: float = 0.0
+    unique: set[bytes] = field(default_factory=set)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "texts_requested": self.texts_requested,
+            "unique_texts": len(self.unique),
+            "texts_encoded": self.texts_encoded,
+            "cache_hits": self.texts_requested - self.texts_encoded,
+            "encode_seconds": round(self.encode_seconds, 3),
+        }
+
+
+class CachedEncoder:
+    """An mteb encoder around evalkit's SentenceTransformer wrapper that encodes each unique text once.
+
+    A text's key is the model identity, the prompt type and the prompt mteb resolves for the task, and the
+    text. Only texts missing from the store reach the model, in one call (sentence-transformers sorts it by
+    length); the result is the same array mteb would get, optionally truncated to `dim` dimensions the way
+    sentence-transformers' `truncate_dim` does (after the model's own normalization, without renormalizing).
+    """
+
+    def __init__(self, inner, model_key: str, store: EmbeddingStore, stats: EncodeStats, dim: int | None = None,
+                 meta=None, encode_kwargs: dict[str, Any] | None = None) -> None:
+        self.inner = inner
+        self.model_key = model_key.encode()
+        self.store = store
+        self.stats = stats
+        self.dim = dim
+        self.mteb_model_meta = meta or inner.mteb_model_meta
+        self.encode_kwargs = encode_kwargs or {}
+
+    def _keys(self, texts: list[str], task_metadata, prompt_type) -> list[bytes]:
+        from mteb.models.sentence_transformer_wrapper import _resolve_prompt
+
+        prompt = _resolve_prompt(self.inner.model_prompts, task_metadata, prompt_type)
+        head = hashlib.sha256(self.model_key)
+        head.update(f"\0{prompt_type.value if prompt_type else ''}\0{prompt or ''}\0".encode())
+        keys = []
+        for text in texts:
+            digest = head.copy()
+            digest.update(text.encode("utf-8", "surrogatepass"))
+            keys.append(digest.digest())
+        return keys
+
+    def encode(self, inputs, *, task_metadata, hf_split: str, hf_subset: str, prompt_type=None, **kwargs) -> np.ndarray:
+        from datasets import Dataset
+        from torch.utils.data import DataLoader
+
+        texts = [text for batch in inputs for text in batch["text"]]
+        keys = self._keys(texts, task_metadata, prompt_type)
+        self.stats.texts_requested += len(keys)
+        self.stats.unique.update(keys)
+        found = self.store.get(list(dict.fromkeys(keys)))
+        missing = {key: text for key, text in zip(keys, texts) if key not in found}
+        if missing:
+            start = time.perf_counter()
+            batch_size = kwargs.get("batch_size", 32)
+            loader = DataLoader(Dataset.from_dict({"text": list(missing.values())}), batch_size=batch_size)
+            vectors = np.asarray(
+                self.inner.encode(loader, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset,
+                                  prompt_type=prompt_type, **{**kwargs, **self.encode_kwargs}),
+                dtype=np.float32,
+            )
+            self.stats.encode_seconds += time.perf_counter() - start
+            bad = ~np.isfinite(vectors).all(axis=1)
+            if bad.any():
+                raise NonFiniteEmbeddings(
+                    f"the model produced NaN or infinite embeddings for {int(bad.sum())} of {len(missing)} texts"
+                )
+            self.stats.texts_encoded += len(missing)
+            self.store.add(list(missing), vectors)
+            found.update(zip(missing, vectors))
+        out = np.stack([found[key] for key in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
+        return out[:, : self.dim] if self.dim else out
+
+    def similarity(self, embeddings1, embeddings2):
+        return self.inner.similarity(embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1, embeddings2):
+        return self.inner.similarity_pairwise(embeddings1, embeddings2)

