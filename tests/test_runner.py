@@ -81,7 +81,7 @@ def test_types_filter_and_unknown_names(six_snapshots, tmp_path, capsys):
     assert "did you mean STSB" in capsys.readouterr().err
     assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--types", "Reranking,sts",
                  "--data-dir", str(six_snapshots), "--output-dir", str(tmp_path)]) == 0
-    done = sorted(p.stem for p in tmp_path.rglob("*.json") if p.stem != "model_meta")
+    done = sorted(p.stem for p in tmp_path.rglob("*.json") if p.stem not in ("model_meta", "run_summary"))
     assert done == ["STSB", "T2Reranking"]
 
 
@@ -114,7 +114,7 @@ def test_default_command_runs_offline_from_any_folder(tmp_path):
                           env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = tmp_path / "results" / "sample" / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available"
-    assert sorted(p.stem for p in results.glob("*.json")) == sorted([*SIX_TASKS, "model_meta"])
+    assert sorted(p.stem for p in results.glob("*.json")) == sorted([*SIX_TASKS, "model_meta", "run_summary"])
     assert "6 of 6 task(s)" in proc.stdout
 
 

@@ -1,0 +1,180 @@
+"""`run --limit N` sampling: sizes, invariants, determinism and a clean mteb evaluation for each task type."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SIX_TASKS
+from datasets import Dataset
+
+from evalkit import sampling
+from evalkit.errors import UserError
+from evalkit.models import safe_component
+
+# A limit below each sample task's size, so that sampling really happens.
+LIMITS = {"STSB": 4, "Ocnli": 3, "Waimai": 4, "CLSClusteringS2S": 6, "T2Reranking": 3, "CovidRetrieval": 3}
+SEED = 7
+
+
+def loaded(name: str, data_dir: Path):
+    """The mteb task `name` with its data loaded from the snapshot under `data_dir`."""
+    import mteb
+
+    repo, split = SIX_TASKS[name]
+    task = mteb.get_task(name, eval_splits=[split], hf_subsets=["default"])
+    task.metadata = task.metadata.model_copy(deep=True)
+    task.metadata.dataset["path"] = str(data_dir / repo)
+    task.load_data()
+    return task
+
+
+def sampled(name: str, data_dir: Path, seed: int = SEED):
+    """The task `name`, loaded and limited to its entry in LIMITS."""
+    task = loaded(name, data_dir)
+    sampling.limit_task(task, LIMITS[name], seed)
+    return task
+
+
+def split_data(task):
+    """The evaluated split: a Dataset, or retrieval's dict of corpus, queries, relevant_docs and top_ranked."""
+    split = task.eval_splits[0]
+    return task.dataset["default"][split] if "default" in task.dataset else task.dataset[split]
+
+
+def fingerprint(task) -> str:
+    """Everything the evaluation reads from the task, as one comparable string."""
+    data = split_data(task)
+    if isinstance(data, dict):
+        data = {key: list(value["id"]) if isinstance(value, Dataset) else value for key, value in data.items()}
+    else:
+        data = data.to_dict()
+    return json.dumps(data, sort_keys=True, ensure_ascii=False)
+
+
+def size(task) -> int:
+    """The number of examples the limit counts: queries, sentences of all cluster sets, or rows."""
+    data = split_data(task)
+    if isinstance(data, dict):
+        return len(data["queries"])
+    if task.metadata.name == "CLSClusteringS2S":
+        return sum(map(len, data["labels"]))
+    return len(data)
+
+
+@pytest.mark.parametrize("name", SIX_TASKS)
+def test_sample_is_bounded_and_deterministic(name, six_snapshots):
+    assert size(loaded(name, six_snapshots)) > LIMITS[name]
+    first, second = sampled(name, six_snapshots, SEED), sampled(name, six_snapshots, SEED)
+    assert size(first) == LIMITS[name]
+    assert fingerprint(first) == fingerprint(second)
+    assert any(fingerprint(sampled(name, six_snapshots, seed)) != fingerprint(first) for seed in (SEED + 1, SEED + 2))
+
+
+@pytest.mark.parametrize("name", SIX_TASKS)
+def test_a_limit_above_the_data_size_changes_nothing(name, six_snapshots):
+    task = loaded(name, six_snapshots)
+    before = fingerprint(task)
+    sampling.limit_task(task, size(task), SEED)
+    assert fingerprint(task) == before
+
+
+def test_the_sample_does_not_depend_on_the_hash_seed(six_snapshots):
+    script = (
+        "import json, sys; from pathlib import Path; "
+        "from test_sampling import LIMITS, fingerprint, sampled\n"
+        "print(json.dumps({name: fingerprint(sampled(name, Path(sys.argv[1]))) for name in LIMITS}))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)])}
+    command = [sys.executable, "-c", script, str(six_snapshots)]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    for name, expected in json.loads(done.stdout.splitlines()[-1]).items():
+        assert fingerprint(sampled(name, six_snapshots)) == expected, name
+
+
+def test_retrieval_keeps_relevant_documents_and_a_bounded_sample_of_the_rest(six_snapshots, monkeypatch):
+    monkeypatch.setattr(sampling, "DISTRACTORS_PER_QUERY", 1)
+    task = loaded("CovidRetrieval", six_snapshots)
+    full_corpus = len(split_data(task)["corpus"])
+    sampling.limit_task(task, 3, SEED)
+    data = split_data(task)
+    queries, corpus = set(data["queries"]["id"]), set(data["corpus"]["id"])
+    assert set(data["relevant_docs"]) == queries and len(queries) == 3
+    judged = {doc for docs in data["relevant_docs"].values() for doc in docs}
+    assert judged <= corpus
+    assert len(corpus) == min(full_corpus, len(judged) + 3)
+
+
+def test_reranking_keeps_every_candidate_of_the_chosen_queries(six_snapshots):
+    task = loaded("T2Reranking", six_snapshots)
+    full = {q: list(ids) for q, ids in split_data(task)["top_ranked"].items()}
+    sampling.limit_task(task, 3, SEED)
+    data = split_data(task)
+    queries = set(data["queries"]["id"])
+    assert set(data["top_ranked"]) == set(data["relevant_docs"]) == queries
+    assert all(data["top_ranked"][q] == full[q] for q in queries)
+    candidates = {doc for q in queries for doc in full[q]}
+    assert set(data["corpus"]["id"]) == candidates | {d for docs in data["relevant_docs"].values() for d in docs}
+    assert all(any(score > 0 for score in data["relevant_docs"][q].values()) for q in queries)
+
+
+def test_classification_samples_the_evaluated_split_only(six_snapshots):
+    task = loaded("Waimai", six_snapshots)
+    train = task.dataset["train"].to_dict()
+    sampling.limit_task(task, 4, SEED)
+    assert task.dataset["train"].to_dict() == train
+    assert len(task.dataset["test"]) == 4
+
+
+def test_pair_classification_keeps_both_labels_and_reads_the_legacy_layout(six_snapshots):
+    task = loaded("Ocnli", six_snapshots)
+    rows = task.dataset["validation"]
+    task.dataset["validation"] = Dataset.from_dict({column: [list(rows[column])] for column in rows.column_names})
+    sampling.limit_task(task, 3, SEED)
+    assert len(task.dataset["validation"]) == 3
+    assert set(task.dataset["validation"]["labels"]) == set(rows["labels"])
+    sampling.limit_task(task, 1, SEED)
+    assert len(task.dataset["validation"]) == 1 and len(task.dataset["validation"][0]["labels"]) == 1
+
+
+def test_clustering_spreads_the_limit_over_sets_with_two_labels_each(six_snapshots):
+    task = loaded("CLSClusteringS2S", six_snapshots)
+    one_set = task.dataset["test"]  # four copies of the sample's one cluster set of 4 labels:
+    task.dataset["test"] = Dataset.from_dict({c: list(one_set[c]) * 4 for c in one_set.column_names})
+    sampling.limit_task(task, 16, SEED)
+    labels = task.dataset["test"]["labels"]
+    assert sum(map(len, labels)) == 16 and len(labels) == 2  # 16 // (2 * 4 labels) sets
+    assert all(len(set(ls)) >= 2 for ls in labels)
+
+
+@pytest.mark.parametrize("name", SIX_TASKS)
+def test_a_sampled_task_evaluates_through_mteb(name, six_snapshots, minilm):
+    import mteb
+
+    task = sampled(name, six_snapshots)
+    before = fingerprint(task)
+    result = mteb.evaluate(minilm, task, cache=None, show_progress_bar=False)
+    (entry,) = result.task_results[0].scores[task.eval_splits[0]]
+    assert math.isfinite(entry["main_score"])
+    assert task.data_loaded and fingerprint(task) == before  # mteb neither reloaded nor unloaded the sample
+
+
+def test_bad_limits_and_unloaded_tasks_are_refused():
+    import mteb
+
+    task = mteb.get_task("STSB", eval_splits=["test"])
+    with pytest.raises(UserError, match="at least 1"):
+        sampling.limit_task(task, 0, SEED)
+    with pytest.raises(ValueError, match="load the data"):
+        sampling.limit_task(task, 5, SEED)
+
+
+def test_the_marker_names_the_limit_and_seed_and_is_a_safe_folder_name():
+    assert sampling.sampled_label(100, 42) == "limit=100,seed=42"
+    suffix = sampling.sampled_folder_suffix(100, 42)
+    assert safe_component(suffix) == suffix and "100" in suffix and "42" in suffix
