@@ -263,6 +263,9 @@ def cmd_run(args) -> int:
     print(summary_table(report.outcomes))
     failed = [o for o in report.outcomes if o.status == "failed"]
     print(f"\n{len(report.outcomes) - len(failed)} of {len(report.outcomes)} result(s) are in {args.output_dir}")
+    if report.interrupted:
+        print("interrupted: the results above are on disk; run the same command again to continue", file=sys.stderr)
+        return 130
     for variant in plan:
         if not run_options.sampled and any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
             print(f"model-index YAML: {write_beside(variant.folder, suite)}")

@@ -34,10 +34,6 @@ def default_cache_dir() -> Path:
     return base / "evalkit" / "embeddings"
 
 
-class NonFiniteEmbeddings(RuntimeError):
-    """The model produced NaN or infinite embeddings; they are never stored or scored."""
-
-
 class EmbeddingStore:
     """Embeddings of one model identity on disk, looked up by 32-byte keys."""
 
@@ -144,7 +140,7 @@ class EncodeStats:
 
 
 class CachedEncoder:
-    """An mteb encoder around evalkit's SentenceTransformer wrapper that encodes each unique text once.
+    """An mteb encoder around evalkit's checked SentenceTransformer wrapper that encodes each unique text once.
 
     A text's key is the model identity, the prompt type and the prompt mteb resolves for the task, and the
     text. Only texts missing from the store reach the model, in one call (sentence-transformers sorts it by
@@ -195,11 +191,6 @@ class CachedEncoder:
                 dtype=np.float32,
             )
             self.stats.encode_seconds += time.perf_counter() - start
-            bad = ~np.isfinite(vectors).all(axis=1)
-            if bad.any():
-                raise NonFiniteEmbeddings(
-                    f"the model produced NaN or infinite embeddings for {int(bad.sum())} of {len(missing)} texts"
-                )
             self.stats.texts_encoded += len(missing)
             self.store.add(list(missing), vectors)
             found.update(zip(missing, vectors))

@@ -113,14 +113,34 @@ class LoadedModel:
             self._pool = None
 
     def mteb_wrapper(self):
-        """The model wrapped for mteb, exactly as `mteb.evaluate` wraps a SentenceTransformer itself."""
-        from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
-
-        wrapper = SentenceTransformerEncoderWrapper(self.model, model_prompts=self.prompts or None)
+        """The model wrapped for mteb as `mteb.evaluate` wraps a SentenceTransformer itself, refusing NaN embeddings."""
+        wrapper = _checked_wrapper_class()(self.model, model_prompts=self.prompts or None)
         wrapper.mteb_model_meta = wrapper.mteb_model_meta.model_copy(
             update={"name": self.name, "revision": self.revision}
         )
         return wrapper
+
+
+class NonFiniteEmbeddings(RuntimeError):
+    """The model produced NaN or infinite embeddings; they are never stored or scored."""
+
+
+def _checked_wrapper_class():
+    """mteb's SentenceTransformer wrapper, unchanged but for a check that every embedding is finite."""
+    import numpy as np
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+    class CheckedEncoderWrapper(SentenceTransformerEncoderWrapper):
+        def encode(self, inputs, **kwargs):
+            embeddings = super().encode(inputs, **kwargs)
+            bad = ~np.isfinite(np.asarray(embeddings, dtype=np.float32)).all(axis=1)
+            if bad.any():
+                raise NonFiniteEmbeddings(
+                    f"the model produced NaN or infinite embeddings for {int(bad.sum())} of {len(bad)} texts"
+                )
+            return embeddings
+
+    return CheckedEncoderWrapper
 
 
 def _folder_hash(folder: Path) -> str | None:

@@ -67,6 +67,7 @@ class RunReport:
     outcomes: list[TaskOutcome] = field(default_factory=list)
     stats: EncodeStats = field(default_factory=EncodeStats)
     wall_seconds: float = 0.0
+    interrupted: bool = False  # stopped by Ctrl-C; what is done is on disk
 
 
 def load_task(spec: TaskSpec):
@@ -186,8 +187,9 @@ def run_tasks(model: LoadedModel, specs: list[TaskSpec], options: RunOptions) ->
     try:
         for index, spec in enumerate(specs, start=1):
             _run_one(model, spec, plan, options, report, f"[{index}/{len(specs)}] {spec.mteb_task}")
-    finally:
-        report.wall_seconds = time.monotonic() - start
+    except KeyboardInterrupt:
+        report.interrupted = True
+    report.wall_seconds = time.monotonic() - start
     return report
 
 

