@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +163,42 @@ def test_emitted_card_metrics_are_plain_mteb_times_100(six_run, six_snapshots, m
     for name, value in metrics.items():
         assert math.isfinite(value)
         assert value == pytest.approx(_expected_from_mteb(task_type, name, reference), rel=0, abs=1e-12), name
+
+
+def test_model_options_are_applied_and_recorded(six_snapshots, tmp_path):
+    assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "CovidRetrieval",
+                 "--data-dir", str(six_snapshots), "--output-dir", str(tmp_path), "--max-seq-length", "16",
+                 "--batch-size", "8", "--query-prompt", "查询：", "--passage-prompt", "文档：", "--no-cache"]) == 0
+    meta = json.loads((tmp_path / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / "model_meta.json").read_text())
+    assert meta["max_seq_length"] == 16 and meta["batch_size"] == 8
+    assert meta["prompts"] == {"query": "查询：", "document": "文档："}
+    unprompted = tmp_path / "plain"
+    assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "CovidRetrieval",
+                 "--data-dir", str(six_snapshots), "--output-dir", str(unprompted), "--no-cache"]) == 0
+    prompted_score = result_file(tmp_path, "CovidRetrieval")["scores"]["dev"][0]["ndcg_at_10"]
+    assert prompted_score != result_file(unprompted, "CovidRetrieval")["scores"]["dev"][0]["ndcg_at_10"]
+
+
+def test_bad_model_options_are_one_line_errors(capsys):
+    assert main(["run", "--model", "bundled:minilm", "--device", "cuda:7"]) == 2
+    assert "--device cuda:7" in capsys.readouterr().err
+    assert main(["run", "--model", "bundled:minilm", "--dtype", "fp8"]) == 2
+    assert "--dtype 'fp8'" in capsys.readouterr().err
+    assert main(["run", "--model", "bundled:nope"]) == 2
+    assert "bundled:minilm" in capsys.readouterr().err
+
+
+def test_prefetch_without_network_says_so_in_one_line(tmp_path, capsys):
+    assert main(["prefetch", "--data-dir", str(tmp_path), "--tasks", "STSB"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "prefetch needs" in err
+
+
+def test_console_script_is_the_same_cli():
+    import shutil
+
+    script = shutil.which("evalkit") or (Path(sys.executable).parent / "evalkit")
+    if not Path(script).exists():
+        pytest.skip("evalkit is not installed as a package here (pip install -e .)")
+    proc = subprocess.run([str(script), "tasks", "--suite", "sample"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "6 tasks" in proc.stdout
