@@ -116,7 +116,7 @@ def test_default_command_runs_offline_from_any_folder(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = tmp_path / "results" / "sample" / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available"
     assert sorted(p.stem for p in results.glob("*.json")) == sorted([*SIX_TASKS, "model_meta", "run_summary"])
-    assert "6 of 6 task(s)" in proc.stdout
+    assert "6 of 6 result(s)" in proc.stdout
 
 
 ALLOWED_CARD_METRICS = {
