@@ -18,9 +18,9 @@ from evalkit.errors import UserError
 from evalkit.ingest import read_card, read_one, split_front_matter
 from evalkit.metrics import from_card, mteb_key
 from evalkit.scores import ModelScores, TaskScores
-from evalkit.suite import Suite, load_suite
+from evalkit.suite import Suite, load_suite, load_yaml
 
-MODEL_INDEX = "model-index:"
+MODEL_INDEX = "model-index"
 
 
 def emit_model_index(model: ModelScores, suite: Suite, name: str | None = None) -> str:
@@ -67,27 +67,50 @@ def _validate(text: str, n_metrics: int) -> None:
         raise RuntimeError(f"huggingface_hub reads {len(card.eval_results or [])} metrics, evalkit wrote {n_metrics}")
 
 
-def update_readme(text: str, model_index: str) -> str:
+def update_readme(text: str, model_index: str, path: Path = Path("README.md")) -> str:
     """`text` with the front matter's `model-index` replaced by `model_index`; all else is kept byte for byte.
 
-    Without a `model-index` the block is appended to the front matter; without front matter, one is added.
+    Without a `model-index` the block is appended to the front matter; without front matter, one is added. The
+    block takes the front matter's line endings. Front matter that is not a YAML mapping, or where the block cannot
+    go (flow style), is a `UserError`.
     """
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    text = text[len(bom) :]
     try:
-        head, front, tail = split_front_matter(text, Path("README.md"))
+        head, front, tail = split_front_matter(text, path)
     except UserError:
-        return f"---\n{model_index}---\n{text}"
-    lines = front.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == MODEL_INDEX), None)
-    if start is None:
-        separator = "" if not front or front.endswith("\n") else "\n"
-        return head + front + separator + model_index.rstrip("\n") + tail
-    end = start + 1
-    while end < len(lines) and (lines[end][:1] in (" ", "-") or not lines[end].strip()):
-        end += 1
-    while end > start + 1 and not lines[end - 1].strip():  # blank lines after the block stay
-        end -= 1
-    block = model_index if end < len(lines) else model_index.rstrip("\n")
-    return head + "".join(lines[:start]) + block + "".join(lines[end:]) + tail
+        return f"{bom}---\n{model_index}---\n{text}"
+    newline = head[len(head.rstrip("\r\n")) :]
+    block = model_index.replace("\n", newline)
+    meta = load_yaml(front, path, head.count("\n") + 1, "front matter is not valid YAML") or {}
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: the front matter is not a YAML mapping")
+    if MODEL_INDEX in meta:
+        start = meta.key_offsets[MODEL_INDEX]
+        end = min((o for o in meta.key_offsets.values() if o > start), default=len(front))
+        lines = front[start:end].splitlines(keepends=True)
+        while len(lines) > 1 and (not lines[-1].strip() or lines[-1].startswith("#")):  # blank lines, comments stay
+            end -= len(lines.pop())
+        if not front[start:end].endswith(("\n", "\r")):
+            block = block.rstrip("\r\n")
+        new_front, keys = front[:start] + block + front[end:], list(meta)
+    else:
+        separator = "" if not front or front.endswith(("\n", "\r")) else newline
+        new_front, keys = front + separator + block.rstrip("\r\n"), [*meta, MODEL_INDEX]
+    if not _holds(new_front, keys, model_index):
+        raise UserError(f"{path}: cannot place `model-index` in this front matter (flow style?); edit it by hand")
+    return bom + head + new_front + tail
+
+
+def _holds(front: str, keys: list, model_index: str) -> bool:
+    """Whether `front` is a mapping with exactly `keys`, in order, and the model-index of `model_index`."""
+    try:
+        meta = load_yaml(front, Path("README.md"))
+    except UserError:
+        return False
+    return (
+        isinstance(meta, dict) and list(meta) == keys and meta[MODEL_INDEX] == yaml.safe_load(model_index)[MODEL_INDEX]
+    )
 
 
 def import_card(card_path: Path, output_dir: Path, suite: Suite) -> list[Path]:
@@ -147,7 +170,7 @@ def cmd_emit(args) -> int:
             old = readme.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"{readme}: cannot read ({exc})") from exc
-        new = update_readme(old, text)
+        new = update_readme(old, text, readme)
         if new != old:
             results.write_text_atomic(readme, new)
         print(f"{readme}: model-index {'updated' if new != old else 'unchanged'}", file=sys.stderr)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 from evalkit.errors import UserError
 
 LOCAL_REVISION = "local"
+SNAPSHOT_LINKS = "evalkit-snapshots"  # under the datasets cache: content-named links to local snapshots
 
 
 class SnapshotMissing(UserError):
@@ -42,8 +45,46 @@ def use_local_snapshot(task, data_dir: Path) -> str:
         )
     # metadata is shared by every instance of the task class: copy before changing it
     task.metadata = task.metadata.model_copy(deep=True)
-    task.metadata.dataset["path"] = str(folder.resolve())
+    task.metadata.dataset["path"] = str(content_keyed_path(folder))
     return snapshot_revision(folder)
+
+
+def snapshot_fingerprint(folder: Path) -> str:
+    """SHA-256 over the relative path and bytes of every file of a snapshot, hidden folders (`.cache`, `.git`) aside.
+
+    Bytes, not size and mtime: copies that keep mtimes and same-size rewrites within the clock's granularity must
+    not look unchanged, and hashing (about 1 GB/s) costs seconds against the minutes the evaluation takes.
+    """
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+            with path.open("rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
+
+
+def content_keyed_path(folder: Path) -> Path:
+    """A link to `folder` named after its content fingerprint, for `datasets` to load it through.
+
+    `datasets` caches a local folder under its last path component and a hash that, for README `configs:`, covers
+    only config names and relative file patterns (for plain folders, file mtimes): a rewritten or another folder of
+    the same name would load the old rows. Through this link the cache folder changes whenever the content does.
+    """
+    import datasets
+
+    folder = folder.resolve()
+    place = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    name = f"{folder.name}-{snapshot_fingerprint(folder)[:16]}"
+    link = Path(datasets.config.HF_DATASETS_CACHE).expanduser() / SNAPSHOT_LINKS / place / name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        link.symlink_to(folder, target_is_directory=True)
+    except FileExistsError:  # made before, by this or a concurrent run: it points at `folder` too
+        pass
+    return link
 
 
 def prefetch(specs, data_dir: Path, model: str | None = None) -> None:

@@ -12,12 +12,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from evalkit.errors import UserError
 from evalkit.report import load_model, main_score, write_output
 from evalkit.scores import ModelScores
-from evalkit.suite import TASK_TYPES, Suite, TaskSpec, load_suite
+from evalkit.suite import TASK_TYPES, Suite, TaskSpec, load_suite, load_yaml, located, suggest
 
 DEFAULT_TOLERANCE = 0.5
 HEADER = ("status", "task", "type", "baseline", "candidate", "delta", "tolerance")
@@ -55,19 +53,17 @@ def load_tolerances(path: Path | None, suite: Suite, default: float = DEFAULT_TO
     if path is None:
         return Tolerances(default)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"--tolerance-file {path}: cannot read ({exc})") from exc
-    except yaml.YAMLError as exc:
-        raise UserError(f"--tolerance-file {path}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
-    if raw is None:
-        raw = {}
+    raw = load_yaml(text, path) or {}
     if not isinstance(raw, dict):
         raise UserError(f"--tolerance-file {path}: expected a mapping of task or type name to points")
     task_names = set(suite.by_mteb_name) | {t.name for t in suite.tasks}
     by_task, by_type = {}, {}
     for key, value in raw.items():
-        points = _points(value, f"{path}: {key}")
+        where = located(path, raw, key)
+        points = _points(value, f"{where}: {key}")
         if key == "default":
             default = points
         elif key in TASK_TYPES:
@@ -75,7 +71,10 @@ def load_tolerances(path: Path | None, suite: Suite, default: float = DEFAULT_TO
         elif key in task_names:
             by_task[key] = points
         else:
-            raise UserError(f"{path}: {key!r} is neither a task of suite {suite.name!r}, a task type, nor `default`")
+            raise UserError(
+                f"{where}: {key!r} is neither a task of suite {suite.name!r}, a task type, nor `default`"
+                f"{suggest(str(key), sorted(task_names) + [*TASK_TYPES, 'default'])}"
+            )
     return Tolerances(default, by_task, by_type)
 
 

@@ -11,17 +11,17 @@ one-line `UserError` naming the file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from evalkit.errors import UserError
 from evalkit.metrics import card_metrics, from_card, mteb_key
 from evalkit.scores import ModelScores, TaskScores
-from evalkit.suite import Suite, TaskSpec
+from evalkit.suite import Suite, TaskSpec, load_yaml, located
 
 CARD_REVISION = "external"  # the revision of results taken from a model card, as in the public results repository
 META_FILE = "model_meta.json"
@@ -40,7 +40,7 @@ def read_scores(path: Path, suite: Suite) -> list[ModelScores]:
     if path.is_file():
         if path.suffix.lower() != ".md":
             raise UserError(f"{path}: expected a results folder or a model card (.md)")
-        return read_card(path, suite)
+        return [m for m in read_card(path, suite) if m.tasks]
     if not path.is_dir():
         raise UserError(f"{path} does not exist")
     models = []
@@ -51,12 +51,20 @@ def read_scores(path: Path, suite: Suite) -> list[ModelScores]:
     return sorted(models, key=lambda m: (m.name, m.revision))
 
 
+def no_results(path: Path, suite: Suite) -> UserError:
+    """The error for an input that holds no result of the suite."""
+    return UserError(
+        f"{path}: no results of suite {suite.name!r} found "
+        "(expected mteb result files <Task>.json, as in <org>__<model>/<revision>/, or a model card)"
+    )
+
+
 def read_one(path: Path, suite: Suite) -> ModelScores:
     """The single model revision `path` holds; zero or several are a `UserError` that lists what was found."""
     models = read_scores(path, suite)
     if len(models) != 1:
         if not models:
-            raise UserError(f"{path}: no results of suite {suite.name!r} found")
+            raise no_results(path, suite)
         found = ", ".join(f"{m.name}@{m.revision} ({m.source})" for m in models[:LISTED])
         more = f" and {len(models) - LISTED} more" if len(models) > LISTED else ""
         raise UserError(f"{path} holds {len(models)} model revisions, pass one of them: {found}{more}")
@@ -132,12 +140,17 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
     try:
         result = TaskResult.from_disk(path)
     except Exception as exc:  # mteb raises many kinds; each means "not a result file"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: not an mteb result file ({reason})") from exc
+        raise UserError(f"{path}: not an mteb result file ({_reason(exc)})") from exc
     if result.task_name != spec.mteb_task:
         raise UserError(f"{path}: holds task {result.task_name!r}, expected {spec.mteb_task!r}")
     entry = next((e for e in result.scores.get(spec.split, []) if e.get("hf_subset") == spec.subset), None)
-    metrics = card_metrics(spec.type, entry) if entry is not None else {}
+    try:
+        metrics = card_metrics(spec.type, entry) if entry is not None else {}
+    except OverflowError as exc:  # an integer beyond float range
+        raise UserError(f"{path}: a score is out of range ({exc})") from exc
+    out_of_range = [k for k, v in metrics.items() if not math.isfinite(v)]  # finite at 0-1, infinite x100
+    if out_of_range:
+        raise UserError(f"{path}: score {out_of_range[0]} is out of range")
     if not metrics:
         return None
     return TaskScores(
@@ -149,6 +162,18 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         metrics=metrics,
         sampled=sampled,
     )
+
+
+def _reason(exc: Exception) -> str:
+    """One line on why mteb refused a file: pydantic's first complaint with its field, else the message's first line."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        field = ".".join(map(str, first["loc"]))
+        return f"{field}: {first['msg']}" if field else first["msg"]
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def split_front_matter(text: str, path: Path) -> tuple[str, str, str]:
@@ -167,52 +192,52 @@ def read_card(path: Path, suite: Suite) -> list[ModelScores]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read ({exc})") from exc
     head, front, _ = split_front_matter(text, path)
-    try:
-        meta = yaml.safe_load(front)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = ":" + str(mark.line + 1 + head.count("\n")) if mark else ""
-        raise UserError(
-            f"{path}{where}: front matter is not valid YAML ({getattr(exc, 'problem', None) or exc})"
-        ) from exc
+    meta = load_yaml(front, path, head.count("\n") + 1, "front matter is not valid YAML")
     index = meta.get("model-index") if isinstance(meta, dict) else None
     if not isinstance(index, list) or not index:
-        raise UserError(f"{path}: the front matter has no `model-index` list")
+        raise UserError(f"{located(path, meta, 'model-index')}: the front matter has no `model-index` list")
     return [_card_model(path, i, entry, suite) for i, entry in enumerate(index)]
 
 
 def _card_model(path: Path, index: int, entry: object, suite: Suite) -> ModelScores:
-    where = f"{path}: model-index entry #{index + 1}"
-    entry = _mapping(entry, where)
+    where = f"model-index entry #{index + 1}"
+    entry = _mapping(path, entry, where)
     results = entry.get("results")
     if not isinstance(entry.get("name"), str) or not isinstance(results, list):
-        raise UserError(f"{where}: needs a `name` and a `results` list")
+        raise UserError(f"{located(path, entry)}: {where}: needs a `name` and a `results` list")
     model = ModelScores(name=entry["name"], revision=CARD_REVISION, source=path)
     for number, result in enumerate(results, start=1):
-        scores = _card_result(f"{where}, result #{number}", result, suite)
+        scores = _card_result(path, f"{where}, result #{number}", result, suite)
         if scores is not None:
             model.tasks[scores.task] = scores
     return model
 
 
-def _card_result(where: str, result: object, suite: Suite) -> TaskScores | None:
-    result = _mapping(result, where)
-    task_type = _mapping(result.get("task"), f"{where} task").get("type")
-    dataset = _mapping(result.get("dataset"), f"{where} dataset")
+def _card_result(path: Path, where: str, result: object, suite: Suite) -> TaskScores | None:
+    result = _mapping(path, result, where)
+    task_type = _mapping(path, result.get("task"), f"{where} task", result).get("type")
+    dataset = _mapping(path, result.get("dataset"), f"{where} dataset", result)
     metrics = result.get("metrics")
     if not isinstance(metrics, list):
-        raise UserError(f"{where}: `metrics` is a list")
+        raise UserError(f"{located(path, result, 'metrics')}: {where}: `metrics` is a list")
     spec = _card_spec(dataset, suite)
     if spec is None:
         return None
     if task_type != spec.type:
-        raise UserError(f"{where}: {spec.name} has task type {task_type!r}, the suite says {spec.type!r}")
+        raise UserError(
+            f"{located(path, result, 'task')}: {where}: {spec.name} has task type {task_type!r}, "
+            f"the suite says {spec.type!r}"
+        )
     values = {}
     for metric in metrics:
-        metric = _mapping(metric, f"{where} metric")
+        metric = _mapping(path, metric, f"{where} metric", result)
         name, value = metric.get("type"), metric.get("value")
-        if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{where}: each metric needs a `type` name and a numeric `value` (got {metric!r})")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) > sys.float_info.max
+        if not isinstance(name, str) or not number:
+            raise UserError(
+                f"{located(path, metric)}: {where}: each metric needs a `type` name and a numeric `value` "
+                f"(got {metric!r})"
+            )
         values[mteb_key(spec.type, name)] = from_card(float(value))
     return TaskScores(
         task=spec.mteb_task,
@@ -235,7 +260,8 @@ def _card_spec(dataset: dict, suite: Suite) -> TaskSpec | None:
     return None
 
 
-def _mapping(value: object, where: str) -> dict:
+def _mapping(path: Path, value: object, where: str, parent: object = None) -> dict:
+    """`value` when it is a mapping, else a `UserError` at its line (or its parent's)."""
     if not isinstance(value, dict):
-        raise UserError(f"{where}: expected a mapping, got {type(value).__name__}")
+        raise UserError(f"{located(path, parent)}: {where}: expected a mapping, got {type(value).__name__}")
     return value

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from evalkit.errors import UserError
-from evalkit.ingest import CARD_REVISION, read_scores
+from evalkit.ingest import CARD_REVISION, no_results, read_scores
 from evalkit.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec, load_suite
 
@@ -207,7 +207,7 @@ def load_model(path: Path, suite: Suite) -> ModelScores:
     """The one model a results folder or model card holds; its revisions are merged."""
     models = read_scores(path, suite)
     if not models:
-        raise UserError(f"{path}: no results found")
+        raise no_results(path, suite)
     names = sorted({m.name for m in models})
     if len(names) > 1:
         raise UserError(f"{path} holds {len(names)} models ({', '.join(names[:5])}); pass one model's folder or card")
@@ -220,7 +220,7 @@ def load_models(path: Path, suite: Suite) -> list[ModelScores]:
     for model in read_scores(path, suite):
         by_name.setdefault(model.name, []).append(model)
     if not by_name:
-        raise UserError(f"{path}: no results found")
+        raise no_results(path, suite)
     return [merge_revisions(group) for group in by_name.values()]
 
 

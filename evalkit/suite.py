@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from evalkit.errors import UserError
+from evalkit.metrics import PAIR_MAX_METRICS, SOURCES
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 TASK_TYPES = ("STS", "PairClassification", "Classification", "Clustering", "Reranking", "Retrieval")
+SUITE_KEYS = ("name", "description", "data_dir", "main_metrics", "tasks")
+TASK_KEYS = ("name", "mteb_task", "type", "subset", "split", "card")
+CARD_KEYS = ("type", "name", "config", "split", "revision")
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ class Suite:
             for name in names:
                 spec = known.get(name) or lowered.get(name.lower())
                 if spec is None:
-                    raise UserError(f"unknown task {name!r} in suite {self.name!r}{_suggest(name, known)}")
+                    raise UserError(f"unknown task {name!r} in suite {self.name!r}{suggest(name, known)}")
                 if spec not in picked:
                     picked.append(spec)
             chosen = [t for t in self.tasks if t in picked]
@@ -71,7 +76,7 @@ class Suite:
             wanted = set()
             for name in types:
                 if name.lower() not in lowered_types:
-                    raise UserError(f"unknown task type {name!r}{_suggest(name, TASK_TYPES)}")
+                    raise UserError(f"unknown task type {name!r}{suggest(name, TASK_TYPES)}")
                 wanted.add(lowered_types[name.lower()])
             chosen = [t for t in chosen if t.type in wanted]
         if not chosen:
@@ -79,9 +84,11 @@ class Suite:
         return chosen
 
 
-def _suggest(name: str, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(close)}?" if close else ""
+def suggest(name: str, choices) -> str:
+    """`; did you mean A, B?` with the closest of `choices` (ignoring case), or nothing."""
+    by_lower = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(by_lower[c] for c in close)}?" if close else ""
 
 
 def suite_path(name_or_path: str) -> Path:
@@ -94,69 +101,182 @@ def suite_path(name_or_path: str) -> Path:
     bundled = TASKS_DIR / f"{name_or_path}.yaml"
     if not bundled.is_file():
         names = sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
-        raise UserError(f"unknown suite {name_or_path!r}{_suggest(name_or_path, names)} (bundled: {', '.join(names)})")
+        raise UserError(f"unknown suite {name_or_path!r}{suggest(name_or_path, names)} (bundled: {', '.join(names)})")
     return bundled
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """Read and validate a suite file; every problem is a one-line `UserError` naming the file."""
-    path = suite_path(name_or_path)
+class YamlMap(dict):
+    """A YAML mapping that remembers its line and each key's line (1-based) and offset in the parsed text."""
+
+    line: int = 0
+    key_lines: dict
+    key_offsets: dict
+
+
+class _LineLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus: duplicate keys are an error, and mappings record their lines."""
+
+    first_line = 1  # the file line of the text's first line (a card's front matter starts below `---`)
+
+    def line_of(self, node: yaml.Node) -> int:
+        return node.start_mark.line + self.first_line
+
+    def construct_located_map(self, node: yaml.MappingNode):
+        data = YamlMap()
+        data.line, data.key_lines, data.key_offsets = self.line_of(node), {}, {}
+        yield data
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # construct_mapping reports it
+            if key in data.key_lines:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {data.key_lines[key]})", key_node.start_mark
+                )
+            data.key_lines[key], data.key_offsets[key] = self.line_of(key_node), key_node.start_mark.index
+        data.update(self.construct_mapping(node))
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_located_map)
+
+
+def load_yaml(text: str, path: Path, first_line: int = 1, what: str = "not valid YAML") -> object:
+    """Safely parse YAML; a syntax error, a duplicate key or a bad character is a `UserError` naming `path:line`."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = _LineLoader(text)
+        loader.first_line = first_line
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + first_line
+        raise UserError(f"{path}:{line}: {what} (character {exc.character:#x} is not allowed)") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        where = f":{mark.line + first_line}" if mark else ""
+        raise UserError(f"{path}{where}: {what} ({getattr(exc, 'problem', None) or exc})") from exc
+    except RecursionError as exc:
+        raise UserError(f"{path}: {what} (nested too deeply)") from exc
+
+
+def located(path: Path, value: object, key: object = None) -> str:
+    """`path:line` of a YAML mapping (of its `key`, when given and present); just `path` for other values."""
+    if not isinstance(value, YamlMap):
+        return str(path)
+    return f"{path}:{value.key_lines.get(key, value.line) if isinstance(key, Hashable) else value.line}"
+
+
+def check_keys(path: Path, mapping: dict, allowed: tuple[str, ...], label: str) -> None:
+    """A key outside `allowed` is a `UserError` naming it and its line, with the closest allowed names."""
+    for key in mapping:
+        if key not in allowed:
+            raise UserError(
+                f"{located(path, mapping, key)}: {label}unknown key {key!r}{suggest(str(key), allowed)} "
+                f"(allowed: {', '.join(allowed)})"
+            )
+
+
+def text_field(path: Path, mapping: dict, key: str, label: str, default: str | None = None) -> str:
+    """A name-like field (numbers are taken as written), else `default`; a missing or non-scalar one is a `UserError`."""
+    value = mapping.get(key)
+    if value in (None, "") and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or value == "":
+        shown = "missing" if value is None or value == "" else f"a {type(value).__name__}, not a name"
+        raise UserError(f"{located(path, mapping, key)}: {label}`{key}` is {shown}")
+    return str(value)
+
+
+def card_metric_names(task_type: str) -> set[str]:
+    """The metric names a card shows for a task type (the candidates for its main metric)."""
+    extra = {f"max_{m}" for m in PAIR_MAX_METRICS} if task_type == "PairClassification" else set()
+    return set(SOURCES[task_type]) | extra
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read and validate a suite file; every problem is a one-line `UserError` naming the file, line and key."""
+    path = suite_path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read suite ({exc})") from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list):
-        raise UserError(f"{path}: a suite is a mapping with a `tasks` list")
-    main_metrics = raw.get("main_metrics") or {}
-    if not isinstance(main_metrics, dict) or set(main_metrics) - set(TASK_TYPES):
-        raise UserError(f"{path}: `main_metrics` maps task types ({', '.join(TASK_TYPES)}) to metric names")
+    raw = load_yaml(text, path)
+    if isinstance(raw, dict):
+        check_keys(path, raw, SUITE_KEYS, "")
+    if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list) or not raw["tasks"]:
+        raise UserError(f"{located(path, raw, 'tasks')}: a suite is a mapping with a non-empty `tasks` list")
     tasks = [_task(path, i, entry) for i, entry in enumerate(raw["tasks"])]
     seen: set[str] = set()
-    for task in tasks:
+    for entry, task in zip(raw["tasks"], tasks):
         if task.mteb_task in seen:
-            raise UserError(f"{path}: task {task.mteb_task} is listed twice")
+            raise UserError(f"{located(path, entry)}: task {task.mteb_task} is listed twice")
         seen.add(task.mteb_task)
-    data_dir = raw.get("data_dir")
+    data_dir = text_field(path, raw, "data_dir", label="", default="")
     return Suite(
-        name=str(raw.get("name") or path.stem),
+        name=text_field(path, raw, "name", label="", default=path.stem),
         path=path,
         tasks=tasks,
-        main_metrics={str(k): str(v) for k, v in main_metrics.items()},
-        description=str(raw.get("description") or ""),
+        main_metrics=_main_metrics(path, raw, tasks),
+        description=text_field(path, raw, "description", label="", default=""),
         data_dir=(path.parent / data_dir).resolve() if data_dir else None,
     )
 
 
+def _main_metrics(path: Path, raw: dict, tasks: list[TaskSpec]) -> dict[str, str]:
+    """The suite's `main_metrics`: a card metric name for each task type, and one for every type its tasks use."""
+    metrics = raw.get("main_metrics")
+    if not isinstance(metrics, dict):
+        raise UserError(f"{located(path, raw, 'main_metrics')}: `main_metrics` maps each task type to a card metric")
+    check_keys(path, metrics, TASK_TYPES, "main_metrics: ")
+    for task_type in metrics:
+        metric = text_field(path, metrics, task_type, "main_metrics: ")
+        names = card_metric_names(task_type)
+        if metric not in names:
+            raise UserError(
+                f"{located(path, metrics, task_type)}: main_metrics: {task_type} has no card metric {metric!r}"
+                f"{suggest(metric, names)}"
+            )
+    lacking = [t.type for t in tasks if t.type not in metrics]
+    if lacking:
+        raise UserError(f"{located(path, raw, 'main_metrics')}: `main_metrics` has no entry for task type {lacking[0]}")
+    return {str(k): str(v) for k, v in metrics.items()}
+
+
 def _task(path: Path, index: int, entry: object) -> TaskSpec:
-    where = f"{path}: task #{index + 1}"
+    label = f"task #{index + 1}: "
     if not isinstance(entry, dict):
-        raise UserError(f"{where}: each task is a mapping")
-    missing = [k for k in ("name", "type", "split") if not entry.get(k)]
-    if missing:
-        raise UserError(f"{where}: missing {', '.join(missing)}")
-    name = str(entry["name"])
-    if entry["type"] not in TASK_TYPES:
-        raise UserError(f"{where} ({name}): type {entry['type']!r} is not one of {', '.join(TASK_TYPES)}")
-    subset = str(entry.get("subset") or "default")
-    split = str(entry["split"])
+        raise UserError(f"{located(path, entry)}: {label}each task is a mapping")
+    name = text_field(path, entry, "name", label)
+    label = f"task #{index + 1} ({name}): "
+    check_keys(path, entry, TASK_KEYS, label)
+    task_type = text_field(path, entry, "type", label)
+    if task_type not in TASK_TYPES:
+        raise UserError(
+            f"{located(path, entry, 'type')}: {label}unknown task type {task_type!r}{suggest(task_type, TASK_TYPES)}"
+        )
+    subset = text_field(path, entry, "subset", label, "default")
+    split = text_field(path, entry, "split", label)
+    mteb_task = text_field(path, entry, "mteb_task", label, name)
     card = entry.get("card") or {}
     if not isinstance(card, dict):
-        raise UserError(f"{where} ({name}): `card` is a mapping")
+        raise UserError(f"{located(path, entry, 'card')}: {label}`card` is a mapping")
+    label = f"task #{index + 1} ({name}) card: "
+    check_keys(path, card, CARD_KEYS, label)
+    default_name = f"MTEB {name}" + (f" ({subset})" if subset != "default" else "")
     return TaskSpec(
         name=name,
-        mteb_task=str(entry.get("mteb_task") or name),
-        type=str(entry["type"]),
+        mteb_task=mteb_task,
+        type=task_type,
         subset=subset,
         split=split,
         card=CardDataset(
-            type=str(card.get("type", "")),
-            name=str(card.get("name") or f"MTEB {name}" + (f" ({subset})" if subset != "default" else "")),
-            config=str(card.get("config") or subset),
-            split=str(card.get("split") or split),
-            revision=str(card.get("revision", "None")),
+            type=text_field(path, card, "type", label, ""),
+            name=text_field(path, card, "name", label, default_name),
+            config=text_field(path, card, "config", label, subset),
+            split=text_field(path, card, "split", label, split),
+            revision=text_field(path, card, "revision", label, "None"),
         ),
     )
