@@ -210,7 +210,7 @@ def cmd_run(args) -> int:
     from evalkit.embeddings import EmbeddingStore
     from evalkit.models import ModelOptions, load_model
     from evalkit.results import write_json_atomic
-    from evalkit.runner import RunOptions, run_tasks, summary, summary_table, variants
+    from evalkit.runner import RunOptions, load_task, run_tasks, summary, summary_table, variants
     from evalkit.suite import load_suite
 
     if args.no_cache and (args.dims or args.cache_dir):
@@ -219,6 +219,8 @@ def cmd_run(args) -> int:
         raise UserError("--cache-max-gb must be positive")
     suite = load_suite(args.suite)
     specs = suite.select(args.tasks, args.types)
+    for spec in specs:  # a task mteb does not know, or a split it does not evaluate, is a mistake in the suite
+        load_task(spec)
     data_dir = args.data_dir or suite.data_dir
     if data_dir is not None and not data_dir.is_dir():
         raise UserError(f"--data-dir {data_dir} is not a folder")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.errors import UserError
@@ -35,8 +36,16 @@ def snapshot_revision(folder: Path) -> str:
     return LOCAL_REVISION
 
 
-def use_local_snapshot(task, data_dir: Path) -> str:
-    """Point `task` at its snapshot under `data_dir`; returns the dataset revision to record."""
+@dataclass(frozen=True)
+class DataVersion:
+    """Which data a result was computed on: the revision to record and, for a local snapshot, its content."""
+
+    revision: str
+    fingerprint: str | None = None
+
+
+def use_local_snapshot(task, data_dir: Path) -> DataVersion:
+    """Point `task` at its snapshot under `data_dir`; returns the revision to record and the content fingerprint."""
     folder = snapshot_folder(data_dir, task)
     if not folder.is_dir():
         raise SnapshotMissing(
@@ -45,12 +54,13 @@ def use_local_snapshot(task, data_dir: Path) -> str:
         )
     # metadata is shared by every instance of the task class: copy before changing it
     task.metadata = task.metadata.model_copy(deep=True)
-    task.metadata.dataset["path"] = str(content_keyed_path(folder))
-    return snapshot_revision(folder)
+    fingerprint = folder_fingerprint(folder)
+    task.metadata.dataset["path"] = str(content_keyed_path(folder, fingerprint))
+    return DataVersion(snapshot_revision(folder), fingerprint)
 
 
-def snapshot_fingerprint(folder: Path) -> str:
-    """SHA-256 over the relative path and bytes of every file of a snapshot, hidden folders (`.cache`, `.git`) aside.
+def folder_fingerprint(folder: Path) -> str:
+    """SHA-256 over the relative path and bytes of every file of a folder, hidden folders (`.cache`, `.git`) aside.
 
     Bytes, not size and mtime: copies that keep mtimes and same-size rewrites within the clock's granularity must
     not look unchanged, and hashing (about 1 GB/s) costs seconds against the minutes the evaluation takes.
@@ -66,7 +76,7 @@ def snapshot_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def content_keyed_path(folder: Path) -> Path:
+def content_keyed_path(folder: Path, fingerprint: str) -> Path:
     """A link to `folder` named after its content fingerprint, for `datasets` to load it through.
 
     `datasets` caches a local folder under its last path component and a hash that, for README `configs:`, covers
@@ -77,7 +87,7 @@ def content_keyed_path(folder: Path) -> Path:
 
     folder = folder.resolve()
     place = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
-    name = f"{folder.name}-{snapshot_fingerprint(folder)[:16]}"
+    name = f"{folder.name}-{fingerprint[:16]}"
     link = Path(datasets.config.HF_DATASETS_CACHE).expanduser() / SNAPSHOT_LINKS / place / name
     link.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -60,10 +60,14 @@ SOURCES = _sources()
 
 
 def _number(value: object) -> float | None:
-    """A finite number, else None (NaN, None, strings and booleans are no score)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """A finite number, else None (NaN, None, strings, booleans and integers beyond float range are no score)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def card_metrics(task_type: str, scores: Mapping[str, object], *, binary: bool | None = None) -> dict[str, float]:

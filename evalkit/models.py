@@ -75,7 +75,10 @@ class LoadedModel:
     def cache_key(self) -> str:
         """The model's identity for the embedding cache: name, revision (or a hash of the weights where there is
         none), dtype and the module stack (pooling, normalization, max length), and its configured prompts."""
-        weights = _folder_hash(Path(self.source)) if self.revision == NO_REVISION else None
+        from evalkit.data import folder_fingerprint
+
+        source = Path(self.source)
+        weights = folder_fingerprint(source) if self.revision == NO_REVISION and source.is_dir() else None
         identity = {
             "name": self.name,
             "revision": self.revision,
@@ -141,19 +144,6 @@ def _checked_wrapper_class():
             return embeddings
 
     return CheckedEncoderWrapper
-
-
-def _folder_hash(folder: Path) -> str | None:
-    """SHA-256 over the names and bytes of every file in a model folder (None for a hub id)."""
-    if not folder.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def safe_component(text: str) -> str:

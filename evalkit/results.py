@@ -49,9 +49,8 @@ def task_result_json(task_result) -> dict[str, Any]:
     return data
 
 
-def write_task_result(task_result, path: Path, sampled: str | None = None) -> None:
-    """Write one mteb TaskResult atomically; a `run --limit` result carries its `sampled` marker (mteb ignores it)."""
-    data = task_result_json(task_result)
-    if sampled:
-        data["sampled"] = sampled
+def write_task_result(task_result, path: Path, **marks: str | None) -> None:
+    """Write one mteb TaskResult atomically, with evalkit's marks (`sampled`, `dataset_fingerprint`) beside
+    mteb's keys; mteb's reader ignores them."""
+    data = task_result_json(task_result) | {key: value for key, value in marks.items() if value is not None}
     write_json_atomic(path, data, allow_nan=True)

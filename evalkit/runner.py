@@ -14,7 +14,7 @@ from evalkit import data, results, sampling
 from evalkit.embeddings import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.errors import UserError
 from evalkit.models import LoadedModel
-from evalkit.suite import TaskSpec
+from evalkit.suite import TaskSpec, suggest
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ def load_task(spec: TaskSpec):
     try:
         task = mteb.get_task(spec.mteb_task, eval_splits=[spec.split], hf_subsets=[spec.subset])
     except KeyError as exc:
-        raise UserError(f"mteb has no task {spec.mteb_task!r}") from exc
+        known = [t.metadata.name for t in mteb.get_tasks()]
+        raise UserError(f"mteb has no task {spec.mteb_task!r}{suggest(spec.mteb_task, known)}") from exc
     if spec.split not in task.eval_splits:
         raise UserError(f"{spec.mteb_task}: mteb does not evaluate split {spec.split!r} (it has {task.metadata.eval_splits})")
     return task
@@ -107,29 +108,31 @@ def _main_score(task_result, spec: TaskSpec) -> tuple[str, float | None]:
     return metric, None
 
 
-def _existing(path: Path, spec: TaskSpec, revision: str) -> tuple[str, float] | None:
-    """The main score of a complete result of the same dataset revision on disk, or None when the task must run."""
+def _existing(path: Path, spec: TaskSpec, version: data.DataVersion) -> tuple[str, float] | None:
+    """The main score of a complete result on the same data on disk, or None when the task must run."""
     from mteb.results import TaskResult
 
     if not path.is_file():
         return None
     try:
-        task_result = TaskResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        task_result = TaskResult.from_dict(raw)
     except Exception:  # noqa: BLE001 - an unreadable file is evaluated again and replaced
         logger.warning("%s is unreadable; evaluating %s again", path, spec.mteb_task)
         return None
     metric, score = _main_score(task_result, spec)
-    if score is None or task_result.dataset_revision != revision:
+    same_data = (task_result.dataset_revision, raw.get("dataset_fingerprint")) == (version.revision, version.fingerprint)
+    if score is None or not same_data:
         return None
     return metric, score
 
 
 def prepare_task(spec: TaskSpec, options: RunOptions):
-    """The mteb task pointed at its data, and the dataset revision its result will record."""
+    """The mteb task pointed at its data, and which data that is (the revision its result will record)."""
     task = load_task(spec)
     if options.data_dir:
         return task, data.use_local_snapshot(task, options.data_dir)
-    return task, task.metadata.revision
+    return task, data.DataVersion(task.metadata.revision)
 
 
 def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: EncodeStats):
@@ -202,22 +205,24 @@ def _run_one(model: LoadedModel, spec: TaskSpec, plan: list[Variant], options: R
         start = time.monotonic()
         try:
             if task is None:
-                task, revision = prepare_task(spec, options)
+                task, version = prepare_task(spec, options)
                 if options.limit or len(plan) > 1:
                     task.load_data()  # loaded once for every dimension, and sampled before mteb sees it
                 if options.limit:
                     sampling.limit_task(task, options.limit, options.seed)
-            done = None if options.overwrite else _existing(path, spec, revision)
+            done = None if options.overwrite else _existing(path, spec, version)
             if done is not None:
                 print(f"{label}: already done ({path}), skipped", flush=True)
                 report.outcomes.append(TaskOutcome(spec, "skipped", variant.dim, *done))
                 continue
             encoder = _encoder(model, variant, options, report.stats)
-            task_result = evaluate_task(model, encoder, task, revision, options)
+            task_result = evaluate_task(model, encoder, task, version.revision, options)
             metric, score = _main_score(task_result, spec)
             if score is None or not math.isfinite(score):
                 raise RuntimeError(f"mteb's main score {metric} is {score} (NaN or infinite embeddings?)")
-            results.write_task_result(task_result, path, sampled=options.sampled)
+            results.write_task_result(
+                task_result, path, sampled=options.sampled, dataset_fingerprint=version.fingerprint
+            )
             outcome = TaskOutcome(spec, "done", variant.dim, metric, score, time.monotonic() - start)
             print(f"{label}: {metric} {100 * score:.2f} ({outcome.seconds:.1f} s)", flush=True)
         except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others

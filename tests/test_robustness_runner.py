@@ -154,3 +154,12 @@ def test_ctrl_c_stops_cleanly_and_says_what_is_done(six_snapshots, tmp_path):
     done = {p.stem for p in folder.glob("*.json") if p.stem in SIX_TASKS}
     assert done and all(name in stdout for name in done)
     _all_parse(folder)
+
+
+def test_a_suite_task_mteb_does_not_know_is_a_usage_error(tmp_path, capsys):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: t\nmain_metrics:\n  STS: cos_sim_spearman\ntasks:\n  - name: STSBB\n    type: STS\n"
+                     "    split: test\n", encoding="utf-8")
+    assert main(["run", "--model", "bundled:minilm", "--suite", str(suite), "--output-dir", str(tmp_path / "o")]) == 2
+    assert "mteb has no task 'STSBB'; did you mean STSB" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

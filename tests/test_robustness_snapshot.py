@@ -11,7 +11,7 @@ from conftest import SAMPLE, plain_mteb_scores, result_file
 
 from evalkit import snapshot
 from evalkit.cli import main
-from evalkit.data import snapshot_fingerprint, use_local_snapshot
+from evalkit.data import folder_fingerprint, use_local_snapshot
 
 # The cached run may differ from plain mteb at float32 rounding level (see test_cache.DEDUP_TOLERANCE).
 TOLERANCE = 0.005
@@ -100,7 +100,7 @@ def test_same_named_snapshots_in_two_data_folders_keep_their_own_rows(tmp_path, 
         snapshot.write_retrieval(tmp_path / name / "mteb" / "CovidRetrieval", "dev", corpus, queries,
                                  [{"query-id": "q0", "corpus-id": "d0", "score": 1}])  # fmt: skip
         task = mteb.get_task("CovidRetrieval", eval_splits=["dev"])
-        assert use_local_snapshot(task, tmp_path / name) == "local"
+        assert use_local_snapshot(task, tmp_path / name).revision == "local"
         task.load_data()
         firsts.append(task.dataset["default"]["dev"]["corpus"][0]["text"])
     assert firsts == ["a 文档 0", "b 文档 0"]
@@ -109,11 +109,29 @@ def test_same_named_snapshots_in_two_data_folders_keep_their_own_rows(tmp_path, 
 def test_fingerprint_sees_content_not_names_sizes_or_mtimes(tmp_path):
     folder = snapshot.write_splits(tmp_path / "s", {"test": [{"sentence1": "甲", "sentence2": "乙", "score": 1.0}]})
     (folder / ".cache" / "huggingface").mkdir(parents=True)
-    first = snapshot_fingerprint(folder)
+    first = folder_fingerprint(folder)
     (folder / ".cache" / "huggingface" / "x.metadata").write_text("download bookkeeping")
-    assert snapshot_fingerprint(folder) == first
+    assert folder_fingerprint(folder) == first
     data = folder / "data" / "test-00000-of-00001.parquet"
     stat = data.stat()
     snapshot.write_splits(folder, {"test": [{"sentence1": "乙", "sentence2": "甲", "score": 1.0}]})
     os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert data.stat().st_size == stat.st_size and snapshot_fingerprint(folder) != first
+    assert data.stat().st_size == stat.st_size and folder_fingerprint(folder) != first
+
+
+def test_rewritten_snapshot_is_evaluated_again_without_overwrite(datasets_cache, tmp_path, capsys):
+    data, out = tmp_path / "data", tmp_path / "out"
+    _write(data, "old")
+    args = ["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "STSB", "--data-dir", str(data),
+            "--output-dir", str(out)]
+    assert main(args) == 0
+    first = result_file(out, "STSB")
+    assert main(args) == 0
+    assert "already done" in capsys.readouterr().out
+    _write(data, "new")
+    assert main(args) == 0
+    assert "already done" not in capsys.readouterr().out
+    second = result_file(out, "STSB")
+    assert second["dataset_revision"] == first["dataset_revision"] == "local"
+    assert second["dataset_fingerprint"] != first["dataset_fingerprint"]
+    assert second["scores"] != first["scores"]
