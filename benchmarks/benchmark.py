@@ -107,7 +107,7 @@ def one(mode: str, work: Path, batch_size: int) -> None:
         encoded = run_plain(data, batch_size)
     elif mode == "reference":
         encoded = None
-        run_evalkit([*tasks, "--no-cache"], work / "reference")
+        run_evalkit([*tasks, "--no-cache", "--overwrite"], work / "reference")
     elif mode in ("cold", "warm"):
         encoded = run_evalkit([*tasks, "--cache-dir", str(work / "cache"), "--overwrite"], work / mode)
     else:

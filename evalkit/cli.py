@@ -257,7 +257,7 @@ def cmd_run(args) -> int:
         flush=True,
     )
     try:
-        report = run_tasks(model, specs, run_options)
+        report = run_tasks(model, specs, run_options, plan)
     finally:
         model.close()
     write_json_atomic(plan[0].folder / "run_summary.json", summary(model, run_options, report))

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,8 @@ class LoadedModel:
     @cached_property
     def cache_key(self) -> str:
         """The model's identity for the embedding cache: name, revision (or a hash of the weights where there is
-        none), dtype and the module stack (pooling, normalization, max length), and its configured prompts."""
+        none), dtype, the module stack (pooling, normalization, max length) and the model's own prompts. The prompt
+        applied to a text is part of each text's key (see `CachedEncoder`)."""
         from evalkit.data import folder_fingerprint
 
         source = Path(self.source)
@@ -87,7 +88,6 @@ class LoadedModel:
             "modules": repr(self.model),
             "max_seq_length": self.model.max_seq_length,
             "model_prompts": getattr(self.model, "prompts", None),
-            "prompts": self.prompts,
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -128,6 +128,7 @@ class NonFiniteEmbeddings(RuntimeError):
     """The model produced NaN or infinite embeddings; they are never stored or scored."""
 
 
+@cache
 def _checked_wrapper_class():
     """mteb's SentenceTransformer wrapper, unchanged but for a check that every embedding is finite."""
     import numpy as np

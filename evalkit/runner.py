@@ -177,11 +177,10 @@ def evaluate_task(model: LoadedModel, encoder, task, revision: str, options: Run
     return task_result
 
 
-def run_tasks(model: LoadedModel, specs: list[TaskSpec], options: RunOptions) -> RunReport:
-    """Evaluate each task in turn; a failing task is reported and the others still run."""
+def run_tasks(model: LoadedModel, specs: list[TaskSpec], options: RunOptions, plan: list[Variant]) -> RunReport:
+    """Evaluate each task in turn, for each variant of `plan`; a failing task is reported and the others still run."""
     report = RunReport()
     start = time.monotonic()
-    plan = variants(model, options)
     for variant in plan:
         meta = model.record(variant.name, variant.dim)
         if options.sampled:
