@@ -13,11 +13,25 @@ from evalkit.embeddings import default_cache_dir
 from evalkit.errors import UserError
 
 DEFAULT_MODEL = "bundled:minilm"
+CACHE_GB = 20.0
 DEFAULT_SAMPLE_OUTPUT = Path("results") / "sample"
 
 
 def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("give at least one name")
+    return parts
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -45,7 +59,12 @@ def _add_run_parser(sub) -> None:
     p.add_argument("--data-dir", type=Path, help="local dataset snapshots, one folder per HF repo id (default: the hub)")
     p.add_argument("--output-dir", type=Path, default=Path("results"), help="results folder (default: results)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="encode batch size (default: 32)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto, the GPU if any)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto, cpu, cuda, cuda:N, mps, or a comma-separated list (cuda:0,cuda:1) to encode on several devices "
+        "(cached mode); default auto: the GPU if any, every GPU if several",
+    )
     p.add_argument("--dtype", default="auto", help="auto, fp32, fp16 or bf16 (default: fp16 on GPU, fp32 on CPU)")
     p.add_argument("--max-seq-length", type=_positive_int, help="truncate inputs to this many tokens")
     p.add_argument("--query-prompt", help="prompt prepended to retrieval/reranking queries (default: the model's own)")
@@ -57,12 +76,16 @@ def _add_run_parser(sub) -> None:
         help="reference mode: no deduplication and no embedding cache; mteb is called exactly as plain mteb would",
     )
     p.add_argument("--cache-dir", type=Path, help=f"embedding cache folder (default: {default_cache_dir()})")
-    p.add_argument("--cache-max-gb", type=float, default=20.0, help="size limit of the embedding cache (default: 20)")
+    p.add_argument(
+        "--cache-max-gb",
+        type=_positive_float,
+        help=f"size limit of the whole embedding cache folder, oldest entries evicted first (default: {CACHE_GB})",
+    )
     p.add_argument(
         "--dims",
         type=_dims,
         help="Matryoshka sweep: comma-separated dimensions, each evaluated by truncating one full-size encode; "
-        "results go to <org>__<name>_dim<D> folders",
+        "results go to <org>__<name>_dim<D> folders (the full size keeps the plain folder)",
     )
     p.add_argument(
         "--limit",
@@ -207,23 +230,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args) -> int:
     from evalkit.card import write_beside
+    from evalkit.data import check_snapshot
     from evalkit.embeddings import EmbeddingStore
     from evalkit.models import ModelOptions, load_model
     from evalkit.results import write_json_atomic
     from evalkit.runner import RunOptions, load_task, run_tasks, summary, summary_table, variants
     from evalkit.suite import load_suite
 
-    if args.no_cache and (args.dims or args.cache_dir):
-        raise UserError("--no-cache is the reference mode without the embedding cache; it cannot take --dims or --cache-dir")
-    if args.cache_max_gb <= 0:
-        raise UserError("--cache-max-gb must be positive")
+    if args.no_cache and (args.dims or args.cache_dir or args.cache_max_gb):
+        raise UserError(
+            "--no-cache is the reference mode without the embedding cache; it takes no --dims, --cache-dir or --cache-max-gb"
+        )
     suite = load_suite(args.suite)
     specs = suite.select(args.tasks, args.types)
-    for spec in specs:  # a task mteb does not know, or a split it does not evaluate, is a mistake in the suite
-        load_task(spec)
     data_dir = args.data_dir or suite.data_dir
     if data_dir is not None and not data_dir.is_dir():
         raise UserError(f"--data-dir {data_dir} is not a folder")
+    for spec in specs:  # mistakes in the suite or the data folder show before the model loads
+        task = load_task(spec)
+        if data_dir is not None:
+            check_snapshot(task, data_dir)
+    cache_dir = None if args.no_cache else args.cache_dir or default_cache_dir()
+    for folder, option in ((args.output_dir, "--output-dir"), (cache_dir, "--cache-dir")):
+        try:
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"{option} {folder}: cannot use it ({exc.strerror})") from exc
     options = ModelOptions(
         device=args.device,
         dtype=args.dtype,
@@ -234,10 +267,10 @@ def cmd_run(args) -> int:
     )
     model = load_model(args.model, options, revision=args.revision)
     store = None
-    if not args.no_cache:
-        cache_dir = args.cache_dir or default_cache_dir()
+    if cache_dir is not None:
+        max_bytes = int((args.cache_max_gb or CACHE_GB) * 2**30)
         try:
-            store = EmbeddingStore(cache_dir / model.cache_key, max_bytes=int(args.cache_max_gb * 2**30))
+            store = EmbeddingStore(cache_dir, model.cache_key, max_bytes=max_bytes)
         except OSError as exc:
             raise UserError(f"--cache-dir {cache_dir}: cannot use it ({exc.strerror})") from exc
     run_options = RunOptions(
@@ -249,6 +282,7 @@ def cmd_run(args) -> int:
         dims=args.dims,
         limit=args.limit,
         seed=args.seed,
+        main_metrics=suite.main_metrics,
     )
     plan = variants(model, run_options)
     print(
@@ -299,9 +333,10 @@ def cmd_prefetch(args) -> int:
     return 0
 
 
-def cmd_default() -> int:
+def default_args(debug: bool) -> list[str]:
     """The embedded default: the bundled model on the bundled sample suite, offline."""
-    return main(["run", "--model", DEFAULT_MODEL, "--suite", "sample", "--output-dir", str(DEFAULT_SAMPLE_OUTPUT)])
+    return [*(["--debug"] if debug else []), "run", "--model", DEFAULT_MODEL, "--suite", "sample",
+            "--output-dir", str(DEFAULT_SAMPLE_OUTPUT)]
 
 
 def _quiet_libraries(debug: bool) -> None:
@@ -323,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
-    _quiet_libraries(args.debug)
     if args.command is None:
-        return cmd_default()
+        args = parser.parse_args(default_args(args.debug))
+    _quiet_libraries(args.debug)
     try:
         return args.handler(args)
     except UserError as exc:

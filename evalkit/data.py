@@ -44,14 +44,20 @@ class DataVersion:
     fingerprint: str | None = None
 
 
-def use_local_snapshot(task, data_dir: Path) -> DataVersion:
-    """Point `task` at its snapshot under `data_dir`; returns the revision to record and the content fingerprint."""
+def check_snapshot(task, data_dir: Path) -> Path:
+    """The task's snapshot folder under `data_dir`; a missing one is a `SnapshotMissing` saying how to get it."""
     folder = snapshot_folder(data_dir, task)
     if not folder.is_dir():
         raise SnapshotMissing(
             f"no local snapshot for {task.metadata.name}: looked for {folder} "
             f"(get it with `huggingface-cli download --repo-type dataset {repo_id(task)} --local-dir {folder}`)"
         )
+    return folder
+
+
+def use_local_snapshot(task, data_dir: Path) -> DataVersion:
+    """Point `task` at its snapshot under `data_dir`; returns the revision to record and the content fingerprint."""
+    folder = check_snapshot(task, data_dir)
     # metadata is shared by every instance of the task class: copy before changing it
     task.metadata = task.metadata.model_copy(deep=True)
     fingerprint = folder_fingerprint(folder)

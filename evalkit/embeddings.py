@@ -35,57 +35,69 @@ def default_cache_dir() -> Path:
 
 
 class EmbeddingStore:
-    """Embeddings of one model identity on disk, looked up by 32-byte keys."""
+    """Embeddings of one model identity (`root/<identity>/`), looked up by 32-byte keys.
 
-    def __init__(self, folder: Path, max_bytes: int | None = None) -> None:
-        self.folder = Path(folder)
+    `max_bytes` bounds the whole `root`, every identity's shards together.
+    """
+
+    def __init__(self, root: Path, identity: str, max_bytes: int | None = None) -> None:
+        self.root = Path(root)
+        self.folder = self.root / identity
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self._index: dict[bytes, tuple[str, int]] = {}
-        self._shards: dict[str, np.ndarray | None] = {}
+        self._shard_keys: dict[str, bytes] = {}
+        self._vectors_of: dict[str, np.ndarray] = {}
 
     def _refresh(self) -> None:
         """Index the complete shards that appeared since the last look (other runs may add them)."""
         for keys_file in self.folder.glob("*.keys"):
             shard = keys_file.stem
-            if shard in self._shards:
+            if shard in self._shard_keys:
                 continue
             try:
                 raw = keys_file.read_bytes()
-            except FileNotFoundError:
+            except FileNotFoundError:  # evicted meanwhile
                 continue
-            self._shards[shard] = None
+            self._shard_keys[shard] = raw
             for row in range(len(raw) // KEY_BYTES):
                 self._index.setdefault(raw[row * KEY_BYTES : (row + 1) * KEY_BYTES], (shard, row))
 
     def _vectors(self, shard: str) -> np.ndarray | None:
-        if self._shards.get(shard) is None:
+        if shard not in self._vectors_of:
             try:
-                self._shards[shard] = np.load(self.folder / f"{shard}.npy", mmap_mode="r")
-            except (FileNotFoundError, ValueError, OSError):
+                self._vectors_of[shard] = np.load(self.folder / f"{shard}.npy", mmap_mode="r")
+            except (OSError, ValueError):  # evicted by another run, or unreadable: encode those texts again
                 self._forget(shard)
                 return None
-        return self._shards[shard]
+        return self._vectors_of[shard]
 
     def _forget(self, shard: str) -> None:
-        self._shards.pop(shard, None)
-        self._index = {k: v for k, v in self._index.items() if v[0] != shard}
+        raw = self._shard_keys.pop(shard, b"")
+        self._vectors_of.pop(shard, None)
+        for row in range(len(raw) // KEY_BYTES):
+            key = raw[row * KEY_BYTES : (row + 1) * KEY_BYTES]
+            if self._index.get(key, ("",))[0] == shard:
+                del self._index[key]
 
     def get(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
         """The stored vectors among `keys`."""
         self._refresh()
-        found = {}
+        rows: dict[str, list[tuple[bytes, int]]] = {}
         for key in keys:
             where = self._index.get(key)
-            if where is None:
-                continue
-            vectors = self._vectors(where[0])
+            if where is not None:
+                rows.setdefault(where[0], []).append((key, where[1]))
+        found = {}
+        for shard, items in rows.items():
+            vectors = self._vectors(shard)
             if vectors is not None:
-                found[key] = np.array(vectors[where[1]])
+                block = np.asarray(vectors[[row for _, row in items]])
+                found.update(zip((key for key, _ in items), block))
         return found
 
     def add(self, keys: list[bytes], vectors: np.ndarray) -> None:
-        """Store one shard atomically, then keep the folder under the size limit."""
+        """Store one shard atomically, then keep the cache under its size limit."""
         if not keys:
             return
         shard = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -101,23 +113,35 @@ class EmbeddingStore:
             data_tmp.unlink(missing_ok=True)
             keys_tmp.unlink(missing_ok=True)
         self._refresh()
-        self._evict(keep=shard)
+        self._evict(keep=self.folder / f"{shard}.npy")
 
-    def _evict(self, keep: str) -> None:
+    def _evict(self, keep: Path) -> None:
+        """Delete the oldest shards of any identity until the cache fits its limit (never the one just written)."""
         if self.max_bytes is None:
             return
-        with (self.folder / ".lock").open("w") as lock:
+        with (self.root / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            shards = sorted(self.folder.glob("*.npy"))  # names start with a timestamp: oldest first
-            total = sum(p.stat().st_size for p in shards if p.exists())
+            shards = sorted(self.root.glob("*/*.npy"), key=lambda p: p.name)  # names start with their time
+            sizes = {p: _size(p) + _size(p.with_suffix(".keys")) for p in shards}
+            total = sum(sizes.values())
             for data in shards:
-                if total <= self.max_bytes or data.stem == keep:
+                if total <= self.max_bytes:
                     break
-                total -= data.stat().st_size
-                (self.folder / f"{data.stem}.keys").unlink(missing_ok=True)
+                if data == keep:
+                    continue
+                total -= sizes[data]
+                data.with_suffix(".keys").unlink(missing_ok=True)
                 data.unlink(missing_ok=True)
-                self._forget(data.stem)
-                logger.info("embedding cache over its limit: evicted shard %s", data.stem)
+                if data.parent == self.folder:
+                    self._forget(data.stem)
+                logger.info("embedding cache over its limit: evicted %s", data)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 @dataclass

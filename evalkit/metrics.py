@@ -70,11 +70,11 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def card_metrics(task_type: str, scores: Mapping[str, object], *, binary: bool | None = None) -> dict[str, float]:
+def card_metrics(task_type: str, scores: Mapping[str, object]) -> dict[str, float]:
     """The card's metrics (x100) from one mteb score entry (one split and subset, 0-1 scale).
 
-    Keys the card never has are dropped, and so is every NaN. `binary` says whether a Classification task has
-    two classes: False drops `ap`, None keeps it where the scores hold a finite one (mteb writes NaN otherwise).
+    Keys the card never has are dropped, and so is every NaN: classification `ap` stays for binary tasks only,
+    because mteb writes NaN for it on multi-class ones.
     """
     if task_type not in SOURCES:
         raise ValueError(f"unknown task type {task_type!r}")
@@ -83,8 +83,6 @@ def card_metrics(task_type: str, scores: Mapping[str, object], *, binary: bool |
         value = next((v for v in (_number(scores.get(k)) for k in keys) if v is not None), None)
         if value is not None:
             out[card_name] = to_card(value)
-    if task_type == "Classification" and binary is False:
-        out.pop("ap", None)
     if task_type == "PairClassification":
         # Over the four functions the card shows. mteb >= 1.12.48 takes its own max_* over `similarity_*` too,
         # so its max_* can exceed every value on the card; legacy 1.x max_* is exactly this.

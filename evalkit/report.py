@@ -211,14 +211,21 @@ def load_model(path: Path, suite: Suite) -> ModelScores:
     names = sorted({m.name for m in models})
     if len(names) > 1:
         raise UserError(f"{path} holds {len(names)} models ({', '.join(names[:5])}); pass one model's folder or card")
+    if len({sampled_label(m) for m in models}) > 1:
+        raise UserError(f"{path} holds sampled (run --limit) and full results; pass one revision folder")
     return merge_revisions(models)
 
 
+def sampled_label(model: ModelScores) -> str | None:
+    """The `run --limit` sample a model's results come from, None for full results."""
+    return next((t.sampled for t in model.tasks.values() if t.sampled), None)
+
+
 def load_models(path: Path, suite: Suite) -> list[ModelScores]:
-    """Every model of a results folder, each with its revisions merged."""
-    by_name: dict[str, list[ModelScores]] = {}
+    """Every model of a results folder, each with its revisions merged (sampled and full results kept apart)."""
+    by_name: dict[tuple[str, str | None], list[ModelScores]] = {}
     for model in read_scores(path, suite):
-        by_name.setdefault(model.name, []).append(model)
+        by_name.setdefault((model.name, sampled_label(model)), []).append(model)
     if not by_name:
         raise no_results(path, suite)
     return [merge_revisions(group) for group in by_name.values()]

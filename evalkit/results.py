@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from evalkit.models import safe_component
+
+def safe_component(text: str) -> str:
+    """A single, harmless path component: no separators, no `..`, no leading dot."""
+    cleaned = re.sub(r"[^A-Za-z0-9._+=-]", "_", text).lstrip(".")
+    return cleaned or "_"
 
 
 def model_dir(output_dir: Path, folder_name: str, revision: str) -> Path:

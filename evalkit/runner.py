@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from pathlib import Path
 from evalkit import data, results, sampling
 from evalkit.embeddings import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.errors import UserError
+from evalkit.metrics import card_metrics
 from evalkit.models import LoadedModel
 from evalkit.suite import TaskSpec, suggest
 
@@ -31,6 +31,7 @@ class RunOptions:
     dims: list[int] | None = None  # Matryoshka dimensions to evaluate by truncation
     limit: int | None = None  # `--limit`: evaluate a seeded sample of at most this many examples per task
     seed: int = 42
+    main_metrics: dict[str, str] = field(default_factory=dict)  # the suite's main metric per task type
 
     @property
     def sampled(self) -> str | None:
@@ -54,8 +55,8 @@ class TaskOutcome:
     spec: TaskSpec
     status: str  # "done", "skipped" (result already on disk) or "failed"
     dim: int | None = None
-    main_metric: str = ""
-    main_score: float | None = None  # mteb's main score, 0-1
+    main_metric: str = ""  # the suite's main metric of the task type, as the card names it
+    main_score: float | None = None  # on the card's 0-100 scale
     seconds: float = 0.0
     error: str = ""
 
@@ -100,31 +101,30 @@ def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
     return out
 
 
-def _main_score(task_result, spec: TaskSpec) -> tuple[str, float | None]:
-    metric = task_result.task.metadata.main_score
-    for entry in task_result.scores.get(spec.split, []):
-        if entry.get("hf_subset") == spec.subset:
-            return metric, entry.get("main_score")
-    return metric, None
+def card_main_score(scores: dict, spec: TaskSpec, main_metrics: dict[str, str]) -> tuple[str, float | None]:
+    """The suite's main metric of a task (card name, 0-100) from mteb's scores, None where mteb has none or NaN."""
+    name = main_metrics[spec.type]
+    entry = next((e for e in scores.get(spec.split, []) if e.get("hf_subset") == spec.subset), None)
+    return name, card_metrics(spec.type, entry).get(name) if entry else None
 
 
-def _existing(path: Path, spec: TaskSpec, version: data.DataVersion) -> tuple[str, float] | None:
-    """The main score of a complete result on the same data on disk, or None when the task must run."""
+def _existing(path: Path, spec: TaskSpec, version: data.DataVersion, model_identity: str,
+              main_metrics: dict[str, str]) -> tuple[str, float] | None:
+    """The main score of a complete result of the same model on the same data, or None when the task must run."""
     from mteb.results import TaskResult
 
     if not path.is_file():
         return None
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        task_result = TaskResult.from_dict(raw)
+        TaskResult.from_dict(raw)  # mteb can read it
     except Exception:  # noqa: BLE001 - an unreadable file is evaluated again and replaced
         logger.warning("%s is unreadable; evaluating %s again", path, spec.mteb_task)
         return None
-    metric, score = _main_score(task_result, spec)
-    same_data = (task_result.dataset_revision, raw.get("dataset_fingerprint")) == (version.revision, version.fingerprint)
-    if score is None or not same_data:
-        return None
-    return metric, score
+    same = (raw.get("dataset_revision"), raw.get("dataset_fingerprint"), raw.get("model_identity")) == (
+        version.revision, version.fingerprint, model_identity)
+    name, score = card_main_score(raw.get("scores") or {}, spec, main_metrics)
+    return (name, score) if same and score is not None else None
 
 
 def prepare_task(spec: TaskSpec, options: RunOptions):
@@ -179,59 +179,94 @@ def evaluate_task(model: LoadedModel, encoder, task, revision: str, options: Run
 
 def run_tasks(model: LoadedModel, specs: list[TaskSpec], options: RunOptions, plan: list[Variant]) -> RunReport:
     """Evaluate each task in turn, for each variant of `plan`; a failing task is reported and the others still run."""
+    for variant in plan:
+        _check_same_model(variant.folder / "model_meta.json", model, options.overwrite)
+    _write_meta(model, options, plan)
     report = RunReport()
     start = time.monotonic()
-    for variant in plan:
-        meta = model.record(variant.name, variant.dim)
-        if options.sampled:
-            meta["sampled"] = options.sampled
-        results.write_json_atomic(variant.folder / "model_meta.json", meta)
     try:
         for index, spec in enumerate(specs, start=1):
             _run_one(model, spec, plan, options, report, f"[{index}/{len(specs)}] {spec.mteb_task}")
     except KeyboardInterrupt:
         report.interrupted = True
     report.wall_seconds = time.monotonic() - start
+    _write_meta(model, options, plan)  # the batch size may have shrunk on out-of-memory
     return report
+
+
+def _check_same_model(meta_path: Path, model: LoadedModel, overwrite: bool) -> None:
+    """Refuse to mix results of another model, or of other model options, into one results folder."""
+    try:
+        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("identity")
+    except (OSError, ValueError, AttributeError):
+        return
+    if recorded and recorded != model.cache_key and not overwrite:
+        raise UserError(
+            f"{meta_path.parent} holds results of {model.name} with other weights or options "
+            "(dtype, max length, prompts); use another --output-dir, or --overwrite to evaluate again"
+        )
+
+
+def _write_meta(model: LoadedModel, options: RunOptions, plan: list[Variant]) -> None:
+    for variant in plan:
+        meta = model.record(variant.name, variant.dim)
+        if options.sampled:
+            meta["sampled"] = options.sampled
+        results.write_json_atomic(variant.folder / "model_meta.json", meta)
 
 
 def _run_one(model: LoadedModel, spec: TaskSpec, plan: list[Variant], options: RunOptions, report: RunReport,
              prefix: str) -> None:
-    task = None
+    """One task in every variant: skip what is done, load (and sample) the data once, evaluate the rest."""
+    labels = {v.dim: prefix + (f" (dim {v.dim})" if v.dim else "") for v in plan}
+    try:
+        task, version = prepare_task(spec, options)
+    except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
+        for variant in plan:
+            _failed(report, spec, variant, labels[variant.dim], exc, 0.0)
+        return
+    todo = []
     for variant in plan:
-        label = f"{prefix}" + (f" (dim {variant.dim})" if variant.dim else "")
         path = results.task_file(variant.folder, spec.mteb_task)
+        done = None if options.overwrite else _existing(path, spec, version, model.cache_key, options.main_metrics)
+        if done is None:
+            todo.append((variant, path))
+        else:
+            print(f"{labels[variant.dim]}: already done ({path}), skipped", flush=True)
+            report.outcomes.append(TaskOutcome(spec, "skipped", variant.dim, *done))
+    try:
+        if todo and (options.limit or len(todo) > 1):
+            task.load_data()  # loaded once for every dimension, and sampled before mteb sees it
+            if options.limit:
+                sampling.limit_task(task, options.limit, options.seed)
+    except Exception as exc:  # noqa: BLE001
+        for variant, _ in todo:
+            _failed(report, spec, variant, labels[variant.dim], exc, 0.0)
+        todo = []
+    for variant, path in todo:
         start = time.monotonic()
         try:
-            if task is None:
-                task, version = prepare_task(spec, options)
-                if options.limit or len(plan) > 1:
-                    task.load_data()  # loaded once for every dimension, and sampled before mteb sees it
-                if options.limit:
-                    sampling.limit_task(task, options.limit, options.seed)
-            done = None if options.overwrite else _existing(path, spec, version)
-            if done is not None:
-                print(f"{label}: already done ({path}), skipped", flush=True)
-                report.outcomes.append(TaskOutcome(spec, "skipped", variant.dim, *done))
-                continue
             encoder = _encoder(model, variant, options, report.stats)
             task_result = evaluate_task(model, encoder, task, version.revision, options)
-            metric, score = _main_score(task_result, spec)
-            if score is None or not math.isfinite(score):
-                raise RuntimeError(f"mteb's main score {metric} is {score} (NaN or infinite embeddings?)")
-            results.write_task_result(
-                task_result, path, sampled=options.sampled, dataset_fingerprint=version.fingerprint
-            )
+            metric, score = card_main_score(task_result.scores, spec, options.main_metrics)
+            if score is None:
+                raise RuntimeError(f"mteb gave no finite {metric} (NaN or infinite embeddings?)")
+            results.write_task_result(task_result, path, sampled=options.sampled,
+                                      dataset_fingerprint=version.fingerprint, model_identity=model.cache_key)
             outcome = TaskOutcome(spec, "done", variant.dim, metric, score, time.monotonic() - start)
-            print(f"{label}: {metric} {100 * score:.2f} ({outcome.seconds:.1f} s)", flush=True)
+            print(f"{labels[variant.dim]}: {metric} {score:.2f} ({outcome.seconds:.1f} s)", flush=True)
+            report.outcomes.append(outcome)
         except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            logger.debug("%s failed:\n%s", spec.mteb_task, traceback.format_exc())
-            outcome = TaskOutcome(spec, "failed", variant.dim, seconds=time.monotonic() - start, error=reason)
-            print(f"{label}: FAILED: {reason}", flush=True)
-        report.outcomes.append(outcome)
-    if task is not None and task.data_loaded:
+            _failed(report, spec, variant, labels[variant.dim], exc, time.monotonic() - start)
+    if task.data_loaded:
         task.unload_data()
+
+
+def _failed(report: RunReport, spec: TaskSpec, variant: Variant, label: str, exc: Exception, seconds: float) -> None:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    logger.debug("%s failed:\n%s", spec.mteb_task, traceback.format_exc())
+    report.outcomes.append(TaskOutcome(spec, "failed", variant.dim, seconds=seconds, error=reason))
+    print(f"{label}: FAILED: {reason}", flush=True)
 
 
 def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
@@ -251,10 +286,8 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
         "mode": "cached" if options.store is not None else "reference",
         **counts,
         "wall_seconds": round(report.wall_seconds, 3),
-        "task_seconds": {
-            o.spec.mteb_task + (f"@dim{o.dim}" if o.dim else ""): round(o.seconds, 3) for o in report.outcomes
-        },
-        "failed": {o.spec.mteb_task: o.error for o in report.outcomes if o.status == "failed"},
+        "task_seconds": {_key(o): round(o.seconds, 3) for o in report.outcomes},
+        "failed": {_key(o): o.error for o in report.outcomes if o.status == "failed"},
         "device": model.device,
         "dtype": model.dtype,
         "batch_size": model.options.batch_size,
@@ -265,13 +298,16 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
     }
 
 
+def _key(outcome: TaskOutcome) -> str:
+    return outcome.spec.mteb_task + (f"@dim{outcome.dim}" if outcome.dim else "")
+
+
 def summary_table(outcomes: list[TaskOutcome]) -> str:
-    """The final table of a run: one row per task with its main score (x100), time, or failure reason."""
-    with_dims = any(o.dim for o in outcomes)
+    """The final table of a run: one row per task with its main score (card scale), time, or failure reason."""
     rows = [("task", "type", "main score", "seconds", "status")]
     for o in outcomes:
-        name = o.spec.mteb_task + (f" (dim {o.dim})" if o.dim else "") if with_dims else o.spec.mteb_task
-        score = f"{o.main_metric} {100 * o.main_score:.2f}" if o.main_score is not None else "-"
+        name = o.spec.mteb_task + (f" (dim {o.dim})" if o.dim else "")
+        score = f"{o.main_metric} {o.main_score:.2f}" if o.main_score is not None else "-"
         status = f"failed: {o.error}" if o.status == "failed" else o.status
         rows.append((name, o.spec.type, score, f"{o.seconds:.1f}", status))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]

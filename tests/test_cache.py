@@ -126,7 +126,7 @@ def test_contradictory_cache_options_are_refused(capsys):
 
 def _add_shard(folder, seed):
     rng = np.random.default_rng(seed)
-    store = EmbeddingStore(folder)
+    store = EmbeddingStore(folder, "model")
     keys = [rng.bytes(32) for _ in range(50)]
     store.add(keys, rng.standard_normal((50, 8)).astype(np.float32))
 
@@ -139,7 +139,7 @@ def test_store_is_safe_for_concurrent_writers(tmp_path):
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    store = EmbeddingStore(tmp_path)
+    store = EmbeddingStore(tmp_path, "model")
     for seed in range(4):
         rng = np.random.default_rng(seed)
         keys = [rng.bytes(32) for _ in range(50)]
@@ -150,16 +150,22 @@ def test_store_is_safe_for_concurrent_writers(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_store_stays_under_its_size_limit_and_ignores_torn_shards(tmp_path):
-    store = EmbeddingStore(tmp_path, max_bytes=3 * 50 * 8 * 4 + 3 * 200)
+def test_store_stays_under_its_size_limit_across_models_and_ignores_torn_shards(tmp_path):
+    shard_bytes = 50 * 8 * 4 + 128 + 50 * 32  # vectors, .npy header, keys
+    limit = 3 * shard_bytes
     batches = []
-    for seed in range(6):
+    for seed in range(6):  # two model identities writing into one cache
+        store = EmbeddingStore(tmp_path, f"model-{seed % 2}", max_bytes=limit)
         rng = np.random.default_rng(seed)
         keys = [rng.bytes(32) for _ in range(50)]
         store.add(keys, rng.standard_normal((50, 8)).astype(np.float32))
-        batches.append(keys)
-    assert sum(p.stat().st_size for p in tmp_path.glob("*.npy")) <= store.max_bytes
-    assert len(store.get(batches[-1])) == 50  # the newest survive
-    assert store.get(batches[0]) == {}  # the oldest were evicted
-    (tmp_path / "99999999999999999999-1-deadbeef.npy").write_bytes(b"torn")  # a shard without its key file
-    assert len(EmbeddingStore(tmp_path).get(batches[-1])) == 50
+        batches.append((seed % 2, keys))
+    on_disk = sum(p.stat().st_size for p in tmp_path.glob("*/*") if p.suffix in (".npy", ".keys"))
+    assert on_disk <= limit
+    newest_model, newest = batches[-1]
+    assert len(EmbeddingStore(tmp_path, f"model-{newest_model}").get(newest)) == 50  # the newest survive
+    oldest_model, oldest = batches[0]
+    assert EmbeddingStore(tmp_path, f"model-{oldest_model}").get(oldest) == {}  # the oldest were evicted
+    torn = tmp_path / f"model-{newest_model}" / "99999999999999999999-1-deadbeef.npy"
+    torn.write_bytes(b"torn")  # a shard without its key file is invisible
+    assert len(EmbeddingStore(tmp_path, f"model-{newest_model}").get(newest)) == 50

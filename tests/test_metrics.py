@@ -149,7 +149,6 @@ def test_classification_ap_for_binary_tasks_only_through_mteb():
     assert set(card) == {"accuracy", "ap", "f1"}
     assert math.isfinite(card["ap"]) and card["accuracy"] == 80.0
     assert set(card_metrics("Classification", multiclass)) == {"accuracy", "f1"}
-    assert set(card_metrics("Classification", binary, binary=False)) == {"accuracy", "f1"}
 
 
 def test_mteb_key_inverts_the_mapping():

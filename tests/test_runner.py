@@ -63,18 +63,18 @@ def test_overwrite_evaluates_again(six_run, six_snapshots, capsys):
     assert "already done" not in capsys.readouterr().out
 
 
-def test_missing_snapshot_fails_only_that_task(six_snapshots, tmp_path, capsys):
+def test_missing_snapshot_is_named_before_anything_runs(six_snapshots, tmp_path, capsys):
     data = tmp_path / "data"
     snapshot.write_splits(data / "mteb/STSB", {"test": [{"sentence1": "你好", "sentence2": "您好", "score": 5.0},
                                                         {"sentence1": "下雨了", "sentence2": "天晴了", "score": 1.0},
                                                         {"sentence1": "我饿了", "sentence2": "我想吃饭", "score": 3.5}]})
     code = main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "STSB,Ocnli",
                  "--data-dir", str(data), "--output-dir", str(tmp_path / "out")])
-    printed = capsys.readouterr().out
-    assert code == 1
-    assert f"looked for {data / 'C-MTEB/OCNLI'}" in printed
-    assert "huggingface-cli download --repo-type dataset C-MTEB/OCNLI" in printed
-    assert result_file(tmp_path / "out", "STSB")["scores"]["test"]
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"looked for {data / 'C-MTEB/OCNLI'}" in err
+    assert "huggingface-cli download --repo-type dataset C-MTEB/OCNLI" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_types_filter_and_unknown_names(six_snapshots, tmp_path, capsys):

@@ -15,7 +15,7 @@ from datasets import Dataset
 
 from evalkit import sampling
 from evalkit.errors import UserError
-from evalkit.models import safe_component
+from evalkit.results import safe_component
 
 # A limit below each sample task's size, so that sampling really happens.
 LIMITS = {"STSB": 4, "Ocnli": 3, "Waimai": 4, "CLSClusteringS2S": 6, "T2Reranking": 3, "CovidRetrieval": 3}
