@@ -16,6 +16,7 @@ from pathlib import Path
 
 from evalkit.errors import UserError
 from evalkit.ingest import CARD_REVISION, no_results, read_scores
+from evalkit.results import write_text_atomic
 from evalkit.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec, load_suite
 
@@ -623,9 +624,11 @@ SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html
 def write_output(path: Path, text: str, *, append: bool = False) -> None:
     """Write (or append to) a report file, creating its folder; failure is a `UserError`."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a" if append else "w", encoding="utf-8") as f:
-            f.write(text)
+        if append:  # $GITHUB_STEP_SUMMARY, which CI reads after the step
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            write_text_atomic(path, text)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
