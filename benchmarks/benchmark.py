@@ -41,10 +41,13 @@ def build_data(stsb: Path, data: Path) -> None:
         return [(a, b, float(s)) for a, b, s in (ln.split("\t") for ln in lines)]
 
     test, valid = rows("test.tsv"), rows("valid.tsv")
-    snapshot.write_splits(data / "mteb/STSB", {
-        split: [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in pairs]
-        for split, pairs in (("test", test), ("validation", valid))
-    })
+    snapshot.write_splits(
+        data / "mteb/STSB",
+        {
+            split: [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in pairs]
+            for split, pairs in (("test", test), ("validation", valid))
+        },
+    )
     sentences = list(dict.fromkeys(t for a, b, _ in test + valid for t in (a, b)))
     doc_id = {text: f"d{i}" for i, text in enumerate(sentences)}
     pairs = [(a, b) for a, b, s in test if s >= 4 and a != b]
@@ -58,8 +61,9 @@ def build_data(stsb: Path, data: Path) -> None:
         negatives = rng.sample([t for t in sentences if t != b], 19)
         candidates.append({"query-id": f"q{i}", "corpus-ids": [doc_id[b]] + [doc_id[t] for t in negatives]})
     used = {c for row in candidates for c in row["corpus-ids"]}
-    snapshot.write_retrieval(data / "mteb/T2Reranking", "dev", [d for d in corpus if d["id"] in used], queries,
-                             qrels, candidates)
+    snapshot.write_retrieval(
+        data / "mteb/T2Reranking", "dev", [d for d in corpus if d["id"] in used], queries, qrels, candidates
+    )
 
 
 def run_plain(data: Path, batch_size: int) -> int:
@@ -136,12 +140,14 @@ def main() -> None:
     for mode in ("plain", "reference", "cold", "warm", "sample"):
         proc = subprocess.run(
             [sys.executable, __file__, "--one", mode, "--work", str(work), "--batch-size", str(args.batch_size)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if proc.returncode or line is None:
             raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
-        figures[mode] = json.loads(line[len("RESULT "):])
+        figures[mode] = json.loads(line[len("RESULT ") :])
 
     plain = figures["plain"]["seconds"]
     labels = {

@@ -56,7 +56,9 @@ def _add_run_parser(sub) -> None:
     p.add_argument("--suite", default="c-mteb", help="bundled suite name (c-mteb, sample) or a suite YAML file")
     p.add_argument("--tasks", type=_csv, help="comma-separated task names (card or mteb names)")
     p.add_argument("--types", type=_csv, help="comma-separated task types, e.g. STS,Retrieval")
-    p.add_argument("--data-dir", type=Path, help="local dataset snapshots, one folder per HF repo id (default: the hub)")
+    p.add_argument(
+        "--data-dir", type=Path, help="local dataset snapshots, one folder per HF repo id (default: the hub)"
+    )
     p.add_argument("--output-dir", type=Path, default=Path("results"), help="results folder (default: results)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="encode batch size (default: 32)")
     p.add_argument(
@@ -68,7 +70,9 @@ def _add_run_parser(sub) -> None:
     p.add_argument("--dtype", default="auto", help="auto, fp32, fp16 or bf16 (default: fp16 on GPU, fp32 on CPU)")
     p.add_argument("--max-seq-length", type=_positive_int, help="truncate inputs to this many tokens")
     p.add_argument("--query-prompt", help="prompt prepended to retrieval/reranking queries (default: the model's own)")
-    p.add_argument("--passage-prompt", help="prompt prepended to retrieval/reranking passages (default: the model's own)")
+    p.add_argument(
+        "--passage-prompt", help="prompt prepended to retrieval/reranking passages (default: the model's own)"
+    )
     p.add_argument("--overwrite", action="store_true", help="evaluate tasks again even when their result exists")
     p.add_argument(
         "--no-cache",
@@ -195,7 +199,9 @@ def _add_card_parsers(sub) -> None:
     )
     p.add_argument("results", help="results folder holding one model revision, or a model card README.md")
     p.add_argument("--output", type=Path, help="write the model-index block to FILE")
-    p.add_argument("--update", type=Path, metavar="README", help="replace the model-index in this README's front matter")
+    p.add_argument(
+        "--update", type=Path, metavar="README", help="replace the model-index in this README's front matter"
+    )
     p.add_argument("--name", help="model name in the model-index (default: the model's name without its org)")
     p.add_argument("--suite", default="c-mteb", help="suite whose tasks the card shows (default: c-mteb)")
     p.set_defaults(handler=cmd_emit)
@@ -239,7 +245,8 @@ def cmd_run(args) -> int:
 
     if args.no_cache and (args.dims or args.cache_dir or args.cache_max_gb):
         raise UserError(
-            "--no-cache is the reference mode without the embedding cache; it takes no --dims, --cache-dir or --cache-max-gb"
+            "--no-cache is the reference mode without the embedding cache; "
+            "it takes no --dims, --cache-dir or --cache-max-gb"
         )
     suite = load_suite(args.suite)
     specs = suite.select(args.tasks, args.types)
@@ -312,14 +319,13 @@ def cmd_tasks(args) -> int:
     from evalkit.data import repo_id
     from evalkit.runner import load_task
     from evalkit.suite import load_suite
+    from evalkit.tables import text_table
 
     suite = load_suite(args.suite)
     rows = [("task", "type", "split", "subset", "dataset repo")]
     for spec in suite.tasks:
         rows.append((spec.name, spec.type, spec.split, spec.subset, repo_id(load_task(spec))))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+    print(text_table(rows))
     print(f"\n{len(suite.tasks)} tasks in {suite.path}")
     return 0
 
@@ -335,8 +341,16 @@ def cmd_prefetch(args) -> int:
 
 def default_args(debug: bool) -> list[str]:
     """The embedded default: the bundled model on the bundled sample suite, offline."""
-    return [*(["--debug"] if debug else []), "run", "--model", DEFAULT_MODEL, "--suite", "sample",
-            "--output-dir", str(DEFAULT_SAMPLE_OUTPUT)]
+    return [
+        *(["--debug"] if debug else []),
+        "run",
+        "--model",
+        DEFAULT_MODEL,
+        "--suite",
+        "sample",
+        "--output-dir",
+        str(DEFAULT_SAMPLE_OUTPUT),
+    ]
 
 
 def _quiet_libraries(debug: bool) -> None:
@@ -346,7 +360,8 @@ def _quiet_libraries(debug: bool) -> None:
         for name in ("mteb", "datasets", "sentence_transformers", "transformers", "huggingface_hub"):
             logging.getLogger(name).setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=UserWarning)
+        # The card's C-MTEB tasks are the legacy versions on purpose; mteb's advice to use `.v2` does not apply.
+        warnings.filterwarnings("ignore", message=r".*is superseded by", category=UserWarning)
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         import datasets
 
@@ -356,6 +371,8 @@ def _quiet_libraries(debug: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` and run the command; user mistakes print one line and return 2."""
     argv = sys.argv[1:] if argv is None else argv
+    if not sys.stderr.isatty():  # progress bars only where someone watches them, not in logs (before tqdm loads)
+        os.environ.setdefault("TQDM_DISABLE", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -134,9 +134,13 @@ def _check_hub_reachable(timeout: float = 5.0) -> None:
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
-        raise UserError("HF_HUB_OFFLINE is set: prefetch needs the Hugging Face hub; unset it on a machine with a network")
+        raise UserError(
+            "HF_HUB_OFFLINE is set: prefetch needs the Hugging Face hub; unset it on a machine with a network"
+        )
     url = urlparse(constants.ENDPOINT)
     try:
         socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
     except OSError as exc:
-        raise UserError(f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({exc}); prefetch needs a network") from exc
+        raise UserError(
+            f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({exc}); prefetch needs a network"
+        ) from exc

@@ -172,8 +172,16 @@ class CachedEncoder:
     sentence-transformers' `truncate_dim` does (after the model's own normalization, without renormalizing).
     """
 
-    def __init__(self, inner, model_key: str, store: EmbeddingStore, stats: EncodeStats, dim: int | None = None,
-                 meta=None, encode_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        inner,
+        model_key: str,
+        store: EmbeddingStore,
+        stats: EncodeStats,
+        dim: int | None = None,
+        meta=None,
+        encode_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.inner = inner
         self.model_key = model_key.encode()
         self.store = store
@@ -210,8 +218,14 @@ class CachedEncoder:
             batch_size = kwargs.get("batch_size", 32)
             loader = DataLoader(Dataset.from_dict({"text": list(missing.values())}), batch_size=batch_size)
             vectors = np.asarray(
-                self.inner.encode(loader, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset,
-                                  prompt_type=prompt_type, **{**kwargs, **self.encode_kwargs}),
+                self.inner.encode(
+                    loader,
+                    task_metadata=task_metadata,
+                    hf_split=hf_split,
+                    hf_subset=hf_subset,
+                    prompt_type=prompt_type,
+                    **{**kwargs, **self.encode_kwargs},
+                ),
                 dtype=np.float32,
             )
             self.stats.encode_seconds += time.perf_counter() - start

@@ -16,6 +16,7 @@ from evalkit.errors import UserError
 from evalkit.report import load_model, main_score, write_output
 from evalkit.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec, load_suite, load_yaml, located, suggest
+from evalkit.tables import text_table
 
 DEFAULT_TOLERANCE = 0.5
 HEADER = ("status", "task", "type", "baseline", "candidate", "delta", "tolerance")
@@ -196,12 +197,8 @@ def format_table(result: GateResult) -> str:
     rows = _rows(result)
     if not rows:
         return verdict(result)
-    widths = [max(len(r[i]) for r in (HEADER, *rows)) for i in range(len(HEADER))]
-    lines = [
-        "  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
-        for r in (HEADER, *rows)
-    ]
-    return "\n".join([*lines, "", verdict(result)])
+    table = text_table([HEADER, *rows], right=range(3, len(HEADER)))
+    return "\n".join([table, "", verdict(result)])
 
 
 def format_markdown(result: GateResult) -> str:

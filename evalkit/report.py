@@ -260,8 +260,7 @@ def _task_text(score: float | None, sampled: str | None) -> str:
 def _metrics_sentence(comp: Comparison) -> str:
     pairs = ", ".join(f"{t} {m}" for t, m in comp.main_metrics.items())
     return (
-        f"Main metric per task type (C-MTEB paper, from suite {comp.suite}): {pairs}. "
-        "Scores on the card's 0–100 scale."
+        f"Main metric per task type (C-MTEB paper, from suite {comp.suite}): {pairs}. Scores on the card's 0–100 scale."
     )
 
 

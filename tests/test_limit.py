@@ -5,14 +5,29 @@ from __future__ import annotations
 import json
 
 from conftest import SIX_TASKS
+
 from evalkit.cli import main
 
 MODEL = "sentence-transformers__all-MiniLM-L6-v2"
 
 
 def _run(data, out, *extra: str) -> int:
-    return main(["run", "--model", "bundled:minilm", "--suite", "sample", "--data-dir", str(data),
-                 "--output-dir", str(out), "--device", "cpu", *extra])
+    return main(
+        [
+            "run",
+            "--model",
+            "bundled:minilm",
+            "--suite",
+            "sample",
+            "--data-dir",
+            str(data),
+            "--output-dir",
+            str(out),
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
 
 
 def test_limited_run_is_marked_deterministic_and_kept_off_cards(six_snapshots, tmp_path, capsys):

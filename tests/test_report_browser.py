@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_report import SUITE, make_model
 
 from evalkit.report import NEGATIVE, POSITIVE, build_comparison, build_leaderboard, render_html
-from test_report import SUITE, make_model
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
 pytestmark = pytest.mark.skipif(

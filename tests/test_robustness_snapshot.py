@@ -122,8 +122,19 @@ def test_fingerprint_sees_content_not_names_sizes_or_mtimes(tmp_path):
 def test_rewritten_snapshot_is_evaluated_again_without_overwrite(datasets_cache, tmp_path, capsys):
     data, out = tmp_path / "data", tmp_path / "out"
     _write(data, "old")
-    args = ["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "STSB", "--data-dir", str(data),
-            "--output-dir", str(out)]
+    args = [
+        "run",
+        "--model",
+        "bundled:minilm",
+        "--suite",
+        "sample",
+        "--tasks",
+        "STSB",
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(out),
+    ]
     assert main(args) == 0
     first = result_file(out, "STSB")
     assert main(args) == 0

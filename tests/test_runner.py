@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SIX_TASKS, plain_mteb_scores, result_file, shared_path
+
 from evalkit import snapshot
 from evalkit.cli import main
 
@@ -20,8 +20,20 @@ def six_run(six_snapshots, tmp_path_factory):
     """One reference-mode evalkit run of all six task types on the parquet snapshots."""
     out = tmp_path_factory.mktemp("out")
     code = main(
-        ["run", "--model", "bundled:minilm", "--suite", "sample", "--data-dir", str(six_snapshots),
-         "--output-dir", str(out), "--no-cache", "--device", "cpu"]
+        [
+            "run",
+            "--model",
+            "bundled:minilm",
+            "--suite",
+            "sample",
+            "--data-dir",
+            str(six_snapshots),
+            "--output-dir",
+            str(out),
+            "--no-cache",
+            "--device",
+            "cpu",
+        ]
     )
     return code, out
 
@@ -45,12 +57,30 @@ def test_each_type_matches_plain_mteb(six_run, six_snapshots, minilm, task_name)
 
 def test_run_writes_model_meta_and_skips_done_tasks(six_run, six_snapshots, capsys):
     _, out = six_run
-    meta = json.loads((out / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / "model_meta.json").read_text())
+    meta = json.loads(
+        (out / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / "model_meta.json").read_text()
+    )
     assert meta["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert meta["device"] == "cpu" and meta["dtype"] == "fp32" and meta["batch_size"] == 32
     before = result_file(out, "STSB")
-    assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "STSB,Ocnli",
-                 "--data-dir", str(six_snapshots), "--output-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                "bundled:minilm",
+                "--suite",
+                "sample",
+                "--tasks",
+                "STSB,Ocnli",
+                "--data-dir",
+                str(six_snapshots),
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert printed.count("already done") == 2
     assert result_file(out, "STSB") == before
@@ -58,18 +88,55 @@ def test_run_writes_model_meta_and_skips_done_tasks(six_run, six_snapshots, caps
 
 def test_overwrite_evaluates_again(six_run, six_snapshots, capsys):
     _, out = six_run
-    assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "STSB",
-                 "--data-dir", str(six_snapshots), "--output-dir", str(out), "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                "bundled:minilm",
+                "--suite",
+                "sample",
+                "--tasks",
+                "STSB",
+                "--data-dir",
+                str(six_snapshots),
+                "--output-dir",
+                str(out),
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     assert "already done" not in capsys.readouterr().out
 
 
 def test_missing_snapshot_is_named_before_anything_runs(six_snapshots, tmp_path, capsys):
     data = tmp_path / "data"
-    snapshot.write_splits(data / "mteb/STSB", {"test": [{"sentence1": "你好", "sentence2": "您好", "score": 5.0},
-                                                        {"sentence1": "下雨了", "sentence2": "天晴了", "score": 1.0},
-                                                        {"sentence1": "我饿了", "sentence2": "我想吃饭", "score": 3.5}]})
-    code = main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "STSB,Ocnli",
-                 "--data-dir", str(data), "--output-dir", str(tmp_path / "out")])
+    snapshot.write_splits(
+        data / "mteb/STSB",
+        {
+            "test": [
+                {"sentence1": "你好", "sentence2": "您好", "score": 5.0},
+                {"sentence1": "下雨了", "sentence2": "天晴了", "score": 1.0},
+                {"sentence1": "我饿了", "sentence2": "我想吃饭", "score": 3.5},
+            ]
+        },
+    )
+    code = main(
+        [
+            "run",
+            "--model",
+            "bundled:minilm",
+            "--suite",
+            "sample",
+            "--tasks",
+            "STSB,Ocnli",
+            "--data-dir",
+            str(data),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert f"looked for {data / 'C-MTEB/OCNLI'}" in err
@@ -80,8 +147,24 @@ def test_missing_snapshot_is_named_before_anything_runs(six_snapshots, tmp_path,
 def test_types_filter_and_unknown_names(six_snapshots, tmp_path, capsys):
     assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "STSX"]) == 2
     assert "did you mean STSB" in capsys.readouterr().err
-    assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--types", "Reranking,sts",
-                 "--data-dir", str(six_snapshots), "--output-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                "bundled:minilm",
+                "--suite",
+                "sample",
+                "--types",
+                "Reranking,sts",
+                "--data-dir",
+                str(six_snapshots),
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     done = sorted(p.stem for p in tmp_path.rglob("*.json") if p.stem not in ("model_meta", "run_summary"))
     assert done == ["STSB", "T2Reranking"]
 
@@ -101,8 +184,22 @@ def test_real_chinese_stsb_evaluates_test_split_only(tmp_path):
 
     data = tmp_path / "data"
     snapshot.write_splits(data / "mteb/STSB", {"test": rows("test.tsv"), "validation": rows("valid.tsv")})
-    assert main(["run", "--model", "bundled:minilm", "--tasks", "STSB", "--data-dir", str(data),
-                 "--output-dir", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                "bundled:minilm",
+                "--tasks",
+                "STSB",
+                "--data-dir",
+                str(data),
+                "--output-dir",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     written = result_file(tmp_path / "out", "STSB")
     assert list(written["scores"]) == ["test"]
     spearman = written["scores"]["test"][0]["cosine_spearman"]
@@ -111,8 +208,14 @@ def test_real_chinese_stsb_evaluates_test_split_only(tmp_path):
 
 
 def test_default_command_runs_offline_from_any_folder(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "run_eval.py")], cwd=tmp_path, capture_output=True, text=True,
-                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "run_eval.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = tmp_path / "results" / "sample" / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available"
     assert sorted(p.stem for p in results.glob("*.json")) == sorted([*SIX_TASKS, "model_meta", "run_summary"])
@@ -121,13 +224,18 @@ def test_default_command_runs_offline_from_any_folder(tmp_path):
 
 ALLOWED_CARD_METRICS = {
     "STS": {f"{f}_{m}" for f in ("cos_sim", "euclidean", "manhattan") for m in ("pearson", "spearman")},
-    "PairClassification": {f"{f}_{m}" for f in ("cos_sim", "dot", "euclidean", "manhattan")
-                           for m in ("accuracy", "ap", "f1", "precision", "recall")}
+    "PairClassification": {
+        f"{f}_{m}"
+        for f in ("cos_sim", "dot", "euclidean", "manhattan")
+        for m in ("accuracy", "ap", "f1", "precision", "recall")
+    }
     | {"max_accuracy", "max_ap", "max_f1"},
     "Classification": {"accuracy", "f1", "ap"},
     "Clustering": {"v_measure"},
     "Reranking": {"map", "mrr"},
-    "Retrieval": {f"{m}_at_{k}" for m in ("map", "mrr", "ndcg", "precision", "recall") for k in (1, 3, 5, 10, 100, 1000)},
+    "Retrieval": {
+        f"{m}_at_{k}" for m in ("map", "mrr", "ndcg", "precision", "recall") for k in (1, 3, 5, 10, 100, 1000)
+    },
 }
 MTEB_NAME = {"cos_sim": "cosine", "dot": "dot", "euclidean": "euclidean", "manhattan": "manhattan"}
 
@@ -141,7 +249,7 @@ def _expected_from_mteb(task_type: str, card_name: str, mteb_scores: dict) -> fl
         return max(100 * mteb_scores[f"{f}_{metric}"] for f in MTEB_NAME.values())
     for card_prefix, mteb_prefix in MTEB_NAME.items():
         if card_name.startswith(card_prefix + "_"):
-            return 100 * mteb_scores[mteb_prefix + card_name[len(card_prefix):]]
+            return 100 * mteb_scores[mteb_prefix + card_name[len(card_prefix) :]]
     return 100 * mteb_scores[card_name]
 
 
@@ -150,7 +258,9 @@ def test_emitted_card_metrics_are_plain_mteb_times_100(six_run, six_snapshots, m
     import yaml
 
     _, out = six_run
-    card = yaml.safe_load((out / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / "model-index.yaml").read_text())
+    card = yaml.safe_load(
+        (out / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / "model-index.yaml").read_text()
+    )
     (entry,) = [r for r in card["model-index"][0]["results"] if r["dataset"]["name"] == f"MTEB {task_name}"]
     task_type = entry["task"]["type"]
     metrics = {m["type"]: m["value"] for m in entry["metrics"]}
@@ -166,15 +276,58 @@ def test_emitted_card_metrics_are_plain_mteb_times_100(six_run, six_snapshots, m
 
 
 def test_model_options_are_applied_and_recorded(six_snapshots, tmp_path):
-    assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "CovidRetrieval",
-                 "--data-dir", str(six_snapshots), "--output-dir", str(tmp_path), "--max-seq-length", "16",
-                 "--batch-size", "8", "--query-prompt", "查询：", "--passage-prompt", "文档：", "--no-cache"]) == 0
-    meta = json.loads((tmp_path / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / "model_meta.json").read_text())
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                "bundled:minilm",
+                "--suite",
+                "sample",
+                "--tasks",
+                "CovidRetrieval",
+                "--data-dir",
+                str(six_snapshots),
+                "--output-dir",
+                str(tmp_path),
+                "--max-seq-length",
+                "16",
+                "--batch-size",
+                "8",
+                "--query-prompt",
+                "查询：",
+                "--passage-prompt",
+                "文档：",
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
+    meta = json.loads(
+        (tmp_path / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / "model_meta.json").read_text()
+    )
     assert meta["max_seq_length"] == 16 and meta["batch_size"] == 8
     assert meta["prompts"] == {"query": "查询：", "document": "文档："}
     unprompted = tmp_path / "plain"
-    assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "CovidRetrieval",
-                 "--data-dir", str(six_snapshots), "--output-dir", str(unprompted), "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                "bundled:minilm",
+                "--suite",
+                "sample",
+                "--tasks",
+                "CovidRetrieval",
+                "--data-dir",
+                str(six_snapshots),
+                "--output-dir",
+                str(unprompted),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     prompted_score = result_file(tmp_path, "CovidRetrieval")["scores"]["dev"][0]["ndcg_at_10"]
     assert prompted_score != result_file(unprompted, "CovidRetrieval")["scores"]["dev"][0]["ndcg_at_10"]
 
