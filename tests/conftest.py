@@ -92,3 +92,10 @@ def result_file(output_dir: Path, task_name: str) -> dict:
     """The result JSON evalkit wrote for the bundled model."""
     path = output_dir / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available" / f"{task_name}.json"
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run_sample(*args: str) -> int:
+    """`run_eval.py run` of the bundled model on the sample suite, on the CPU, in this process."""
+    from evalkit.cli import main
+
+    return main(["run", "--model", "bundled:minilm", "--suite", "sample", "--device", "cpu", *args])

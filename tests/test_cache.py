@@ -8,9 +8,8 @@ import multiprocessing
 
 import numpy as np
 import pytest
-from conftest import SIX_TASKS, plain_mteb_scores, result_file
+from conftest import SIX_TASKS, plain_mteb_scores, result_file, run_sample
 
-from evalkit.cli import main
 from evalkit.embeddings import EmbeddingStore
 
 MODEL_DIR = "sentence-transformers__all-MiniLM-L6-v2"
@@ -20,10 +19,6 @@ MODEL_DIR = "sentence-transformers__all-MiniLM-L6-v2"
 # a rank metric by at most a few tenths of a point. 0.005 (half a point on the card's scale) bounds that and
 # still catches any real difference (a wrong text, prompt or order moves the scores by whole points).
 DEDUP_TOLERANCE = 0.005
-
-
-def _run(*extra: str) -> int:
-    return main(["run", "--model", "bundled:minilm", "--suite", "sample", "--device", "cpu", *extra])
 
 
 def _summary(out, model_dir=MODEL_DIR) -> dict:
@@ -38,7 +33,7 @@ def _numbers(entry: dict) -> dict:
 def cold(six_snapshots, tmp_path_factory):
     """A cached run into an empty cache."""
     out, cache = tmp_path_factory.mktemp("cold"), tmp_path_factory.mktemp("cache")
-    assert _run("--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache)) == 0
+    assert run_sample("--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache)) == 0
     return out, cache
 
 
@@ -68,7 +63,7 @@ def test_repeated_texts_are_encoded_once(tmp_path):
     rows = [{"sentence1": texts[i % 4], "sentence2": texts[(i + 1) % 4], "score": float(i % 5)} for i in range(6)]
     snapshot.write_splits(tmp_path / "data" / "mteb/STSB", {"test": rows})
     assert (
-        _run(
+        run_sample(
             "--tasks",
             "STSB",
             "--data-dir",
@@ -86,7 +81,7 @@ def test_repeated_texts_are_encoded_once(tmp_path):
 
 def test_warm_rerun_encodes_nothing_and_scores_the_same(cold, six_snapshots, tmp_path):
     out, cache = cold
-    assert _run("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path), "--cache-dir", str(cache)) == 0
+    assert run_sample("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path), "--cache-dir", str(cache)) == 0
     summary = _summary(tmp_path)
     assert summary["texts_encoded"] == 0
     assert summary["cache_hits"] == summary["texts_requested"] > 0
@@ -99,7 +94,7 @@ def test_warm_rerun_encodes_nothing_and_scores_the_same(cold, six_snapshots, tmp
 def test_second_suite_over_the_same_texts_reuses_them(six_snapshots, tmp_path):
     cache = tmp_path / "cache"
     assert (
-        _run(
+        run_sample(
             "--tasks",
             "STSB",
             "--data-dir",
@@ -112,7 +107,10 @@ def test_second_suite_over_the_same_texts_reuses_them(six_snapshots, tmp_path):
         == 0
     )
     first = _summary(tmp_path / "a")
-    assert _run("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path / "b"), "--cache-dir", str(cache)) == 0
+    assert (
+        run_sample("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path / "b"), "--cache-dir", str(cache))
+        == 0
+    )
     second = _summary(tmp_path / "b")
     assert second["texts_encoded"] == second["unique_texts"] - first["unique_texts"]
 
@@ -122,7 +120,7 @@ def test_matryoshka_sweep_encodes_once_and_matches_truncate_dim(cold, six_snapsh
     from sentence_transformers import SentenceTransformer
 
     assert (
-        _run(
+        run_sample(
             "--data-dir",
             str(six_snapshots),
             "--output-dir",
@@ -153,9 +151,9 @@ def test_matryoshka_sweep_encodes_once_and_matches_truncate_dim(cold, six_snapsh
 
 
 def test_contradictory_cache_options_are_refused(capsys):
-    assert _run("--no-cache", "--dims", "128") == 2
+    assert run_sample("--no-cache", "--dims", "128") == 2
     assert "--no-cache" in capsys.readouterr().err
-    assert _run("--dims", "1000", "--tasks", "STSB") == 2
+    assert run_sample("--dims", "1000", "--tasks", "STSB") == 2
     assert "384 dimensions" in capsys.readouterr().err
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import SIX_TASKS
+from conftest import SIX_TASKS, run_sample
 
 from evalkit.cli import main
 
@@ -12,22 +12,7 @@ MODEL = "sentence-transformers__all-MiniLM-L6-v2"
 
 
 def _run(data, out, *extra: str) -> int:
-    return main(
-        [
-            "run",
-            "--model",
-            "bundled:minilm",
-            "--suite",
-            "sample",
-            "--data-dir",
-            str(data),
-            "--output-dir",
-            str(out),
-            "--device",
-            "cpu",
-            *extra,
-        ]
-    )
+    return run_sample("--data-dir", str(data), "--output-dir", str(out), *extra)
 
 
 def test_limited_run_is_marked_deterministic_and_kept_off_cards(six_snapshots, tmp_path, capsys):

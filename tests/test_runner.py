@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SIX_TASKS, plain_mteb_scores, result_file, shared_path
+from conftest import REPO, SIX_TASKS, plain_mteb_scores, result_file, run_sample, shared_path
 
 from evalkit import snapshot
 from evalkit.cli import main
@@ -19,22 +19,7 @@ from evalkit.cli import main
 def six_run(six_snapshots, tmp_path_factory):
     """One reference-mode evalkit run of all six task types on the parquet snapshots."""
     out = tmp_path_factory.mktemp("out")
-    code = main(
-        [
-            "run",
-            "--model",
-            "bundled:minilm",
-            "--suite",
-            "sample",
-            "--data-dir",
-            str(six_snapshots),
-            "--output-dir",
-            str(out),
-            "--no-cache",
-            "--device",
-            "cpu",
-        ]
-    )
+    code = run_sample("--data-dir", str(six_snapshots), "--output-dir", str(out), "--no-cache", "--device", "cpu")
     return code, out
 
 
@@ -63,24 +48,7 @@ def test_run_writes_model_meta_and_skips_done_tasks(six_run, six_snapshots, caps
     assert meta["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert meta["device"] == "cpu" and meta["dtype"] == "fp32" and meta["batch_size"] == 32
     before = result_file(out, "STSB")
-    assert (
-        main(
-            [
-                "run",
-                "--model",
-                "bundled:minilm",
-                "--suite",
-                "sample",
-                "--tasks",
-                "STSB,Ocnli",
-                "--data-dir",
-                str(six_snapshots),
-                "--output-dir",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert run_sample("--tasks", "STSB,Ocnli", "--data-dir", str(six_snapshots), "--output-dir", str(out)) == 0
     printed = capsys.readouterr().out
     assert printed.count("already done") == 2
     assert result_file(out, "STSB") == before
@@ -88,25 +56,7 @@ def test_run_writes_model_meta_and_skips_done_tasks(six_run, six_snapshots, caps
 
 def test_overwrite_evaluates_again(six_run, six_snapshots, capsys):
     _, out = six_run
-    assert (
-        main(
-            [
-                "run",
-                "--model",
-                "bundled:minilm",
-                "--suite",
-                "sample",
-                "--tasks",
-                "STSB",
-                "--data-dir",
-                str(six_snapshots),
-                "--output-dir",
-                str(out),
-                "--overwrite",
-            ]
-        )
-        == 0
-    )
+    assert run_sample("--tasks", "STSB", "--data-dir", str(six_snapshots), "--output-dir", str(out), "--overwrite") == 0
     assert "already done" not in capsys.readouterr().out
 
 
@@ -122,21 +72,7 @@ def test_missing_snapshot_is_named_before_anything_runs(six_snapshots, tmp_path,
             ]
         },
     )
-    code = main(
-        [
-            "run",
-            "--model",
-            "bundled:minilm",
-            "--suite",
-            "sample",
-            "--tasks",
-            "STSB,Ocnli",
-            "--data-dir",
-            str(data),
-            "--output-dir",
-            str(tmp_path / "out"),
-        ]
-    )
+    code = run_sample("--tasks", "STSB,Ocnli", "--data-dir", str(data), "--output-dir", str(tmp_path / "out"))
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert f"looked for {data / 'C-MTEB/OCNLI'}" in err
@@ -145,26 +81,9 @@ def test_missing_snapshot_is_named_before_anything_runs(six_snapshots, tmp_path,
 
 
 def test_types_filter_and_unknown_names(six_snapshots, tmp_path, capsys):
-    assert main(["run", "--model", "bundled:minilm", "--suite", "sample", "--tasks", "STSX"]) == 2
+    assert run_sample("--tasks", "STSX") == 2
     assert "did you mean STSB" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "run",
-                "--model",
-                "bundled:minilm",
-                "--suite",
-                "sample",
-                "--types",
-                "Reranking,sts",
-                "--data-dir",
-                str(six_snapshots),
-                "--output-dir",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
+    assert run_sample("--types", "Reranking,sts", "--data-dir", str(six_snapshots), "--output-dir", str(tmp_path)) == 0
     done = sorted(p.stem for p in tmp_path.rglob("*.json") if p.stem not in ("model_meta", "run_summary"))
     assert done == ["STSB", "T2Reranking"]
 
@@ -277,29 +196,22 @@ def test_emitted_card_metrics_are_plain_mteb_times_100(six_run, six_snapshots, m
 
 def test_model_options_are_applied_and_recorded(six_snapshots, tmp_path):
     assert (
-        main(
-            [
-                "run",
-                "--model",
-                "bundled:minilm",
-                "--suite",
-                "sample",
-                "--tasks",
-                "CovidRetrieval",
-                "--data-dir",
-                str(six_snapshots),
-                "--output-dir",
-                str(tmp_path),
-                "--max-seq-length",
-                "16",
-                "--batch-size",
-                "8",
-                "--query-prompt",
-                "查询：",
-                "--passage-prompt",
-                "文档：",
-                "--no-cache",
-            ]
+        run_sample(
+            "--tasks",
+            "CovidRetrieval",
+            "--data-dir",
+            str(six_snapshots),
+            "--output-dir",
+            str(tmp_path),
+            "--max-seq-length",
+            "16",
+            "--batch-size",
+            "8",
+            "--query-prompt",
+            "查询：",
+            "--passage-prompt",
+            "文档：",
+            "--no-cache",
         )
         == 0
     )
@@ -310,21 +222,8 @@ def test_model_options_are_applied_and_recorded(six_snapshots, tmp_path):
     assert meta["prompts"] == {"query": "查询：", "document": "文档："}
     unprompted = tmp_path / "plain"
     assert (
-        main(
-            [
-                "run",
-                "--model",
-                "bundled:minilm",
-                "--suite",
-                "sample",
-                "--tasks",
-                "CovidRetrieval",
-                "--data-dir",
-                str(six_snapshots),
-                "--output-dir",
-                str(unprompted),
-                "--no-cache",
-            ]
+        run_sample(
+            "--tasks", "CovidRetrieval", "--data-dir", str(six_snapshots), "--output-dir", str(unprompted), "--no-cache"
         )
         == 0
     )
