@@ -202,3 +202,28 @@ def test_store_stays_under_its_size_limit_across_models_and_ignores_torn_shards(
     torn = tmp_path / f"model-{newest_model}" / "99999999999999999999-1-deadbeef.npy"
     torn.write_bytes(b"torn")  # a shard without its key file is invisible
     assert len(EmbeddingStore(tmp_path, f"model-{newest_model}").get(newest)) == 50
+
+
+def test_several_devices_encode_through_a_process_pool(six_snapshots, tmp_path, cold):
+    assert (
+        run_sample(
+            "--tasks",
+            "STSB,CovidRetrieval",
+            "--data-dir",
+            str(six_snapshots),
+            "--output-dir",
+            str(tmp_path),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--device",
+            "cpu,cpu",
+        )
+        == 0
+    )
+    meta = json.loads((tmp_path / MODEL_DIR / "no_revision_available" / "model_meta.json").read_text())
+    assert meta["devices"] == ["cpu", "cpu"]
+    for task_name in ("STSB", "CovidRetrieval"):
+        split = SIX_TASKS[task_name][1]
+        pooled = _numbers(result_file(tmp_path, task_name)["scores"][split][0])
+        single = _numbers(result_file(cold[0], task_name)["scores"][split][0])
+        assert pooled == pytest.approx(single, abs=DEDUP_TOLERANCE), task_name

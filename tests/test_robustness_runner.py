@@ -304,3 +304,33 @@ def test_compare_refuses_a_folder_mixing_sampled_and_full_results(six_snapshots,
     assert main(["compare", str(model_folder), "--suite", "sample"]) == 2
     assert "sampled (run --limit) and full results" in capsys.readouterr().err
     assert main(["compare", str(model_folder / "no_revision_available"), "--suite", "sample"]) == 0
+
+
+def test_two_runs_sharing_a_results_folder_and_cache(six_snapshots, tmp_path):
+    command = [
+        sys.executable,
+        str(REPO / "run_eval.py"),
+        "run",
+        "--model",
+        "bundled:minilm",
+        "--suite",
+        "sample",
+        "--data-dir",
+        str(six_snapshots),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--overwrite",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)
+    ]
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr[-2000:]
+    folder = tmp_path.joinpath("out", *MODEL_FOLDER)
+    assert {p.stem for p in folder.glob("*.json") if p.stem in SIX_TASKS} == set(SIX_TASKS)
+    _all_parse(folder)
+    assert not list((tmp_path / "cache").rglob(".*.tmp"))
