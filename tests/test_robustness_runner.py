@@ -37,8 +37,10 @@ def nan_model(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("mode", [[], ["--no-cache"]], ids=["cached", "reference"])
-def test_nan_embeddings_fail_the_task_and_are_never_written(nan_model, six_snapshots, tmp_path, capsys, mode):
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "reference"])
+def test_nan_embeddings_fail_the_task_and_are_never_written(nan_model, six_snapshots, tmp_path, capsys, cached):
+    cache = tmp_path / "cache"
+    mode = ["--cache-dir", str(cache)] if cached else ["--no-cache"]
     code = _run(
         "--model",
         str(nan_model),
@@ -48,15 +50,14 @@ def test_nan_embeddings_fail_the_task_and_are_never_written(nan_model, six_snaps
         str(six_snapshots),
         "--output-dir",
         str(tmp_path),
-        "--cache-dir" if not mode else "--no-cache",
-        *([str(tmp_path / "cache")] if not mode else []),
+        *mode,
     )
     printed = capsys.readouterr().out
     assert code == 1
     assert "STSB: FAILED" in printed and "CovidRetrieval: FAILED" in printed
     assert "NaN" in printed
     assert not [p for p in tmp_path.rglob("*.json") if p.stem in SIX_TASKS]
-    assert not list((tmp_path / "cache").rglob("*.npy")) if not mode else True
+    assert not list(cache.rglob("*.npy"))
 
 
 def test_corrupt_dataset_file_fails_only_its_task(six_snapshots, tmp_path, capsys):
@@ -138,25 +139,28 @@ def slow_data(six_snapshots, tmp_path):
     return data
 
 
+def _cli(data, out, *extra: str) -> list[str]:
+    """The command line of a sample-suite run in its own process."""
+    return [
+        sys.executable,
+        str(REPO / "run_eval.py"),
+        "run",
+        "--model",
+        "bundled:minilm",
+        "--suite",
+        "sample",
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(out),
+        *extra,
+    ]
+
+
 def _start_run(data, out):
     """A real run in a subprocess (batch size 1, reference mode); STSB, its fourth task, is slow."""
     return subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "run_eval.py"),
-            "run",
-            "--model",
-            "bundled:minilm",
-            "--suite",
-            "sample",
-            "--data-dir",
-            str(data),
-            "--output-dir",
-            str(out),
-            "--batch-size",
-            "1",
-            "--no-cache",
-        ],
+        _cli(data, out, "--batch-size", "1", "--no-cache"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -307,22 +311,7 @@ def test_compare_refuses_a_folder_mixing_sampled_and_full_results(six_snapshots,
 
 
 def test_two_runs_sharing_a_results_folder_and_cache(six_snapshots, tmp_path):
-    command = [
-        sys.executable,
-        str(REPO / "run_eval.py"),
-        "run",
-        "--model",
-        "bundled:minilm",
-        "--suite",
-        "sample",
-        "--data-dir",
-        str(six_snapshots),
-        "--output-dir",
-        str(tmp_path / "out"),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--overwrite",
-    ]
+    command = _cli(six_snapshots, tmp_path / "out", "--cache-dir", str(tmp_path / "cache"), "--overwrite")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     procs = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)
