@@ -131,6 +131,12 @@ def _load_json(path: Path) -> Any:
         raise UserError(f"{path}: not valid JSON ({type(exc).__name__})") from exc
 
 
+def card_scores(scores: dict, spec: TaskSpec) -> dict[str, float]:
+    """The card's metrics of mteb's scores (split -> entries) at the spec's split and subset; {} when absent."""
+    entry = next((e for e in scores.get(spec.split, []) if e.get("hf_subset") == spec.subset), None)
+    return card_metrics(spec.type, entry) if entry is not None else {}
+
+
 def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> TaskScores | None:
     """One result file's scores at the card's split and subset, or None when the file lacks that subset."""
     from mteb.results.task_result import TaskResult
@@ -143,8 +149,7 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         raise UserError(f"{path}: not an mteb result file ({_reason(exc)})") from exc
     if result.task_name != spec.mteb_task:
         raise UserError(f"{path}: holds task {result.task_name!r}, expected {spec.mteb_task!r}")
-    entry = next((e for e in result.scores.get(spec.split, []) if e.get("hf_subset") == spec.subset), None)
-    metrics = card_metrics(spec.type, entry) if entry is not None else {}
+    metrics = card_scores(result.scores, spec)
     out_of_range = [k for k, v in metrics.items() if not math.isfinite(v)]  # finite at 0-1, infinite x100
     if out_of_range:
         raise UserError(f"{path}: score {out_of_range[0]} is out of range")

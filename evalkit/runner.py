@@ -12,7 +12,7 @@ from pathlib import Path
 from evalkit import data, results, sampling
 from evalkit.embeddings import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.errors import UserError
-from evalkit.metrics import card_metrics
+from evalkit.ingest import card_scores
 from evalkit.models import LoadedModel
 from evalkit.suite import TaskSpec, suggest
 from evalkit.tables import text_table
@@ -107,8 +107,7 @@ def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
 def card_main_score(scores: dict, spec: TaskSpec, main_metrics: dict[str, str]) -> tuple[str, float | None]:
     """The suite's main metric of a task (card name, 0-100) from mteb's scores, None where mteb has none or NaN."""
     name = main_metrics[spec.type]
-    entry = next((e for e in scores.get(spec.split, []) if e.get("hf_subset") == spec.subset), None)
-    return name, card_metrics(spec.type, entry).get(name) if entry else None
+    return name, card_scores(scores, spec).get(name)
 
 
 def _existing(
