@@ -1,0 +1,255 @@
+"""evalkit: evaluate Chinese text-embedding models on C-MTEB through mteb, and publish the scores as model cards do.
+
+The Python API; the command line (`run_eval.py`, `evalkit`) is a thin shell over these functions.
+
+    import evalkit
+
+    report = evalkit.evaluate(model, tasks=["STSB"], data_dir="snapshots")   # a name, a folder or a SentenceTransformer
+    scores = evalkit.load_results("results/my-org__my-model/REV")
+    print(evalkit.compare("results/my-org__my-model/REV", ["zpoint/README.md"]).average.aggregates)
+    gate = evalkit.check("results/my-org__my-model/REV", baseline="results/reference", tolerance=0.5)
+    print(evalkit.model_index("results/my-org__my-model/REV"))
+
+User mistakes raise `evalkit.errors.UserError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evalkit.report.comparison import Comparison
+    from evalkit.report.gate import GateResult
+    from evalkit.results.scores import ModelScores
+    from evalkit.run.runner import RunObserver, RunReport
+    from evalkit.suite import Suite
+
+try:
+    __version__ = version("evalkit")
+except PackageNotFoundError:  # a source checkout that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "evaluate",
+    "load_results",
+    "compare",
+    "check",
+    "model_index",
+    "update_card",
+    "import_card",
+    "list_tasks",
+    "prefetch",
+    "__version__",
+]
+
+DEFAULT_CACHE_GB = 20.0
+
+
+def _suite(suite: str | Path | Suite) -> Suite:
+    from evalkit.suite import Suite, load_suite
+
+    return suite if isinstance(suite, Suite) else load_suite(str(suite))
+
+
+def evaluate(
+    model: Any,
+    *,
+    tasks: list[str] | None = None,
+    types: list[str] | None = None,
+    suite: str | Path = "c-mteb",
+    output_dir: str | Path = "results",
+    data_dir: str | Path | None = None,
+    name: str | None = None,
+    revision: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 32,
+    max_seq_length: int | None = None,
+    query_prompt: str | None = None,
+    passage_prompt: str | None = None,
+    overwrite: bool = False,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    cache_max_gb: float | None = None,
+    dims: list[int] | None = None,
+    limit: int | None = None,
+    seed: int = 42,
+    show_progress: bool = False,
+    observer: RunObserver | None = None,
+) -> RunReport:
+    """Evaluate `model` on a suite's tasks through mteb and write the results, exactly as `run_eval.py run` does.
+
+    `model` is a hub id, a local folder, `bundled:minilm`, or a `SentenceTransformer` already in memory (a
+    checkpoint inside a training loop; `name` names its results folder, its weights hash is its identity).
+    Results go to `output_dir/<org>__<name>/<revision>/<Task>.json` with `model_meta.json`, `run_summary.json`
+    and, for full runs, `model-index.yaml`. Tasks whose result is there (same data, same model identity) are
+    skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
+    `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
+    Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
+    """
+    from evalkit.errors import OptionError
+    from evalkit.fileio import write_json_atomic
+    from evalkit.results.card import write_beside
+    from evalkit.results.files import SUMMARY_FILE
+    from evalkit.run.cache import EmbeddingStore, default_cache_dir
+    from evalkit.run.data import check_snapshot
+    from evalkit.run.models import ModelOptions, load_model
+    from evalkit.run.runner import RunObserver, RunOptions, run_tasks, summary, variants
+    from evalkit.suite import load_task
+
+    if not cache and (dims or cache_dir or cache_max_gb):
+        raise OptionError("cache", False, "the reference mode takes no dims, cache_dir or cache_max_gb")
+    the_suite = _suite(suite)
+    specs = the_suite.select(tasks, types)
+    data_dir = Path(data_dir) if data_dir is not None else the_suite.data_dir
+    if data_dir is not None and not data_dir.is_dir():
+        raise OptionError("data_dir", data_dir, "is not a folder")
+    for spec in specs:  # mistakes in the suite or the data folder show before the model loads
+        task = load_task(spec)
+        if data_dir is not None:
+            check_snapshot(task, data_dir)
+    output_dir = Path(output_dir)
+    cache_dir = None if not cache else Path(cache_dir) if cache_dir else default_cache_dir()
+    for folder, option in ((output_dir, "output_dir"), (cache_dir, "cache_dir")):
+        try:
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
+    options = ModelOptions(device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt)
+    loaded = load_model(model, options, revision=revision, name=name)
+    store = None
+    if cache_dir is not None:
+        max_bytes = int((cache_max_gb or DEFAULT_CACHE_GB) * 2**30)
+        try:
+            store = EmbeddingStore(cache_dir, loaded.model_identity, max_bytes=max_bytes)
+        except OSError as exc:
+            raise OptionError("cache_dir", cache_dir, f"cannot use it ({exc.strerror})") from exc
+    run_options = RunOptions(
+        output_dir=output_dir,
+        data_dir=data_dir,
+        overwrite=overwrite,
+        show_progress=show_progress,
+        store=store,
+        dims=dims,
+        limit=limit,
+        seed=seed,
+        main_metrics=the_suite.main_metrics,
+    )
+    plan = variants(loaded, run_options)
+    observer = observer or RunObserver()
+    observer.started(loaded, specs, the_suite.name, store is not None)
+    try:
+        report = run_tasks(loaded, specs, run_options, plan, observer)
+    finally:
+        loaded.close()
+    write_json_atomic(plan[0].folder / SUMMARY_FILE, summary(loaded, run_options, report))
+    if not report.interrupted and not run_options.sampled:
+        for variant in plan:
+            if any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
+                report.model_index_files.append(write_beside(variant.folder, the_suite))
+    return report
+
+
+def load_results(path: str | Path, *, suite: str | Path | Suite = "c-mteb") -> ModelScores:
+    """The one model a results folder (any mteb result format, revisions merged) or a model card holds."""
+    from evalkit.results.read import load_results as read
+
+    return read(Path(path), _suite(suite))
+
+
+def compare(
+    candidate: str | Path,
+    baselines: list[str | Path] = (),
+    *,
+    suite: str | Path | Suite = "c-mteb",
+    leaderboard: str | Path | None = None,
+) -> Comparison:
+    """Compare the candidate's main scores with each baseline's: per task, per type and over the suite.
+
+    Inputs are results folders or model cards; `leaderboard` ranks the candidate among every model of a folder
+    laid out like the public results repository. Render with `evalkit.report.render.render(comparison, fmt)`.
+    """
+    from evalkit.report.comparison import build_comparison, build_leaderboard
+    from evalkit.results.read import load_models
+
+    the_suite = _suite(suite)
+    cand = load_results(candidate, suite=the_suite)
+    comparison = build_comparison(cand, [load_results(b, suite=the_suite) for b in baselines], the_suite)
+    if leaderboard is not None:
+        comparison.leaderboard = build_leaderboard(cand, load_models(Path(leaderboard), the_suite), the_suite)
+        comparison.leaderboard_source = str(leaderboard)
+    return comparison
+
+
+def check(
+    candidate: str | Path,
+    *,
+    baseline: str | Path,
+    tolerance: float | None = None,
+    tolerance_file: str | Path | None = None,
+    allow_missing: bool = False,
+    suite: str | Path | Suite = "c-mteb",
+) -> GateResult:
+    """The regression gate: did any baseline task's main score fall by more than its tolerance (points, 0-100)?
+
+    `tolerance_file` maps task or type names to points (and `default:`); `result.passed` is the verdict.
+    """
+    from evalkit.report.gate import DEFAULT_TOLERANCE, load_tolerances, run_gate
+
+    the_suite = _suite(suite)
+    default = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    tolerances = load_tolerances(Path(tolerance_file) if tolerance_file else None, the_suite, default)
+    cand = load_results(candidate, suite=the_suite)
+    base = load_results(baseline, suite=the_suite)
+    return run_gate(cand, base, the_suite, tolerances, allow_missing)
+
+
+def model_index(results: str | Path, *, suite: str | Path | Suite = "c-mteb", name: str | None = None) -> str:
+    """The model card's `model-index` YAML for one model revision's results (folder or card), in the card's layout."""
+    from evalkit.results.card import emit_model_index
+    from evalkit.results.read import read_one
+
+    the_suite = _suite(suite)
+    return emit_model_index(read_one(Path(results), the_suite), the_suite, name)
+
+
+def update_card(readme: str | Path, model_index_yaml: str) -> bool:
+    """Replace the model-index in a README's front matter, keeping every other byte; False when unchanged."""
+    from evalkit.results.card import update_card as update
+
+    return update(Path(readme), model_index_yaml)
+
+
+def import_card(card: str | Path, output_dir: str | Path, *, suite: str | Path | Suite = "c-mteb") -> list[Path]:
+    """Write a model card's results as mteb result JSON under `output_dir/<name>/external/`; the folders written."""
+    from evalkit.results.card import import_card as write
+
+    return write(Path(card), Path(output_dir), _suite(suite))
+
+
+def list_tasks(suite: str | Path | Suite = "c-mteb") -> list[dict[str, str]]:
+    """A suite's tasks: name, type, split, subset and the dataset repo each one needs."""
+    from evalkit.run.data import repo_id
+    from evalkit.suite import load_task
+
+    the_suite = _suite(suite)
+    return [
+        {"task": s.name, "type": s.type, "split": s.split, "subset": s.subset, "repo": repo_id(load_task(s))}
+        for s in the_suite.tasks
+    ]
+
+
+def prefetch(
+    data_dir: str | Path,
+    *,
+    suite: str | Path | Suite = "c-mteb",
+    tasks: list[str] | None = None,
+    model: str | None = None,
+) -> None:
+    """Download each task's dataset repo (at mteb's pinned revision) into `data_dir`, and optionally a model."""
+    from evalkit.run.data import prefetch as download
+
+    download(_suite(suite).select(tasks), Path(data_dir), model)

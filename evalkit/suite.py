@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from evalkit.errors import UserError
 from evalkit.metrics import PAIR_MAX_METRICS, SOURCES
+from evalkit.text import suggest
+from evalkit.yamlio import check_keys, load_yaml, located, text_field
 
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+def _tasks_dir() -> Path:
+    """The bundled suites: `evalkit/tasks` in an installed wheel, else the checkout's top-level `tasks/`."""
+    packaged = Path(__file__).resolve().parent / "tasks"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "tasks"
+
+
+TASKS_DIR = _tasks_dir()
 TASK_TYPES = ("STS", "PairClassification", "Classification", "Clustering", "Reranking", "Retrieval")
 SUITE_KEYS = ("name", "description", "data_dir", "main_metrics", "tasks")
 TASK_KEYS = ("name", "mteb_task", "type", "subset", "split", "card")
@@ -84,11 +89,20 @@ class Suite:
         return chosen
 
 
-def suggest(name: str, choices) -> str:
-    """`; did you mean A, B?` with the closest of `choices` (ignoring case), or nothing."""
-    by_lower = {str(c).lower(): str(c) for c in choices}
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(by_lower[c] for c in close)}?" if close else ""
+def load_task(spec: TaskSpec):
+    """The mteb task of `spec`, restricted to the card's split and subset."""
+    import mteb
+
+    try:
+        task = mteb.get_task(spec.mteb_task, eval_splits=[spec.split], hf_subsets=[spec.subset])
+    except KeyError as exc:
+        known = [t.metadata.name for t in mteb.get_tasks()]
+        raise UserError(f"mteb has no task {spec.mteb_task!r}{suggest(spec.mteb_task, known)}") from exc
+    if spec.split not in task.eval_splits:
+        raise UserError(
+            f"{spec.mteb_task}: mteb does not evaluate split {spec.split!r} (it has {task.metadata.eval_splits})"
+        )
+    return task
 
 
 def suite_path(name_or_path: str) -> Path:
@@ -103,91 +117,6 @@ def suite_path(name_or_path: str) -> Path:
         names = sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
         raise UserError(f"unknown suite {name_or_path!r}{suggest(name_or_path, names)} (bundled: {', '.join(names)})")
     return bundled
-
-
-class YamlMap(dict):
-    """A YAML mapping that remembers its line and each key's line (1-based) and offset in the parsed text."""
-
-    line: int = 0
-    key_lines: dict
-    key_offsets: dict
-
-
-class _LineLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, plus: duplicate keys are an error, and mappings record their lines."""
-
-    first_line = 1  # the file line of the text's first line (a card's front matter starts below `---`)
-
-    def line_of(self, node: yaml.Node) -> int:
-        return node.start_mark.line + self.first_line
-
-    def construct_located_map(self, node: yaml.MappingNode):
-        data = YamlMap()
-        data.line, data.key_lines, data.key_offsets = self.line_of(node), {}, {}
-        yield data
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                continue  # construct_mapping reports it
-            if key in data.key_lines:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {data.key_lines[key]})", key_node.start_mark
-                )
-            data.key_lines[key], data.key_offsets[key] = self.line_of(key_node), key_node.start_mark.index
-        data.update(self.construct_mapping(node))
-
-
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_located_map)
-
-
-def load_yaml(text: str, path: Path, first_line: int = 1, what: str = "not valid YAML") -> object:
-    """Safely parse YAML; a syntax error, a duplicate key or a bad character is a `UserError` naming `path:line`."""
-    try:
-        loader = _LineLoader(text)
-        loader.first_line = first_line
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + first_line
-        raise UserError(f"{path}:{line}: {what} (character {exc.character:#x} is not allowed)") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + first_line}" if mark else ""
-        raise UserError(f"{path}{where}: {what} ({getattr(exc, 'problem', None) or exc})") from exc
-    except RecursionError as exc:
-        raise UserError(f"{path}: {what} (nested too deeply)") from exc
-
-
-def located(path: Path, value: object, key: object = None) -> str:
-    """`path:line` of a YAML mapping (of its `key`, when given and present); just `path` for other values."""
-    if not isinstance(value, YamlMap):
-        return str(path)
-    return f"{path}:{value.key_lines.get(key, value.line) if isinstance(key, Hashable) else value.line}"
-
-
-def check_keys(path: Path, mapping: dict, allowed: tuple[str, ...], label: str) -> None:
-    """A key outside `allowed` is a `UserError` naming it and its line, with the closest allowed names."""
-    for key in mapping:
-        if key not in allowed:
-            raise UserError(
-                f"{located(path, mapping, key)}: {label}unknown key {key!r}{suggest(str(key), allowed)} "
-                f"(allowed: {', '.join(allowed)})"
-            )
-
-
-def text_field(path: Path, mapping: dict, key: str, label: str, default: str | None = None) -> str:
-    """A name-like field (numbers taken as written), else `default`; a missing or non-scalar one is a `UserError`."""
-    value = mapping.get(key)
-    if value in (None, "") and default is not None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or value == "":
-        shown = "missing" if value is None or value == "" else f"a {type(value).__name__}, not a name"
-        raise UserError(f"{located(path, mapping, key)}: {label}`{key}` is {shown}")
-    return str(value)
 
 
 def card_metric_names(task_type: str) -> set[str]:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import SIX_TASKS, plain_mteb_scores, result_file, run_sample
 
-from evalkit.embeddings import EmbeddingStore
+from evalkit.run.cache import EmbeddingStore
 
 MODEL_DIR = "sentence-transformers__all-MiniLM-L6-v2"
 

@@ -10,11 +10,11 @@ import yaml
 from conftest import shared_path
 from huggingface_hub import metadata_load
 
-from evalkit.card import emit_model_index, update_readme
 from evalkit.cli import main
 from evalkit.errors import UserError
-from evalkit.ingest import read_card, read_one
-from evalkit.scores import ModelScores, TaskScores
+from evalkit.results.card import emit_model_index, update_readme
+from evalkit.results.read import read_card, read_one
+from evalkit.results.scores import ModelScores, TaskScores
 from evalkit.suite import load_suite
 
 SUITE = load_suite("c-mteb")

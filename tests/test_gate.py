@@ -13,7 +13,7 @@ import yaml
 from test_report import SEED_CARD, SUITE, make_model, needs_shared
 
 from evalkit.errors import UserError
-from evalkit.gate import Tolerances, format_markdown, format_table, junit_xml, load_tolerances, run_gate
+from evalkit.report.gate import Tolerances, format_markdown, format_table, junit_xml, load_tolerances, run_gate
 
 REPO = Path(__file__).resolve().parents[1]
 

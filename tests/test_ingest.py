@@ -9,8 +9,8 @@ import pytest
 from conftest import shared_path
 
 from evalkit.errors import UserError
-from evalkit.ingest import read_card, read_one, read_scores
 from evalkit.metrics import SOURCES
+from evalkit.results.read import read_card, read_one, read_scores
 from evalkit.suite import load_suite
 
 SUITE = load_suite("c-mteb")

@@ -10,19 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.cli.compare import handle as cmd_compare
 from evalkit.errors import UserError
-from evalkit.report import (
-    build_comparison,
-    build_leaderboard,
-    cmd_compare,
-    merge_revisions,
-    render,
-    render_csv,
-    render_html,
-    render_json,
-    render_markdown,
-)
-from evalkit.scores import ModelScores, TaskScores
+from evalkit.report.comparison import build_comparison, build_leaderboard
+from evalkit.report.html import render_html
+from evalkit.report.render import render, render_csv, render_json, render_markdown
+from evalkit.results.read import merge_revisions
+from evalkit.results.scores import ModelScores, TaskScores
 from evalkit.suite import load_suite
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -178,7 +172,7 @@ def test_html_is_self_contained_with_tables_and_charts():
 
 
 def test_cmd_compare_writes_the_format_of_the_output_suffix(tmp_path, monkeypatch):
-    monkeypatch.setattr("evalkit.report.read_scores", lambda path, suite: [make_model(Path(path).name)])
+    monkeypatch.setattr("evalkit.results.read.read_scores", lambda path, suite: [make_model(Path(path).name)])
     out = tmp_path / "report.json"
     args = Namespace(candidate="cand", baselines=["base"], format=None, output=out, leaderboard=None, suite="c-mteb")
     assert cmd_compare(args) == 0
@@ -186,7 +180,7 @@ def test_cmd_compare_writes_the_format_of_the_output_suffix(tmp_path, monkeypatc
 
 
 def test_cmd_compare_refuses_an_input_with_several_models(monkeypatch):
-    monkeypatch.setattr("evalkit.report.read_scores", lambda path, suite: [make_model("a"), make_model("b")])
+    monkeypatch.setattr("evalkit.results.read.read_scores", lambda path, suite: [make_model("a"), make_model("b")])
     args = Namespace(candidate="x", baselines=[], format="md", output=None, leaderboard=None, suite="c-mteb")
     with pytest.raises(UserError, match="holds 2 models"):
         cmd_compare(args)

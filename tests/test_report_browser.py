@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 from test_report import SUITE, make_model
 
-from evalkit.report import NEGATIVE, POSITIVE, build_comparison, build_leaderboard, render_html
+from evalkit.report.comparison import build_comparison, build_leaderboard
+from evalkit.report.html import NEGATIVE, POSITIVE, render_html
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
 pytestmark = pytest.mark.skipif(

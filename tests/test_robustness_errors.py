@@ -11,8 +11,8 @@ import pytest
 import yaml
 from conftest import REPO
 
-from evalkit import results
 from evalkit.cli import main
+from evalkit.results import files as results
 from evalkit.suite import load_suite
 
 SUITE = load_suite("c-mteb")

@@ -13,11 +13,12 @@ from conftest import SHARED, shared_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evalkit.card import update_readme
 from evalkit.errors import UserError
-from evalkit.ingest import read_card, read_scores, read_task_file, split_front_matter
-from evalkit.scores import ModelScores, TaskScores
-from evalkit.suite import load_suite, load_yaml
+from evalkit.results.card import update_readme
+from evalkit.results.read import read_card, read_scores, read_task_file, split_front_matter
+from evalkit.results.scores import ModelScores, TaskScores
+from evalkit.suite import load_suite
+from evalkit.yamlio import load_yaml
 
 SUITE = load_suite("c-mteb")
 SEED_CARD = SHARED / "seed" / "zpoint_large_embedding_zh.README.md"

@@ -11,7 +11,7 @@ from conftest import SAMPLE, plain_mteb_scores, result_file
 
 from evalkit import snapshot
 from evalkit.cli import main
-from evalkit.data import folder_fingerprint, use_local_snapshot
+from evalkit.run.data import folder_fingerprint, use_local_snapshot
 
 # The cached run may differ from plain mteb at float32 rounding level (see test_cache.DEDUP_TOLERANCE).
 TOLERANCE = 0.005

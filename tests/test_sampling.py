@@ -13,9 +13,9 @@ import pytest
 from conftest import REPO, SIX_TASKS
 from datasets import Dataset
 
-from evalkit import sampling
 from evalkit.errors import UserError
-from evalkit.results import safe_component
+from evalkit.results.files import safe_component
+from evalkit.run import sampling
 
 # A limit below each sample task's size, so that sampling really happens.
 LIMITS = {"STSB": 4, "Ocnli": 3, "Waimai": 4, "CLSClusteringS2S": 6, "T2Reranking": 3, "CovidRetrieval": 3}

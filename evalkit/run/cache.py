@@ -35,14 +35,14 @@ def default_cache_dir() -> Path:
 
 
 class EmbeddingStore:
-    """Embeddings of one model identity (`root/<identity>/`), looked up by 32-byte keys.
+    """Embeddings of one model identity (`root/<model_identity>/`), looked up by 32-byte keys.
 
     `max_bytes` bounds the whole `root`, every identity's shards together.
     """
 
-    def __init__(self, root: Path, identity: str, max_bytes: int | None = None) -> None:
+    def __init__(self, root: Path, model_identity: str, max_bytes: int | None = None) -> None:
         self.root = Path(root)
-        self.folder = self.root / identity
+        self.folder = self.root / model_identity
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self._index: dict[bytes, tuple[str, int]] = {}
@@ -175,7 +175,7 @@ class CachedEncoder:
     def __init__(
         self,
         inner,
-        model_key: str,
+        model_identity: str,
         store: EmbeddingStore,
         stats: EncodeStats,
         dim: int | None = None,
@@ -183,7 +183,7 @@ class CachedEncoder:
         encode_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.inner = inner
-        self.model_key = model_key.encode()
+        self.model_identity = model_identity.encode()
         self.store = store
         self.stats = stats
         self.dim = dim
@@ -194,7 +194,7 @@ class CachedEncoder:
         from mteb.models.sentence_transformer_wrapper import _resolve_prompt
 
         prompt = _resolve_prompt(self.inner.model_prompts, task_metadata, prompt_type)
-        head = hashlib.sha256(self.model_key)
+        head = hashlib.sha256(self.model_identity)
         head.update(f"\0{prompt_type.value if prompt_type else ''}\0{prompt or ''}\0".encode())
         keys = []
         for text in texts:

@@ -1,13 +1,20 @@
-"""Result files on disk: mteb's TaskResult JSON in `<output>/<org>__<name>/<revision>/<Task>.json`."""
+"""Result files on disk: mteb's TaskResult JSON in `<output>/<org>__<name>/<revision>/<Task>.json`, beside a
+`model_meta.json` that says which model (and model identity) the folder holds."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from evalkit.fileio import write_json_atomic
+
+META_FILE = "model_meta.json"
+SUMMARY_FILE = "run_summary.json"
+MODEL_INDEX_FILE = "model-index.yaml"
+IDENTITY = "model_identity"  # the key of the model identity, in result files and model_meta.json
+OLD_IDENTITY = "identity"  # model_meta.json before 0.2 named it so
 
 
 def safe_component(text: str) -> str:
@@ -26,27 +33,6 @@ def task_file(folder: Path, mteb_task: str) -> Path:
     return folder / f"{safe_component(mteb_task)}.json"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text through a temporary file and a rename, so readers never see a torn file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data: Any, allow_nan: bool = False) -> None:
-    """Write JSON atomically (see `write_text_atomic`)."""
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=allow_nan) + "\n")
-
-
 def task_result_json(task_result) -> dict[str, Any]:
     """mteb's TaskResult as `TaskResult.to_disk` writes it (NaN included), but with unrounded scores."""
     data = task_result.model_dump()
@@ -55,7 +41,23 @@ def task_result_json(task_result) -> dict[str, Any]:
 
 
 def write_task_result(task_result, path: Path, **marks: str | None) -> None:
-    """Write one mteb TaskResult atomically, with evalkit's marks (`sampled`, `dataset_fingerprint`) beside
-    mteb's keys; mteb's reader ignores them."""
+    """Write one mteb TaskResult atomically, with evalkit's marks (`sampled`, `dataset_fingerprint`,
+    `model_identity`) beside mteb's keys; mteb's reader ignores them."""
     data = task_result_json(task_result) | {key: value for key, value in marks.items() if value is not None}
     write_json_atomic(path, data, allow_nan=True)
+
+
+def write_model_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """Write `model_meta.json` atomically."""
+    write_json_atomic(Path(folder) / META_FILE, meta)
+
+
+def recorded_identity(folder: Path) -> str | None:
+    """The model identity that a results folder's `model_meta.json` records, None where it records none."""
+    try:
+        meta = json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    return meta.get(IDENTITY) or meta.get(OLD_IDENTITY)

@@ -20,11 +20,12 @@ from typing import Any
 
 from evalkit.errors import UserError
 from evalkit.metrics import card_metrics, from_card, mteb_key
-from evalkit.scores import ModelScores, TaskScores
-from evalkit.suite import Suite, TaskSpec, load_yaml, located
+from evalkit.results.files import META_FILE
+from evalkit.results.scores import ModelScores, TaskScores
+from evalkit.suite import Suite, TaskSpec
+from evalkit.yamlio import load_yaml, located
 
 CARD_REVISION = "external"  # the revision of results taken from a model card, as in the public results repository
-META_FILE = "model_meta.json"
 LISTED = 10  # model revisions named in the error of `read_one`
 # A README's YAML front matter, as huggingface_hub finds it: (opening ---, YAML, closing --- and the rest).
 FRONT_MATTER = re.compile(r"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(?:\r\n|\n|$)[\S\s]*)$")
@@ -137,11 +138,19 @@ def card_scores(scores: dict, spec: TaskSpec) -> dict[str, float]:
     return card_metrics(spec.type, entry) if entry is not None else {}
 
 
+MARKS = ("sampled", "dataset_fingerprint", "model_identity")  # evalkit's keys beside mteb's in a result file
+
+
 def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> TaskScores | None:
-    """One result file's scores at the card's split and subset, or None when the file lacks that subset."""
+    """One result file's scores at the card's split and subset, or None when the file lacks that subset.
+
+    The file's own `sampled` mark wins over `sampled` (its folder's `model_meta.json`): a sampled result stays
+    sampled when copied without its folder.
+    """
     from mteb.results.task_result import TaskResult
 
-    if not isinstance(_load_json(path), dict):
+    raw = _load_json(path)
+    if not isinstance(raw, dict):
         raise UserError(f"{path}: a result file is a JSON object")
     try:
         result = TaskResult.from_disk(path)
@@ -155,6 +164,7 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         raise UserError(f"{path}: score {out_of_range[0]} is out of range")
     if not metrics:
         return None
+    marks = {key: raw.get(key) if isinstance(raw.get(key), str) else None for key in MARKS}
     return TaskScores(
         task=spec.mteb_task,
         type=spec.type,
@@ -162,7 +172,9 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         subset=spec.subset,
         dataset_revision=str(result.dataset_revision),
         metrics=metrics,
-        sampled=sampled,
+        sampled=marks["sampled"] or sampled,
+        dataset_fingerprint=marks["dataset_fingerprint"],
+        model_identity=marks["model_identity"],
     )
 
 
@@ -267,3 +279,47 @@ def _mapping(path: Path, value: object, where: str, parent: object = None) -> di
     if not isinstance(value, dict):
         raise UserError(f"{located(path, parent)}: {where}: expected a mapping, got {type(value).__name__}")
     return value
+
+
+def merge_revisions(models: list[ModelScores]) -> ModelScores:
+    """One model from several revision folders of the same model (as the public results repository keeps them).
+
+    Where revisions overlap, results of real runs win over ones converted from model cards (`external`),
+    then the revision with more tasks wins.
+    """
+    ordered = sorted(models, key=lambda m: (m.revision == CARD_REVISION, -len(m.tasks)))
+    if len(ordered) == 1:
+        return ordered[0]
+    tasks = {}
+    for model in reversed(ordered):
+        tasks.update(model.tasks)
+    source = Path(os.path.commonpath([str(m.source) for m in ordered]))
+    return ModelScores(ordered[0].name, "+".join(m.revision for m in ordered), source, tasks)
+
+
+def load_results(path: Path, suite: Suite) -> ModelScores:
+    """The one model a results folder or model card holds; its revisions are merged."""
+    models = read_scores(path, suite)
+    if not models:
+        raise no_results(path, suite)
+    names = sorted({m.name for m in models})
+    if len(names) > 1:
+        raise UserError(f"{path} holds {len(names)} models ({', '.join(names[:5])}); pass one model's folder or card")
+    if len({sampled_label(m) for m in models}) > 1:
+        raise UserError(f"{path} holds sampled (run --limit) and full results; pass one revision folder")
+    return merge_revisions(models)
+
+
+def sampled_label(model: ModelScores) -> str | None:
+    """The `run --limit` sample a model's results come from, None for full results."""
+    return next((t.sampled for t in model.tasks.values() if t.sampled), None)
+
+
+def load_models(path: Path, suite: Suite) -> list[ModelScores]:
+    """Every model of a results folder, each with its revisions merged (sampled and full results kept apart)."""
+    by_name: dict[tuple[str, str | None], list[ModelScores]] = {}
+    for model in read_scores(path, suite):
+        by_name.setdefault((model.name, sampled_label(model)), []).append(model)
+    if not by_name:
+        raise no_results(path, suite)
+    return [merge_revisions(group) for group in by_name.values()]

@@ -1,21 +1,24 @@
-"""Running a suite: one mteb evaluation per task (and per Matryoshka dimension), each result written at once."""
+"""Running a suite: one mteb evaluation per task (and per Matryoshka dimension), each result written at once.
+
+The runner never prints: it tells a `RunObserver` what happens (the CLI prints, the API's default logs).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit import data, results, sampling
-from evalkit.embeddings import CachedEncoder, EmbeddingStore, EncodeStats
-from evalkit.errors import UserError
-from evalkit.ingest import card_scores
-from evalkit.models import LoadedModel
-from evalkit.suite import TaskSpec, suggest
-from evalkit.tables import text_table
+from evalkit.errors import OptionError, UserError
+from evalkit.results.files import model_dir, recorded_identity, task_file, write_model_meta, write_task_result
+from evalkit.results.read import card_scores, read_task_file
+from evalkit.results.scores import main_score
+from evalkit.run import data, sampling
+from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
+from evalkit.run.models import LoadedModel
+from evalkit.suite import TaskSpec, load_task
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,31 @@ class TaskOutcome:
     main_score: float | None = None  # on the card's 0-100 scale
     seconds: float = 0.0
     error: str = ""
+    path: Path | None = None  # the result file (done or skipped)
+    position: tuple[int, int] = (0, 0)  # (this task's number, the number of tasks)
+
+    @property
+    def label(self) -> str:
+        """`[2/6] STSB (dim 128)`: the task as progress lines name it."""
+        return f"[{self.position[0]}/{self.position[1]}] {self.spec.mteb_task}" + (
+            f" (dim {self.dim})" if self.dim else ""
+        )
+
+
+class RunObserver:
+    """Told what a run does; this default logs it (logger `evalkit.run.runner`). The CLI prints instead."""
+
+    def started(self, model: LoadedModel, specs: list[TaskSpec], suite: str, cached: bool) -> None:
+        mode = "cached" if cached else "reference"
+        logger.info("evaluating %s on %d task(s) of suite %s, %s mode", model.name, len(specs), suite, mode)
+
+    def task_finished(self, outcome: TaskOutcome) -> None:
+        if outcome.status == "failed":
+            logger.warning("%s: FAILED: %s", outcome.label, outcome.error)
+        elif outcome.status == "skipped":
+            logger.info("%s: already done (%s), skipped", outcome.label, outcome.path)
+        else:
+            logger.info("%s: %s %.2f (%.1f s)", outcome.label, outcome.main_metric, outcome.main_score, outcome.seconds)
 
 
 @dataclass
@@ -70,22 +98,12 @@ class RunReport:
     stats: EncodeStats = field(default_factory=EncodeStats)
     wall_seconds: float = 0.0
     interrupted: bool = False  # stopped by Ctrl-C; what is done is on disk
+    folders: list[Path] = field(default_factory=list)  # the results folder of each variant
+    model_index_files: list[Path] = field(default_factory=list)  # `model-index.yaml` written beside full results
 
-
-def load_task(spec: TaskSpec):
-    """The mteb task of `spec`, restricted to the card's split and subset."""
-    import mteb
-
-    try:
-        task = mteb.get_task(spec.mteb_task, eval_splits=[spec.split], hf_subsets=[spec.subset])
-    except KeyError as exc:
-        known = [t.metadata.name for t in mteb.get_tasks()]
-        raise UserError(f"mteb has no task {spec.mteb_task!r}{suggest(spec.mteb_task, known)}") from exc
-    if spec.split not in task.eval_splits:
-        raise UserError(
-            f"{spec.mteb_task}: mteb does not evaluate split {spec.split!r} (it has {task.metadata.eval_splits})"
-        )
-    return task
+    @property
+    def failed(self) -> list[TaskOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
 
 
 def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
@@ -97,40 +115,33 @@ def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
     out = []
     for dim in options.dims or [None]:
         if dim is not None and not 0 < dim <= full:
-            raise UserError(f"--dims {dim}: the model has {full} dimensions")
+            raise OptionError("dims", dim, f"the model has {full} dimensions")
         suffix = f"_dim{dim}" if dim not in (None, full) else ""
-        folder = results.model_dir(options.output_dir, model.folder_name + suffix, revision)
+        folder = model_dir(options.output_dir, model.folder_name + suffix, revision)
         out.append(Variant(dim if suffix else None, model.name + suffix, folder))
     return out
 
 
-def card_main_score(scores: dict, spec: TaskSpec, main_metrics: dict[str, str]) -> tuple[str, float | None]:
-    """The suite's main metric of a task (card name, 0-100) from mteb's scores, None where mteb has none or NaN."""
-    name = main_metrics[spec.type]
-    return name, card_scores(scores, spec).get(name)
-
-
 def _existing(
     path: Path, spec: TaskSpec, version: data.DataVersion, model_identity: str, main_metrics: dict[str, str]
-) -> tuple[str, float] | None:
-    """The main score of a complete result of the same model on the same data, or None when the task must run."""
-    from mteb.results import TaskResult
-
+) -> TaskOutcome | None:
+    """A complete result of the same model on the same data (as a skipped outcome), or None when the task must run."""
     if not path.is_file():
         return None
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        TaskResult.from_dict(raw)  # mteb can read it
-    except Exception:  # noqa: BLE001 - an unreadable file is evaluated again and replaced
-        logger.warning("%s is unreadable; evaluating %s again", path, spec.mteb_task)
+        scores = read_task_file(path, spec)
+    except UserError as exc:  # an unreadable file is evaluated again and replaced
+        logger.warning("%s; evaluating %s again", exc, spec.mteb_task)
         return None
-    same = (raw.get("dataset_revision"), raw.get("dataset_fingerprint"), raw.get("model_identity")) == (
+    if scores is None:
+        return None
+    same = (scores.dataset_revision, scores.dataset_fingerprint, scores.model_identity) == (
         version.revision,
         version.fingerprint,
         model_identity,
     )
-    name, score = card_main_score(raw.get("scores") or {}, spec, main_metrics)
-    return (name, score) if same and score is not None else None
+    metric, score = main_score(scores.metrics, spec.type, main_metrics)
+    return TaskOutcome(spec, "skipped", None, metric, score, path=path) if same and score is not None else None
 
 
 def prepare_task(spec: TaskSpec, options: RunOptions):
@@ -149,7 +160,13 @@ def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: E
     if variant.dim:
         meta = meta.model_copy(update={"name": variant.name, "embed_dim": variant.dim})
     return CachedEncoder(
-        wrapper, model.cache_key, options.store, stats, dim=variant.dim, meta=meta, encode_kwargs=model.encode_kwargs()
+        wrapper,
+        model.model_identity,
+        options.store,
+        stats,
+        dim=variant.dim,
+        meta=meta,
+        encode_kwargs=model.encode_kwargs(),
     )
 
 
@@ -186,16 +203,23 @@ def evaluate_task(model: LoadedModel, encoder, task, revision: str, options: Run
     return task_result
 
 
-def run_tasks(model: LoadedModel, specs: list[TaskSpec], options: RunOptions, plan: list[Variant]) -> RunReport:
+def run_tasks(
+    model: LoadedModel,
+    specs: list[TaskSpec],
+    options: RunOptions,
+    plan: list[Variant],
+    observer: RunObserver | None = None,
+) -> RunReport:
     """Evaluate each task in turn, for each variant of `plan`; a failing task is reported and the others still run."""
+    observer = observer or RunObserver()
     for variant in plan:
-        _check_same_model(variant.folder / "model_meta.json", model, options.overwrite)
+        _check_same_model(variant.folder, model, options.overwrite)
     _write_meta(model, options, plan)
-    report = RunReport()
+    report = RunReport(folders=[v.folder for v in plan])
     start = time.monotonic()
     try:
         for index, spec in enumerate(specs, start=1):
-            _run_one(model, spec, plan, options, report, f"[{index}/{len(specs)}] {spec.mteb_task}")
+            _run_one(model, spec, plan, options, report, (index, len(specs)), observer)
     except KeyboardInterrupt:
         report.interrupted = True
     report.wall_seconds = time.monotonic() - start
@@ -203,16 +227,13 @@ def run_tasks(model: LoadedModel, specs: list[TaskSpec], options: RunOptions, pl
     return report
 
 
-def _check_same_model(meta_path: Path, model: LoadedModel, overwrite: bool) -> None:
+def _check_same_model(folder: Path, model: LoadedModel, overwrite: bool) -> None:
     """Refuse to mix results of another model, or of other model options, into one results folder."""
-    try:
-        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("identity")
-    except (OSError, ValueError, AttributeError):
-        return
-    if recorded and recorded != model.cache_key and not overwrite:
+    recorded = recorded_identity(folder)
+    if recorded and recorded != model.model_identity and not overwrite:
         raise UserError(
-            f"{meta_path.parent} holds results of {model.name} with other weights or options "
-            "(dtype, max length, prompts); use another --output-dir, or --overwrite to evaluate again"
+            f"{folder} holds results of {model.name} with other weights or options "
+            "(dtype, max length, prompts); use another output folder, or overwrite to evaluate again"
         )
 
 
@@ -221,29 +242,45 @@ def _write_meta(model: LoadedModel, options: RunOptions, plan: list[Variant]) ->
         meta = model.record(variant.name, variant.dim)
         if options.sampled:
             meta["sampled"] = options.sampled
-        results.write_json_atomic(variant.folder / "model_meta.json", meta)
+        write_model_meta(variant.folder, meta)
 
 
 def _run_one(
-    model: LoadedModel, spec: TaskSpec, plan: list[Variant], options: RunOptions, report: RunReport, prefix: str
+    model: LoadedModel,
+    spec: TaskSpec,
+    plan: list[Variant],
+    options: RunOptions,
+    report: RunReport,
+    position: tuple[int, int],
+    observer: RunObserver,
 ) -> None:
     """One task in every variant: skip what is done, load (and sample) the data once, evaluate the rest."""
-    labels = {v.dim: prefix + (f" (dim {v.dim})" if v.dim else "") for v in plan}
+
+    def finish(outcome: TaskOutcome) -> None:
+        outcome.position = position
+        report.outcomes.append(outcome)
+        observer.task_finished(outcome)
+
+    def failed(variant: Variant, exc: Exception, seconds: float) -> None:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        logger.debug("%s failed:\n%s", spec.mteb_task, traceback.format_exc())
+        finish(TaskOutcome(spec, "failed", variant.dim, seconds=seconds, error=reason))
+
     try:
         task, version = prepare_task(spec, options)
     except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
         for variant in plan:
-            _failed(report, spec, variant, labels[variant.dim], exc, 0.0)
+            failed(variant, exc, 0.0)
         return
     todo = []
     for variant in plan:
-        path = results.task_file(variant.folder, spec.mteb_task)
-        done = None if options.overwrite else _existing(path, spec, version, model.cache_key, options.main_metrics)
+        path = task_file(variant.folder, spec.mteb_task)
+        done = None if options.overwrite else _existing(path, spec, version, model.model_identity, options.main_metrics)
         if done is None:
             todo.append((variant, path))
         else:
-            print(f"{labels[variant.dim]}: already done ({path}), skipped", flush=True)
-            report.outcomes.append(TaskOutcome(spec, "skipped", variant.dim, *done))
+            done.dim = variant.dim
+            finish(done)
     try:
         if todo and (options.limit or len(todo) > 1):
             task.load_data()  # loaded once for every dimension, and sampled before mteb sees it
@@ -251,37 +288,28 @@ def _run_one(
                 sampling.limit_task(task, options.limit, options.seed)
     except Exception as exc:  # noqa: BLE001
         for variant, _ in todo:
-            _failed(report, spec, variant, labels[variant.dim], exc, 0.0)
+            failed(variant, exc, 0.0)
         todo = []
     for variant, path in todo:
         start = time.monotonic()
         try:
             encoder = _encoder(model, variant, options, report.stats)
             task_result = evaluate_task(model, encoder, task, version.revision, options)
-            metric, score = card_main_score(task_result.scores, spec, options.main_metrics)
+            metric, score = main_score(card_scores(task_result.scores, spec), spec.type, options.main_metrics)
             if score is None:
                 raise RuntimeError(f"mteb gave no finite {metric} (NaN or infinite embeddings?)")
-            results.write_task_result(
+            write_task_result(
                 task_result,
                 path,
                 sampled=options.sampled,
                 dataset_fingerprint=version.fingerprint,
-                model_identity=model.cache_key,
+                model_identity=model.model_identity,
             )
-            outcome = TaskOutcome(spec, "done", variant.dim, metric, score, time.monotonic() - start)
-            print(f"{labels[variant.dim]}: {metric} {score:.2f} ({outcome.seconds:.1f} s)", flush=True)
-            report.outcomes.append(outcome)
+            finish(TaskOutcome(spec, "done", variant.dim, metric, score, time.monotonic() - start, path=path))
         except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
-            _failed(report, spec, variant, labels[variant.dim], exc, time.monotonic() - start)
+            failed(variant, exc, time.monotonic() - start)
     if task.data_loaded:
         task.unload_data()
-
-
-def _failed(report: RunReport, spec: TaskSpec, variant: Variant, label: str, exc: Exception, seconds: float) -> None:
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    logger.debug("%s failed:\n%s", spec.mteb_task, traceback.format_exc())
-    report.outcomes.append(TaskOutcome(spec, "failed", variant.dim, seconds=seconds, error=reason))
-    print(f"{label}: FAILED: {reason}", flush=True)
 
 
 def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
@@ -317,14 +345,3 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
 
 def _key(outcome: TaskOutcome) -> str:
     return outcome.spec.mteb_task + (f"@dim{outcome.dim}" if outcome.dim else "")
-
-
-def summary_table(outcomes: list[TaskOutcome]) -> str:
-    """The final table of a run: one row per task with its main score (card scale), time, or failure reason."""
-    rows = [("task", "type", "main score", "seconds", "status")]
-    for o in outcomes:
-        name = o.spec.mteb_task + (f" (dim {o.dim})" if o.dim else "")
-        score = f"{o.main_metric} {o.main_score:.2f}" if o.main_score is not None else "-"
-        status = f"failed: {o.error}" if o.status == "failed" else o.status
-        rows.append((name, o.spec.type, score, f"{o.seconds:.1f}", status))
-    return text_table(rows, rule=True)

@@ -7,18 +7,19 @@ card writer printed `score * 100`: the float's repr, integers without `.0`.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import yaml
 from huggingface_hub import ModelCardData
 
-from evalkit import results
 from evalkit.errors import UserError
-from evalkit.ingest import read_card, read_one, split_front_matter
+from evalkit.fileio import write_json_atomic, write_text_atomic
 from evalkit.metrics import from_card, mteb_key
-from evalkit.scores import ModelScores, TaskScores
-from evalkit.suite import Suite, load_suite, load_yaml
+from evalkit.results.files import META_FILE, MODEL_INDEX_FILE, model_dir, task_file
+from evalkit.results.read import read_card, read_one, split_front_matter
+from evalkit.results.scores import ModelScores, TaskScores
+from evalkit.suite import Suite
+from evalkit.yamlio import load_yaml
 
 MODEL_INDEX = "model-index"
 
@@ -123,12 +124,12 @@ def import_card(card_path: Path, output_dir: Path, suite: Suite) -> list[Path]:
     for model in read_card(card_path, suite):
         if not model.tasks:
             continue
-        folder = results.model_dir(output_dir, model.name.replace("/", "__"), model.revision)
-        results.write_json_atomic(
-            folder / "model_meta.json", {"name": model.name, "revision": model.revision, "source": str(card_path)}
+        folder = model_dir(output_dir, model.name.replace("/", "__"), model.revision)
+        write_json_atomic(
+            folder / META_FILE, {"name": model.name, "revision": model.revision, "source": str(card_path)}
         )
         for scores in model.tasks.values():
-            results.write_json_atomic(results.task_file(folder, scores.task), _result_json(scores, suite))
+            write_json_atomic(task_file(folder, scores.task), _result_json(scores, suite))
         folders.append(folder)
     if not folders:
         raise UserError(f"{card_path}: the card holds no result of suite {suite.name!r}")
@@ -153,35 +154,27 @@ def _result_json(scores: TaskScores, suite: Suite) -> dict:
 
 def write_beside(folder: Path, suite: Suite) -> Path:
     """Emit the model-index of the results in `folder` to `folder/model-index.yaml`."""
-    path = Path(folder) / "model-index.yaml"
-    results.write_text_atomic(path, emit_model_index(read_one(Path(folder), suite), suite))
+    path = Path(folder) / MODEL_INDEX_FILE
+    write_text_atomic(path, emit_model_index(read_one(Path(folder), suite), suite))
     return path
 
 
-def cmd_emit(args) -> int:
-    """`card emit RESULTS [--output FILE] [--update README.md] [--name NAME]`."""
-    suite = load_suite(args.suite)
-    text = emit_model_index(read_one(Path(args.results), suite), suite, args.name)
-    if args.output:
-        results.write_text_atomic(Path(args.output), text)
-    if args.update:
-        readme = Path(args.update)
-        try:
-            old = readme.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"{readme}: cannot read ({exc})") from exc
-        new = update_readme(old, text, readme)
-        if new != old:
-            results.write_text_atomic(readme, new)
-        print(f"{readme}: model-index {'updated' if new != old else 'unchanged'}", file=sys.stderr)
-    if not args.output and not args.update:
-        sys.stdout.write(text)
-    return 0
+def update_card(readme: Path, model_index: str) -> bool:
+    """Replace the model-index in a README's front matter (see `update_readme`); False when nothing changed.
 
-
-def cmd_import(args) -> int:
-    """`card import CARD --output-dir DIR`."""
-    suite = load_suite(args.suite)
-    for folder in import_card(Path(args.card), Path(args.output_dir), suite):
-        print(f"wrote {folder}")
-    return 0
+    The file keeps its line endings and mode; a symbolic link stays a link and its target is updated.
+    """
+    readme = Path(readme)
+    try:
+        with readme.open(encoding="utf-8", newline="") as f:
+            old = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{readme}: cannot read ({exc})") from exc
+    new = update_readme(old, model_index, readme)
+    if new == old:
+        return False
+    try:
+        write_text_atomic(readme, new)
+    except OSError as exc:
+        raise UserError(f"{readme}: cannot write ({exc.strerror or exc})") from exc
+    return True

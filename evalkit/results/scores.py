@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+def main_score(
+    metrics: Mapping[str, float], task_type: str, main_metrics: Mapping[str, str]
+) -> tuple[str, float | None]:
+    """The suite's main metric of a task type (card name) and its value in `metrics`, None where absent."""
+    name = main_metrics[task_type]
+    return name, metrics.get(name)
 
 
 @dataclass(frozen=True)
@@ -17,6 +26,8 @@ class TaskScores:
     dataset_revision: str  # as recorded in the result file
     metrics: dict[str, float]  # card metric names -> values on the card's 0-100 scale
     sampled: str | None = None  # e.g. "limit=100,seed=42" for `run --limit` results; None for full runs
+    dataset_fingerprint: str | None = None  # content hash of a local snapshot (evalkit runs only)
+    model_identity: str | None = None  # the model identity that computed it (evalkit runs only)
 
 
 @dataclass
@@ -27,3 +38,8 @@ class ModelScores:
     revision: str
     source: Path
     tasks: dict[str, TaskScores] = field(default_factory=dict)  # by mteb task name
+
+    def main_score(self, mteb_task: str, main_metrics: Mapping[str, str]) -> float | None:
+        """The task's main metric on the 0-100 scale, or None when the model lacks the task or the metric."""
+        scores = self.tasks.get(mteb_task)
+        return None if scores is None else main_score(scores.metrics, scores.type, main_metrics)[1]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from evalkit.errors import UserError
+from evalkit.errors import OptionError, UserError
 
 DISTRACTORS_PER_QUERY = 10  # retrieval keeps up to this many unjudged documents per sampled query
 
@@ -32,7 +32,7 @@ def limit_task(task, n: int, seed: int) -> None:
     The sample depends only on the data, `n` and `seed`; a split with no more than `n` examples is left as it is.
     """
     if n < 1:
-        raise UserError(f"--limit must be at least 1, not {n}")
+        raise OptionError("limit", n, "must be at least 1")
     if not task.data_loaded:
         raise ValueError(f"{task.metadata.name}: load the data before sampling it")
     sample = _sampler(task)
@@ -62,7 +62,7 @@ def _sampler(task) -> Callable[[Any, int, random.Random], Any]:
     if isinstance(task, (AbsTaskSTS, AbsTaskClassification)):
         # classification: only the evaluated split; mteb trains on samples_per_label per label of the full train split
         return _limit_rows
-    raise UserError(f"{task.metadata.name}: --limit does not support {type(task).__bases__[0].__name__} tasks")
+    raise UserError(f"{task.metadata.name}: sampling does not support {type(task).__bases__[0].__name__} tasks")
 
 
 def _limit_rows(rows, n: int, rng: random.Random):

@@ -7,16 +7,15 @@ and 2 on bad input (the CLI turns `UserError` into status 2).
 from __future__ import annotations
 
 import math
-import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.errors import UserError
-from evalkit.report import load_model, main_score, write_output
-from evalkit.scores import ModelScores
-from evalkit.suite import TASK_TYPES, Suite, TaskSpec, load_suite, load_yaml, located, suggest
-from evalkit.tables import text_table
+from evalkit.errors import OptionError, UserError
+from evalkit.results.scores import ModelScores
+from evalkit.suite import TASK_TYPES, Suite, TaskSpec
+from evalkit.text import md_escape, md_table, suggest, text_table
+from evalkit.yamlio import load_yaml, located
 
 DEFAULT_TOLERANCE = 0.5
 HEADER = ("status", "task", "type", "baseline", "candidate", "delta", "tolerance")
@@ -40,9 +39,13 @@ class Tolerances:
 
 
 def _points(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not _is_points(value):
         raise UserError(f"{where}: a tolerance is a number of points >= 0, not {value!r}")
     return float(value)
+
+
+def _is_points(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
 
 
 def load_tolerances(path: Path | None, suite: Suite, default: float = DEFAULT_TOLERANCE) -> Tolerances:
@@ -50,16 +53,17 @@ def load_tolerances(path: Path | None, suite: Suite, default: float = DEFAULT_TO
 
     The file's `default` overrides `default`; unknown names are a `UserError`.
     """
-    default = _points(default, "--tolerance")
+    if not _is_points(default):
+        raise OptionError("tolerance", default, "a tolerance is a number of points >= 0")
     if path is None:
-        return Tolerances(default)
+        return Tolerances(float(default))
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"--tolerance-file {path}: cannot read ({exc})") from exc
+        raise OptionError("tolerance_file", path, f"cannot read ({exc})") from exc
     raw = load_yaml(text, path) or {}
     if not isinstance(raw, dict):
-        raise UserError(f"--tolerance-file {path}: expected a mapping of task or type name to points")
+        raise OptionError("tolerance_file", path, "expected a mapping of task or type name to points")
     task_names = set(suite.by_mteb_name) | {t.name for t in suite.tasks}
     by_task, by_type = {}, {}
     for key, value in raw.items():
@@ -145,7 +149,7 @@ def run_gate(
     candidate: ModelScores, baseline: ModelScores, suite: Suite, tolerances: Tolerances, allow_missing: bool = False
 ) -> GateResult:
     """Check every suite task that the baseline has against the candidate."""
-    specs = [s for s in suite.tasks if main_score(baseline, s, suite) is not None]
+    specs = [s for s in suite.tasks if baseline.main_score(s.mteb_task, suite.main_metrics) is not None]
     if not specs:
         raise UserError(f"baseline {baseline.name} has no main score for any task of suite {suite.name!r}")
     _check_sampling(candidate, baseline, specs)
@@ -154,8 +158,8 @@ def run_gate(
             task=s.mteb_task,
             type=s.type,
             metric=suite.main_metrics[s.type],
-            baseline=main_score(baseline, s, suite),
-            candidate=main_score(candidate, s, suite),
+            baseline=baseline.main_score(s.mteb_task, suite.main_metrics),
+            candidate=candidate.main_score(s.mteb_task, suite.main_metrics),
             tolerance=tolerances.for_task(s),
         )
         for s in specs
@@ -204,11 +208,10 @@ def format_table(result: GateResult) -> str:
 def format_markdown(result: GateResult) -> str:
     """A Markdown summary for $GITHUB_STEP_SUMMARY."""
     icon = "✅" if result.passed else "❌"
-    parts = [f"### {icon} evalkit check", "", verdict(result).replace("|", "\\|"), ""]
+    parts = [f"### {icon} evalkit check", "", md_escape(verdict(result)), ""]
     rows = _rows(result)
     if rows:
-        parts += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        parts += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+        parts.append(md_table(list(HEADER), [list(row) for row in rows]))
     return "\n".join(parts) + "\n\n"
 
 
@@ -240,19 +243,3 @@ def junit_xml(result: GateResult) -> str:
     root.append(suite_el)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def cmd_check(args) -> int:
-    """`check CANDIDATE --baseline B`: print the table, write JUnit / step summary, return 0 or 1."""
-    suite = load_suite(args.suite)
-    tolerances = load_tolerances(args.tolerance_file, suite, args.tolerance)
-    candidate = load_model(Path(args.candidate), suite)
-    baseline = load_model(Path(args.baseline), suite)
-    result = run_gate(candidate, baseline, suite, tolerances, args.allow_missing)
-    print(format_table(result))
-    if args.junit:
-        write_output(Path(args.junit), junit_xml(result))
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        write_output(Path(summary), format_markdown(result), append=True)
-    return 0 if result.passed else 1

@@ -108,7 +108,7 @@ def prefetch(specs, data_dir: Path, model: str | None = None) -> None:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    from evalkit.runner import load_task
+    from evalkit.suite import load_task
 
     _check_hub_reachable()
     jobs = []

@@ -10,13 +10,14 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import UserError
-from evalkit.results import safe_component
+from evalkit.errors import OptionError, UserError
+from evalkit.results.files import IDENTITY, safe_component
 
 logger = logging.getLogger(__name__)
 
 BUNDLED = {"bundled:minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 NO_REVISION = "no_revision_available"
+IN_MEMORY = "in-memory"  # the source of a SentenceTransformer handed to `evaluate` as an object
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -69,18 +70,22 @@ class LoadedModel:
             "max_seq_length": self.model.max_seq_length,
             "embed_dim": dim or self.embed_dim,
             "prompts": self.prompts,
-            "identity": self.cache_key,
+            IDENTITY: self.model_identity,
         }
 
     @cached_property
-    def cache_key(self) -> str:
-        """The model's identity for the embedding cache: name, revision (or a hash of the weights where there is
-        none), dtype, the module stack (pooling, normalization, max length) and the model's own prompts. The prompt
-        applied to a text is part of each text's key (see `CachedEncoder`)."""
-        from evalkit.data import folder_fingerprint
+    def model_identity(self) -> str:
+        """What makes two runs' embeddings interchangeable: name, revision (or a hash of the weights where there is
+        none), dtype, the module stack (pooling, normalization, max length) and the model's own prompts. It keys the
+        embedding cache and is recorded in each result file and `model_meta.json`; the prompt applied to a text is
+        part of each text's cache key (see `CachedEncoder`)."""
+        from evalkit.run.data import folder_fingerprint
 
         source = Path(self.source)
-        weights = folder_fingerprint(source) if self.revision == NO_REVISION and source.is_dir() else None
+        if self.source == IN_MEMORY:
+            weights = _weights_hash(self.model)
+        else:
+            weights = folder_fingerprint(source) if self.revision == NO_REVISION and source.is_dir() else None
         identity = {
             "name": self.name,
             "revision": self.revision,
@@ -169,24 +174,24 @@ def resolve_device(device: str) -> str:
         return "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA GPU is available on this machine (use --device cpu or auto)")
+            raise OptionError("device", device, "no CUDA GPU is available on this machine (use cpu or auto)")
         index = device.partition(":")[2]
         if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+            raise OptionError("device", device, f"this machine has {torch.cuda.device_count()} GPU(s)")
         return device
     if device == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise UserError("--device mps: Apple's MPS is not available on this machine")
+            raise OptionError("device", device, "Apple's MPS is not available on this machine")
         return device
     if device == "cpu":
         return device
-    raise UserError(f"--device {device!r}: use auto, cpu, cuda, cuda:N or mps (or a comma-separated list)")
+    raise OptionError("device", repr(device), "use auto, cpu, cuda, cuda:N or mps (or a comma-separated list)")
 
 
 def resolve_dtype(dtype: str, device: str) -> str:
     """`auto` is fp16 on a GPU and fp32 elsewhere."""
     if dtype not in DTYPES:
-        raise UserError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+        raise OptionError("dtype", repr(dtype), f"use one of {', '.join(DTYPES)}")
     if dtype == "auto":
         return "fp16" if device.startswith("cuda") else "fp32"
     return dtype
@@ -220,21 +225,48 @@ def _hub_revision(model_id: str, revision: str | None) -> str | None:
         return revision
 
 
-def load_model(spec: str, options: ModelOptions, revision: str | None = None) -> LoadedModel:
-    """Load `spec` (hub id, local folder or `bundled:minilm`) on the chosen device and dtype."""
+def _weights_hash(model) -> str:
+    """SHA-256 over an in-memory model's parameters and buffers: a checkpoint that trained on differs."""
+    import torch
+
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode() + b"\0" + str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _in_memory_name(model) -> str:
+    """The name of a SentenceTransformer built in this process: the folder or hub id it came from, if known."""
+    try:
+        origin = model[0].auto_model.config._name_or_path
+    except (AttributeError, IndexError, KeyError, TypeError):
+        origin = ""
+    return Path(str(origin)).name if origin and Path(str(origin)).exists() else str(origin or "in-memory-model")
+
+
+def load_model(spec, options: ModelOptions, revision: str | None = None, name: str | None = None) -> LoadedModel:
+    """Load `spec` (hub id, local folder or `bundled:minilm`) on the chosen device and dtype.
+
+    `spec` may also be a SentenceTransformer already in memory (a checkpoint of a training loop): it is used as
+    it is, on its own device, with `name` (default: where it was loaded from) and a hash of its weights as its
+    identity.
+    """
     import torch
     from sentence_transformers import SentenceTransformer
 
     if options.batch_size < 1:
-        raise UserError("--batch-size must be a positive number")
+        raise OptionError("batch_size", options.batch_size, "must be a positive number")
+    if isinstance(spec, SentenceTransformer):
+        return _in_memory(spec, options, name)
     devices = resolve_devices(options.device)
     device = devices[0]
     dtype = resolve_dtype(options.dtype, device)
     if dtype != "fp32" and device == "cpu":
         logger.warning("%s on the CPU is slow and less precise; fp32 is the CPU default", dtype)
-    target, name, is_hub = _locate(spec)
+    target, located_name, is_hub = _locate(spec)
     if revision and not is_hub:
-        raise UserError(f"--revision applies to hub models; {spec} is a local model")
+        raise OptionError("revision", revision, f"applies to hub models; {spec} is a local model")
     try:
         model = SentenceTransformer(target, device=device, revision=revision)
     except OSError as exc:
@@ -244,6 +276,18 @@ def load_model(spec: str, options: ModelOptions, revision: str | None = None) ->
         raise UserError(f"cannot load model {spec!r}: {str(exc).splitlines()[0]}{hint}") from exc
     torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
     model.to(torch_dtype)
+    recorded = _hub_revision(spec, revision) if is_hub else None
+    return _loaded(model, name or located_name, recorded or NO_REVISION, target, dtype, options, devices)
+
+
+def _in_memory(model, options: ModelOptions, name: str | None) -> LoadedModel:
+    dtype = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(str(model.dtype).removeprefix("torch."))
+    device = str(model.device)
+    return _loaded(model, name or _in_memory_name(model), NO_REVISION, IN_MEMORY, dtype or "fp32", options, [device])
+
+
+def _loaded(model, name: str, revision: str, source: str, dtype: str, options: ModelOptions, devices) -> LoadedModel:
+    """The loaded model with the options applied: max length and prompts."""
     if options.max_seq_length:
         model.max_seq_length = options.max_seq_length
     prompts = {k: v for k, v in (getattr(model, "prompts", None) or {}).items() if v}
@@ -251,14 +295,13 @@ def load_model(spec: str, options: ModelOptions, revision: str | None = None) ->
         prompts["query"] = options.query_prompt
     if options.passage_prompt is not None:
         prompts["document"] = options.passage_prompt
-    recorded = _hub_revision(spec, revision) if is_hub else None
-    logger.debug("model %s on %s (%s), batch size %d", name, device, dtype, options.batch_size)
+    logger.debug("model %s on %s (%s), batch size %d", name, devices[0], dtype, options.batch_size)
     return LoadedModel(
         model=model,
         name=name,
-        revision=recorded or NO_REVISION,
-        source=target,
-        device=device,
+        revision=revision,
+        source=source,
+        device=devices[0],
         dtype=dtype,
         options=options,
         prompts=prompts,

@@ -1,0 +1,59 @@
+"""`check`: the CI regression gate, with JUnit XML and a GitHub step summary."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from evalkit.report.gate import DEFAULT_TOLERANCE, format_markdown, format_table, junit_xml
+from evalkit.report.render import write_output
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "check",
+        help="CI regression gate: fail when a task's main score dropped by more than the tolerance",
+        description="Compare the candidate's main score on every suite task the baseline has. Exit 0 when none fell "
+        "by more than its tolerance, 1 when one did or a baseline task is missing from the candidate, 2 on bad input. "
+        "Prints what regressed and improved; appends a Markdown summary to $GITHUB_STEP_SUMMARY when it is set.",
+    )
+    p.add_argument("candidate", help="results folder or model card of the model under test")
+    p.add_argument("--baseline", required=True, help="results folder or model card it must not fall behind")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"allowed drop per task in points on the card's 0-100 scale (default: {DEFAULT_TOLERANCE})",
+    )
+    p.add_argument(
+        "--tolerance-file",
+        type=Path,
+        metavar="FILE",
+        help="YAML mapping of task name or task type to allowed drop in points, plus optional `default:`; "
+        "a task's entry wins over its type's, which wins over the default",
+    )
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one test case per task)")
+    p.add_argument("--allow-missing", action="store_true", help="pass although the candidate lacks a baseline task")
+    p.add_argument("--suite", default="c-mteb", help="suite whose tasks and main metrics are checked (default: c-mteb)")
+    p.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
+    """Print the table, write JUnit / step summary; 0 when it passed, 1 when it did not."""
+    import evalkit
+
+    result = evalkit.check(
+        args.candidate,
+        baseline=args.baseline,
+        tolerance=args.tolerance,
+        tolerance_file=args.tolerance_file,
+        allow_missing=args.allow_missing,
+        suite=args.suite,
+    )
+    print(format_table(result))
+    if args.junit:
+        write_output(Path(args.junit), junit_xml(result))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        write_output(Path(summary), format_markdown(result), append=True)
+    return 0 if result.passed else 1

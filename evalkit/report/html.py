@@ -1,0 +1,203 @@
+"""The HTML report: a self-contained page with tables and inline SVG charts (matplotlib), no script, no network."""
+
+from __future__ import annotations
+
+import html
+import io
+
+from evalkit.report.comparison import Comparison
+from evalkit.report.rows import (
+    agg_text,
+    candidate_rank_sentence,
+    leaderboard_rows,
+    legend,
+    metrics_sentence,
+    summary_rows,
+    task_rows,
+)
+
+POSITIVE, NEGATIVE, HIGHLIGHT = "#2e7d32", "#c62828", "#ef6c00"
+HTML_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1500px;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+td{white-space:nowrap}
+.text{text-align:left}
+.wide{overflow-x:auto}
+thead th{background:#f3f3f3}
+td.up{color:#2e7d32}td.down{color:#c62828;font-weight:600}td.apart{color:#777;font-style:italic}
+tr.candidate td{background:#fff3e0;font-weight:600}
+figure{margin:1em 0}figure svg{max-width:100%;height:auto}
+.notes{color:#555;font-size:13px}
+"""
+
+
+def _mpl_text(text: str) -> str:
+    """Text that matplotlib shows literally: no mathtext, and legend labels starting with `_` kept."""
+    text = text.replace("$", r"\$")
+    return "\u200b" + text if text.startswith("_") else text
+
+
+def _svg(fig, chart_id: str) -> str:
+    """An inline <svg> element without metadata; text stays text, so the browser's fonts draw any script.
+
+    `chart_id` salts the element ids, so that several charts on one page do not share clip paths.
+    """
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": chart_id}):
+        fig.savefig(
+            buf, format="svg", bbox_inches="tight", metadata=dict.fromkeys(("Date", "Creator", "Format", "Type"))
+        )
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _chart_averages(comp: Comparison) -> str:
+    """Grouped bars of each model's suite and per-type averages; hatched bars cover only some tasks."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    rows = [comp.average, *comp.types]
+    fig = Figure(figsize=(max(7.0, 1.1 * len(rows) * max(1, len(comp.models)) ** 0.5), 3.6))
+    ax = fig.subplots()
+    width = 0.8 / len(comp.models)
+    for i in range(len(comp.models)):
+        xs = [j + (i - (len(comp.models) - 1) / 2) * width for j in range(len(rows))]
+        aggs = [r.aggregates[i] for r in rows]
+        bars = ax.bar(xs, [a.score or 0.0 for a in aggs], width, color=f"C{i}")
+        for bar, agg in zip(bars, aggs):
+            if agg.score is not None and not agg.complete:
+                bar.set_hatch("//")
+            if agg.score is not None:
+                ax.annotate(
+                    f"{agg.score:.1f}",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    ax.set_xticks(range(len(rows)), [_mpl_text(r.name) for r in rows], fontsize=8)
+    ax.set_ylabel("main score (0–100)")
+    ax.set_ylim(0, 105)
+    handles = [Patch(color=f"C{i}", label=_mpl_text(m.label)) for i, m in enumerate(comp.models)]
+    handles.append(Patch(facecolor="white", edgecolor="#444", hatch="//", label="incomplete task set"))
+    ax.legend(
+        handles=handles,
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        ncol=min(4, len(handles)),
+        frameon=False,
+    )
+    ax.set_title("Averages", fontsize=10)
+    return _svg(fig, "averages")
+
+
+def _chart_deltas(comp: Comparison) -> str:
+    """Horizontal bars of the candidate's per-task delta to each baseline, one panel per baseline."""
+    from matplotlib.figure import Figure
+
+    baselines = comp.models[1:]
+    fig = Figure(figsize=(3.2 + 3.0 * len(baselines), 0.9 + 0.22 * len(comp.tasks)))
+    axes = fig.subplots(1, len(baselines), sharey=True, squeeze=False)[0]
+    ys = range(len(comp.tasks))
+    for j, (ax, base) in enumerate(zip(axes, baselines)):
+        deltas = [r.deltas[j] for r in comp.tasks]
+        ax.barh(ys, [d or 0.0 for d in deltas], color=[POSITIVE if (d or 0) >= 0 else NEGATIVE for d in deltas])
+        for y, d in zip(ys, deltas):
+            if d is None:
+                ax.text(0, y, " n/a", va="center", fontsize=7, color="#777")
+        ax.axvline(0, color="#444", linewidth=0.8)
+        ax.set_title(_mpl_text(f"{comp.models[0].label}\nminus {base.label}"), fontsize=8)
+        ax.set_xlabel("Δ points", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(list(ys), [_mpl_text(r.name) for r in comp.tasks])
+    axes[0].invert_yaxis()
+    return _svg(fig, "deltas")
+
+
+def _chart_leaderboard(comp: Comparison) -> str:
+    """Horizontal bars of the ranked models' suite averages, the candidate highlighted."""
+    from matplotlib.figure import Figure
+
+    ranked = [r for r in comp.leaderboard or [] if r.rank]
+    fig = Figure(figsize=(7.5, 0.8 + 0.3 * max(1, len(ranked))))
+    ax = fig.subplots()
+    ys = range(len(ranked))
+    ax.barh(ys, [r.average.score for r in ranked], color=[HIGHLIGHT if r.candidate else "#90a4ae" for r in ranked])
+    for y, r in zip(ys, ranked):
+        ax.text(r.average.score, y, f" {r.average.score:.2f}", va="center", fontsize=7)
+    ax.set_yticks(list(ys), [_mpl_text(f"{r.rank}. {r.name}") for r in ranked], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(f"{comp.suite} average", fontsize=8)
+    return _svg(fig, "leaderboard")
+
+
+def _delta_class(text: str) -> str:
+    """`up` or `down` for a signed, non-zero delta cell; `apart` for a delta between averages not both complete."""
+    if text[:1] not in "+-" or not text[1:2].isdigit() or float(text.split()[0]) == 0:
+        return ""
+    if text.endswith("†"):
+        return "apart"
+    return "up" if text[0] == "+" else "down"
+
+
+def _html_table(
+    header: list[str], rows: list[list[str]], table_id: str, n_text: int = 1, highlight: frozenset[int] = frozenset()
+) -> str:
+    """An HTML table of escaped cells; the first `n_text` columns are left-aligned text, rows in `highlight` marked."""
+
+    def cell(text: str, col: int) -> str:
+        cls = "text" if col < n_text else _delta_class(text)
+        return f'<td class="{cls}">{html.escape(text)}</td>' if cls else f"<td>{html.escape(text)}</td>"
+
+    head = "".join(
+        f'<th scope="col"{" class=text" if k < n_text else ""}>{html.escape(h)}</th>' for k, h in enumerate(header)
+    )
+    body = "".join(
+        ('<tr class="candidate">' if i in highlight else "<tr>")
+        + "".join(cell(c, k) for k, c in enumerate(row))
+        + "</tr>"
+        for i, row in enumerate(rows)
+    )
+    return f'<div class="wide"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def render_html(comp: Comparison) -> str:
+    """A self-contained HTML page: tables and inline SVG charts, no script and no network."""
+    esc = html.escape
+    title = f"{comp.models[0].label}: {comp.suite} comparison"
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        f"<title>{esc(title)}</title><style>{HTML_STYLE}</style></head><body>",
+        f"<h1>{esc(comp.models[0].label)}: {esc(comp.suite)} average {esc(agg_text(comp.average.aggregates[0]))}</h1>",
+        "<ul>"
+        + "".join(
+            f"<li>{'candidate' if i == 0 else 'baseline'}: <strong>{esc(m.label)}</strong> "
+            f"(revision <code>{esc(m.revision)}</code>, {m.n_tasks} tasks) from <code>{esc(m.source)}</code></li>"
+            for i, m in enumerate(comp.models)
+        )
+        + "</ul>",
+        f"<p>{esc(metrics_sentence(comp))}</p>",
+        "<h2>Averages</h2>",
+        _html_table(*summary_rows(comp), "averages"),
+        f'<figure id="chart-averages">{_chart_averages(comp)}</figure>',
+        "<h2>Tasks</h2>",
+    ]
+    if len(comp.models) > 1:
+        parts.append(f'<figure id="chart-deltas">{_chart_deltas(comp)}</figure>')
+    parts.append(_html_table(*task_rows(comp), "tasks", n_text=3))
+    if comp.leaderboard is not None:
+        cand_rows = frozenset(i for i, r in enumerate(comp.leaderboard) if r.candidate)
+        parts += ["<h2>Leaderboard</h2>", f"<p>{esc(candidate_rank_sentence(comp))}</p>"]
+        if any(r.rank for r in comp.leaderboard):
+            parts.append(f'<figure id="chart-leaderboard">{_chart_leaderboard(comp)}</figure>')
+        parts.append(_html_table(*leaderboard_rows(comp), "leaderboard", n_text=3, highlight=cand_rows))
+    parts.append('<div class="notes">' + "".join(f"<p>{esc(n)}</p>" for n in legend(comp)) + "</div></body></html>")
+    return "\n".join(parts) + "\n"

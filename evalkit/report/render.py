@@ -1,0 +1,134 @@
+"""Rendering a `Comparison`: Markdown for PR comments, long-format CSV, JSON, and (in `html`) a web page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from evalkit.errors import UserError
+from evalkit.fileio import write_text_atomic
+from evalkit.report.comparison import Comparison
+from evalkit.report.html import render_html
+from evalkit.report.rows import (
+    agg_text,
+    candidate_rank_sentence,
+    leaderboard_rows,
+    legend,
+    metrics_sentence,
+    summary_rows,
+    task_rows,
+)
+from evalkit.text import md_escape, md_table
+
+FORMATS = ("md", "html", "csv", "json")
+
+
+def render_markdown(comp: Comparison) -> str:
+    """A Markdown report for PR comments."""
+    cand = comp.average.aggregates[0]
+    parts = [f"## {md_escape(comp.models[0].label)}: {comp.suite} average {agg_text(cand)}", ""]
+    parts += [
+        f"- {'candidate' if i == 0 else 'baseline'}: **{md_escape(m.label)}** "
+        f"(revision `{md_escape(m.revision)}`, {m.n_tasks} tasks) from `{md_escape(m.source)}`"
+        for i, m in enumerate(comp.models)
+    ]
+    parts += ["", metrics_sentence(comp), "", "### Averages", "", md_table(*summary_rows(comp)), ""]
+    parts += ["### Tasks", "", md_table(*task_rows(comp)), ""]
+    if comp.leaderboard is not None:
+        parts += ["### Leaderboard", "", candidate_rank_sentence(comp), "", md_table(*leaderboard_rows(comp)), ""]
+    parts += [f"_{md_escape(note)}_  " for note in legend(comp)]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+CSV_FIELDS = (
+    "section",
+    "name",
+    "type",
+    "model",
+    "role",
+    "score",
+    "delta",
+    "comparable",
+    "n_tasks",
+    "n_expected",
+    "complete",
+    "sampled",
+    "rank",
+)
+
+
+def render_csv(comp: Comparison) -> str:
+    """Long-format CSV: one row per model and task, type average, suite average or leaderboard entry.
+
+    On a baseline's row, `delta` is the candidate's score minus that baseline's.
+    """
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    roles = ["candidate"] + ["baseline"] * (len(comp.models) - 1)
+    for row in comp.tasks:
+        for i, model in enumerate(comp.models):
+            writer.writerow({
+                "section": "task", "name": row.mteb_task, "type": row.type, "model": model.label, "role": roles[i],
+                "score": row.scores[i], "delta": row.deltas[i - 1] if i else None,
+                "comparable": row.deltas[i - 1] is not None if i else None,
+                "sampled": row.sampled[i],
+            })  # fmt: skip
+    for section, agg_rows in (("type", comp.types), ("average", [comp.average])):
+        for row in agg_rows:
+            for i, (model, agg) in enumerate(zip(comp.models, row.aggregates)):
+                writer.writerow({
+                    "section": section, "name": row.name, "type": row.name if section == "type" else "",
+                    "model": model.label, "role": roles[i], "score": agg.score,
+                    "delta": row.deltas[i - 1] if i else None, "comparable": row.comparable[i - 1] if i else None,
+                    "n_tasks": agg.n_tasks, "n_expected": agg.n_expected, "complete": agg.complete,
+                    "sampled": agg.sampled,
+                })  # fmt: skip
+    for row in comp.leaderboard or []:
+        writer.writerow({
+            "section": "leaderboard", "name": f"{comp.suite} average", "model": row.name,
+            "role": "candidate" if row.candidate else "other", "score": row.average.score,
+            "n_tasks": row.average.n_tasks, "n_expected": row.average.n_expected,
+            "complete": row.average.complete, "sampled": row.average.sampled, "rank": row.rank,
+        })  # fmt: skip
+    return out.getvalue()
+
+
+def _json_ready(obj):
+    """`asdict` output with each Aggregate's `complete` flag spelled out."""
+    if isinstance(obj, dict):
+        out = {k: _json_ready(v) for k, v in obj.items()}
+        if {"score", "n_tasks", "n_expected"} <= out.keys():
+            out["complete"] = out["n_tasks"] == out["n_expected"]
+        return out
+    if isinstance(obj, list):
+        return [_json_ready(v) for v in obj]
+    return obj
+
+
+def render_json(comp: Comparison) -> str:
+    """The whole comparison as JSON."""
+    return json.dumps(_json_ready(asdict(comp)), indent=2, ensure_ascii=False) + "\n"
+
+
+def render(comp: Comparison, fmt: str) -> str:
+    """The report in one of FORMATS."""
+    return {"md": render_markdown, "csv": render_csv, "json": render_json, "html": render_html}[fmt](comp)
+
+
+SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".csv": "csv", ".json": "json"}
+
+
+def write_output(path: Path, text: str, *, append: bool = False) -> None:
+    """Write (or append to) a report file, creating its folder; failure is a `UserError`."""
+    try:
+        if append:  # $GITHUB_STEP_SUMMARY, which CI reads after the step
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            write_text_atomic(path, text)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,44 @@
+"""Text for people: plain-text tables, name suggestions, Markdown escaping."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+
+def text_table(rows: Sequence[Sequence[str]], right: Sequence[int] = (), rule: bool = False) -> str:
+    """Columns padded to their widest cell, `right` ones right-aligned, a trailing left column unpadded.
+
+    The first row is the header; `rule` draws a line under it.
+    """
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    last = len(widths) - 1
+
+    def cell(i: int, text: str) -> str:
+        if i in right:
+            return text.rjust(widths[i])
+        return text if i == last else text.ljust(widths[i])
+
+    lines = ["  ".join(cell(i, text) for i, text in enumerate(row)) for row in rows]
+    if rule:
+        lines.insert(1, "-" * max(len(line) for line in lines))
+    return "\n".join(lines)
+
+
+def suggest(name: str, choices) -> str:
+    """`; did you mean A, B?` with the closest of `choices` (ignoring case), or nothing."""
+    by_lower = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(by_lower[c] for c in close)}?" if close else ""
+
+
+def md_escape(text: str) -> str:
+    """`text` shown literally in Markdown (tables included) and safe in the HTML it becomes."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, every cell escaped with `md_escape`."""
+    lines = ["| " + " | ".join(map(md_escape, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(md_escape, row)) + " |" for row in rows]
+    return "\n".join(lines)
