@@ -5,16 +5,8 @@ from __future__ import annotations
 import html
 import io
 
+from evalkit.report import rows as shared
 from evalkit.report.comparison import Comparison
-from evalkit.report.rows import (
-    agg_text,
-    candidate_rank_sentence,
-    leaderboard_rows,
-    legend,
-    metrics_sentence,
-    summary_rows,
-    task_rows,
-)
 
 POSITIVE, NEGATIVE, HIGHLIGHT = "#2e7d32", "#c62828", "#ef6c00"
 HTML_STYLE = """
@@ -176,7 +168,8 @@ def render_html(comp: Comparison) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<title>{esc(title)}</title><style>{HTML_STYLE}</style></head><body>",
-        f"<h1>{esc(comp.models[0].label)}: {esc(comp.suite)} average {esc(agg_text(comp.average.aggregates[0]))}</h1>",
+        f"<h1>{esc(comp.models[0].label)}: {esc(comp.suite)} average "
+        f"{esc(shared.agg_text(comp.average.aggregates[0]))}</h1>",
         "<ul>"
         + "".join(
             f"<li>{'candidate' if i == 0 else 'baseline'}: <strong>{esc(m.label)}</strong> "
@@ -184,20 +177,22 @@ def render_html(comp: Comparison) -> str:
             for i, m in enumerate(comp.models)
         )
         + "</ul>",
-        f"<p>{esc(metrics_sentence(comp))}</p>",
+        f"<p>{esc(shared.metrics_sentence(comp))}</p>",
         "<h2>Averages</h2>",
-        _html_table(*summary_rows(comp), "averages"),
+        _html_table(*shared.summary_rows(comp), "averages"),
         f'<figure id="chart-averages">{_chart_averages(comp)}</figure>',
         "<h2>Tasks</h2>",
     ]
     if len(comp.models) > 1:
         parts.append(f'<figure id="chart-deltas">{_chart_deltas(comp)}</figure>')
-    parts.append(_html_table(*task_rows(comp), "tasks", n_text=3))
+    parts.append(_html_table(*shared.task_rows(comp), "tasks", n_text=3))
     if comp.leaderboard is not None:
         cand_rows = frozenset(i for i, r in enumerate(comp.leaderboard) if r.candidate)
-        parts += ["<h2>Leaderboard</h2>", f"<p>{esc(candidate_rank_sentence(comp))}</p>"]
+        parts += ["<h2>Leaderboard</h2>", f"<p>{esc(shared.candidate_rank_sentence(comp))}</p>"]
         if any(r.rank for r in comp.leaderboard):
             parts.append(f'<figure id="chart-leaderboard">{_chart_leaderboard(comp)}</figure>')
-        parts.append(_html_table(*leaderboard_rows(comp), "leaderboard", n_text=3, highlight=cand_rows))
-    parts.append('<div class="notes">' + "".join(f"<p>{esc(n)}</p>" for n in legend(comp)) + "</div></body></html>")
+        parts.append(_html_table(*shared.leaderboard_rows(comp), "leaderboard", n_text=3, highlight=cand_rows))
+    parts.append(
+        '<div class="notes">' + "".join(f"<p>{esc(n)}</p>" for n in shared.legend(comp)) + "</div></body></html>"
+    )
     return "\n".join(parts) + "\n"
