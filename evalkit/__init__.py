@@ -69,6 +69,10 @@ def evaluate(
     max_seq_length: int | None = None,
     query_prompt: str | None = None,
     passage_prompt: str | None = None,
+    prompts: str | Path | None = None,
+    model_source: str = "auto",
+    trust_remote_code: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
     overwrite: bool = False,
     cache: bool = True,
     cache_dir: str | Path | None = None,
@@ -81,8 +85,13 @@ def evaluate(
 ) -> RunReport:
     """Evaluate `model` on a suite's tasks through mteb and write the results, exactly as `run_eval.py run` does.
 
-    `model` is a hub id, a local folder, `bundled:minilm`, or a `SentenceTransformer` already in memory (a
-    checkpoint inside a training loop; `name` names its results folder, its weights hash is its identity).
+    `model` is `bundled:minilm`, a local folder (an embedding model, or a cross-encoder for the reranking tasks), a
+    name mteb's model registry knows (loaded by its registry loader: prompts, instructions, dtype, pinned revision),
+    another hub id (plain sentence-transformers), or a `SentenceTransformer` already in memory (a checkpoint inside
+    a training loop; `name` names its results folder, its weights hash is its identity). `model_source` forces
+    `registry` or `sentence-transformers` for a hub id; `model_kwargs` go to the loader (transformers'
+    `from_pretrained`). `prompts` is a YAML file (task or type -> {query, document}) that overrides the model's
+    prompts and the suite's `prompts:`.
     Results go to `output_dir/<org>__<name>/<revision>/<Task>.json` with `model_meta.json`, `run_summary.json`
     and, for full runs, `model-index.yaml`. Tasks whose result is there (same data, same model identity) are
     skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
@@ -95,9 +104,9 @@ def evaluate(
     from evalkit.results.files import SUMMARY_FILE
     from evalkit.run.cache import EmbeddingStore, default_cache_dir
     from evalkit.run.data import check_snapshot
-    from evalkit.run.models import ModelOptions, load_model
+    from evalkit.run.models import ModelOptions, load_model, resolve
     from evalkit.run.runner import RunObserver, RunOptions, run_tasks, summary, variants
-    from evalkit.suite import load_task
+    from evalkit.suite import load_prompts, load_task
 
     if not cache and (dims or cache_dir or cache_max_gb):
         raise OptionError("cache", False, "the reference mode takes no dims, cache_dir or cache_max_gb")
@@ -118,10 +127,30 @@ def evaluate(
                 folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
-    options = ModelOptions(device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt)
-    loaded = load_model(model, options, revision=revision, name=name)
+    found = resolve(model, model_source) if isinstance(model, str) else model
+    cross = [s.name for s in specs if s.type != "Reranking"] if getattr(found, "cross_encoder", False) else []
+    if cross:
+        raise OptionError(
+            "model",
+            model,
+            f"is a cross-encoder: it scores the candidate lists of Reranking tasks only, not {cross[0]}"
+            + (f" and {len(cross) - 1} other task(s)" if len(cross) > 1 else ""),
+        )
+    options = ModelOptions(
+        device,
+        dtype,
+        batch_size,
+        max_seq_length,
+        query_prompt,
+        passage_prompt,
+        source=model_source,
+        trust_remote_code=trust_remote_code,
+        model_kwargs=dict(model_kwargs or {}),
+        prompts=the_suite.prompts | (load_prompts(Path(prompts), the_suite) if prompts else {}),
+    )
+    loaded = load_model(found, options, revision=revision, name=name)
     store = None
-    if cache_dir is not None:
+    if cache_dir is not None and not loaded.cross_encoder:
         max_bytes = int((cache_max_gb or DEFAULT_CACHE_GB) * 2**30)
         try:
             store = EmbeddingStore(cache_dir, loaded.model_identity, max_bytes=max_bytes)

@@ -19,7 +19,8 @@ def _tasks_dir() -> Path:
 
 TASKS_DIR = _tasks_dir()
 TASK_TYPES = ("STS", "PairClassification", "Classification", "Clustering", "Reranking", "Retrieval")
-SUITE_KEYS = ("name", "description", "data_dir", "main_metrics", "tasks")
+SUITE_KEYS = ("name", "description", "data_dir", "main_metrics", "prompts", "tasks")
+PROMPT_TYPES = ("query", "document")
 TASK_KEYS = ("name", "mteb_task", "type", "subset", "split", "card")
 CARD_KEYS = ("type", "name", "config", "split", "revision")
 
@@ -57,6 +58,7 @@ class Suite:
     main_metrics: dict[str, str]
     description: str = ""
     data_dir: Path | None = None
+    prompts: dict[str, str] = field(default_factory=dict)  # mteb prompt keys (`T2Retrieval-query`) -> prompt
     by_mteb_name: dict[str, TaskSpec] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -151,7 +153,39 @@ def load_suite(name_or_path: str) -> Suite:
         main_metrics=_main_metrics(path, raw, tasks),
         description=text_field(path, raw, "description", label="", default=""),
         data_dir=(path.parent / data_dir).resolve() if data_dir else None,
+        prompts=prompt_keys(path, raw.get("prompts"), tasks) if "prompts" in raw else {},
     )
+
+
+def load_prompts(path: Path, suite: Suite) -> dict[str, str]:
+    """A prompts file (YAML: task or task type -> {query, document}) as mteb prompt keys for `suite`'s tasks."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read prompts ({exc})") from exc
+    return prompt_keys(Path(path), load_yaml(text, Path(path)), suite.tasks)
+
+
+def prompt_keys(path: Path, raw: object, tasks: list[TaskSpec]) -> dict[str, str]:
+    """`prompts:` (task name or task type -> {query, document}) as the keys mteb resolves prompts by:
+    `<mteb task>-query`, `<type>-document`, ... (a task's own prompt wins over its type's)."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{located(path, raw)}: prompts map a task or task type to {{query, document}}")
+    names = {t.name: t.mteb_task for t in tasks} | {t.mteb_task: t.mteb_task for t in tasks}
+    keys = {}
+    for key, sides in raw.items():
+        target = names.get(str(key)) or (str(key) if key in TASK_TYPES else None)
+        if target is None:
+            raise UserError(
+                f"{located(path, raw, key)}: prompts: {key!r} is neither a task of the suite nor a task type"
+                f"{suggest(str(key), [*names, *TASK_TYPES])}"
+            )
+        if not isinstance(sides, dict):
+            raise UserError(f"{located(path, raw, key)}: prompts: {key} maps query and/or document to a prompt")
+        check_keys(path, sides, PROMPT_TYPES, f"prompts: {key}: ")
+        for side in sides:
+            keys[f"{target}-{side}"] = text_field(path, sides, side, f"prompts: {key}: ", default="")
+    return keys
 
 
 def _main_metrics(path: Path, raw: dict, tasks: list[TaskSpec]) -> dict[str, str]:

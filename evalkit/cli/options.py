@@ -38,3 +38,16 @@ def dims(text: str) -> list[int]:
 
 
 SUITE_HELP = "bundled suite name (c-mteb, sample) or a suite YAML file (default: c-mteb)"
+
+
+def json_object(text: str) -> dict:
+    """`{"key": value}` -> a dict (a JSON object, nothing else)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"attn_implementation": "sdpa"}\'')
+    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from evalkit.cli.options import SUITE_HELP, csv_list, dims, positive_float, positive_int
+from evalkit.cli.options import SUITE_HELP, csv_list, dims, json_object, positive_float, positive_int
 from evalkit.errors import UserError
 from evalkit.run.cache import default_cache_dir
 from evalkit.run.runner import RunObserver, TaskOutcome
@@ -21,11 +21,30 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "run",
         help="evaluate a model on a suite's tasks and write mteb result JSON",
-        description="Evaluate a sentence-transformers model on C-MTEB tasks through mteb. Results go to "
+        description="Evaluate a model on C-MTEB tasks through mteb. Results go to "
         "OUTPUT/<org>__<name>/<revision>/<Task>.json; tasks already there are skipped unless --overwrite.",
     )
-    p.add_argument("--model", required=True, help="hub id, local model folder, or bundled:minilm")
-    p.add_argument("--revision", help="model revision (hub models only)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="bundled:minilm, a local folder (a sentence-transformers model, or a cross-encoder for the Reranking "
+        "tasks), a model mteb's registry knows (loaded as mteb loads it: its prompts, instructions, dtype and pinned "
+        "revision), or another hub id (plain sentence-transformers)",
+    )
+    p.add_argument(
+        "--model-source",
+        choices=("auto", "registry", "sentence-transformers"),
+        default="auto",
+        help="how a hub id is loaded: through mteb's registry, or as a plain sentence-transformers model "
+        "(default auto: the registry when it knows the name)",
+    )
+    p.add_argument("--revision", help="model revision (hub models only; a registry model is pinned by the registry)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow models that run code from their repository")
+    p.add_argument(
+        "--model-kwargs",
+        type=json_object,
+        help='JSON passed to the loader (transformers\' from_pretrained), e.g. \'{"attn_implementation": "sdpa"}\'',
+    )
     p.add_argument("--suite", default="c-mteb", help=SUITE_HELP)
     p.add_argument("--tasks", type=csv_list, help="comma-separated task names (card or mteb names)")
     p.add_argument("--types", type=csv_list, help="comma-separated task types, e.g. STS,Retrieval")
@@ -40,11 +59,22 @@ def add_parser(sub) -> None:
         help="auto, cpu, cuda, cuda:N, mps, or a comma-separated list (cuda:0,cuda:1) to encode on several devices "
         "(cached mode); default auto: the GPU if any, every GPU if several",
     )
-    p.add_argument("--dtype", default="auto", help="auto, fp32, fp16 or bf16 (default: fp16 on GPU, fp32 on CPU)")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        help="auto, fp32, fp16 or bf16: the weights load in it directly (default: a registry model's own dtype, "
+        "else fp16 on GPU and fp32 on CPU)",
+    )
     p.add_argument("--max-seq-length", type=positive_int, help="truncate inputs to this many tokens")
     p.add_argument("--query-prompt", help="prompt prepended to retrieval/reranking queries (default: the model's own)")
     p.add_argument(
         "--passage-prompt", help="prompt prepended to retrieval/reranking passages (default: the model's own)"
+    )
+    p.add_argument(
+        "--prompts",
+        type=Path,
+        help="YAML file: task name or task type -> {query: ..., document: ...}; overrides the model's own prompts "
+        "and the suite's prompts (recorded in model_meta.json, part of the model identity)",
     )
     p.add_argument("--overwrite", action="store_true", help="evaluate tasks again even when their result exists")
     p.add_argument(
@@ -90,6 +120,8 @@ class Printer(RunObserver):
             f"{'cached' if cached else 'reference'} mode",
             flush=True,
         )
+        prompts = ", ".join(f"{k}={v!r}" for k, v in model.prompts.items()) or "none"
+        print(f"loader: {model.loader}; prompts: {prompts}", flush=True)
 
     def task_finished(self, outcome: TaskOutcome) -> None:
         if outcome.status == "failed":
@@ -134,6 +166,10 @@ def handle(args) -> int:
         max_seq_length=args.max_seq_length,
         query_prompt=args.query_prompt,
         passage_prompt=args.passage_prompt,
+        prompts=args.prompts,
+        model_source=args.model_source,
+        trust_remote_code=args.trust_remote_code,
+        model_kwargs=args.model_kwargs,
         overwrite=args.overwrite,
         cache=not args.no_cache,
         cache_dir=args.cache_dir,

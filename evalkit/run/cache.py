@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.run.registry import applied_prompt
+
 logger = logging.getLogger(__name__)
 
 KEY_BYTES = 32
@@ -164,12 +166,13 @@ class EncodeStats:
 
 
 class CachedEncoder:
-    """An mteb encoder around evalkit's checked SentenceTransformer wrapper that encodes each unique text once.
+    """An mteb encoder around the model's mteb wrapper that encodes each unique text once.
 
-    A text's key is the model identity, the prompt type and the prompt mteb resolves for the task, and the
-    text. Only texts missing from the store reach the model, in one call (sentence-transformers sorts it by
-    length); the result is the same array mteb would get, optionally truncated to `dim` dimensions the way
-    sentence-transformers' `truncate_dim` does (after the model's own normalization, without renormalizing).
+    A text's key is the model identity, the prompt type, the exact prompt or instruction the wrapper applies for
+    the task (`registry.applied_prompt`), and the text. Only texts missing from the store reach the model, in one
+    call (sentence-transformers sorts it by length); the result is the same array mteb would get, optionally
+    truncated to `dim` dimensions the way sentence-transformers' `truncate_dim` does (after the model's own
+    normalization, without renormalizing).
     """
 
     def __init__(
@@ -190,12 +193,10 @@ class CachedEncoder:
         self.mteb_model_meta = meta or inner.mteb_model_meta
         self.encode_kwargs = encode_kwargs or {}
 
-    def _keys(self, texts: list[str], task_metadata, prompt_type) -> list[bytes]:
-        from mteb.models.sentence_transformer_wrapper import _resolve_prompt
-
-        prompt = _resolve_prompt(self.inner.model_prompts, task_metadata, prompt_type)
+    def _keys(self, texts: list[str], task_metadata, prompt_type, hf_split: str, hf_subset: str) -> list[bytes]:
+        prompt = applied_prompt(self.inner, task_metadata, prompt_type, hf_split, hf_subset)
         head = hashlib.sha256(self.model_identity)
-        head.update(f"\0{prompt_type.value if prompt_type else ''}\0{prompt or ''}\0".encode())
+        head.update(f"\0{prompt_type.value if prompt_type else ''}\0{prompt}\0".encode())
         keys = []
         for text in texts:
             digest = head.copy()
@@ -208,7 +209,7 @@ class CachedEncoder:
         from torch.utils.data import DataLoader
 
         texts = [text for batch in inputs for text in batch["text"]]
-        keys = self._keys(texts, task_metadata, prompt_type)
+        keys = self._keys(texts, task_metadata, prompt_type, hf_split, hf_subset)
         self.stats.texts_requested += len(keys)
         self.stats.unique.update(keys)
         found = self.store.get(list(dict.fromkeys(keys)))

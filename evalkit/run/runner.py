@@ -108,12 +108,14 @@ class RunReport:
 
 def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
     """The results folders of a run: one per requested dimension (the full size keeps the plain folder)."""
-    full = model.embed_dim
     revision = model.revision
     if options.limit:  # sampled results never share a folder with full ones
         revision += "__" + sampling.sampled_folder_suffix(options.limit, options.seed)
     out = []
     for dim in options.dims or [None]:
+        full = model.embed_dim
+        if dim is not None and model.cross_encoder:
+            raise OptionError("dims", dim, f"{model.name} is a cross-encoder: it scores pairs and embeds nothing")
         if dim is not None and not 0 < dim <= full:
             raise OptionError("dims", dim, f"the model has {full} dimensions")
         suffix = f"_dim{dim}" if dim not in (None, full) else ""
@@ -154,7 +156,7 @@ def prepare_task(spec: TaskSpec, options: RunOptions):
 
 def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: EncodeStats):
     wrapper = model.mteb_wrapper()
-    if options.store is None:
+    if options.store is None or model.cross_encoder:  # a cross-encoder scores pairs: nothing to cache
         return wrapper
     meta = wrapper.mteb_model_meta
     if variant.dim:
