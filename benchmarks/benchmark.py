@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -48,22 +47,8 @@ def build_data(stsb: Path, data: Path) -> None:
             for split, pairs in (("test", test), ("validation", valid))
         },
     )
-    sentences = list(dict.fromkeys(t for a, b, _ in test + valid for t in (a, b)))
-    doc_id = {text: f"d{i}" for i, text in enumerate(sentences)}
-    pairs = [(a, b) for a, b, s in test if s >= 4 and a != b]
-    queries = [{"id": f"q{i}", "text": a} for i, (a, _) in enumerate(pairs)]
-    qrels = [{"query-id": f"q{i}", "corpus-id": doc_id[b], "score": 1} for i, (_, b) in enumerate(pairs)]
-    corpus = [{"id": doc_id[t], "title": "", "text": t} for t in sentences]
-    snapshot.write_retrieval(data / "mteb/T2Retrieval", "dev", corpus, queries, qrels)
-    rng = random.Random(42)
-    candidates = []
-    for i, (_, b) in enumerate(pairs):
-        negatives = rng.sample([t for t in sentences if t != b], 19)
-        candidates.append({"query-id": f"q{i}", "corpus-ids": [doc_id[b]] + [doc_id[t] for t in negatives]})
-    used = {c for row in candidates for c in row["corpus-ids"]}
-    snapshot.write_retrieval(
-        data / "mteb/T2Reranking", "dev", [d for d in corpus if d["id"] in used], queries, qrels, candidates
-    )
+    sentences = [t for a, b, _ in test + valid for t in (a, b)]
+    snapshot.write_pair_retrieval(data, [(a, b) for a, b, s in test if s >= 4 and a != b], sentences)
 
 
 def run_plain(data: Path, batch_size: int) -> int:

@@ -65,3 +65,28 @@ def write_retrieval(
     front = yaml.safe_dump({"configs": configs}, sort_keys=False, allow_unicode=True)
     (Path(folder) / "README.md").write_text(f"---\n{front}---\n", encoding="utf-8")
     return Path(folder)
+
+
+def write_pair_retrieval(
+    data: Path, pairs: Sequence[tuple[str, str]], sentences: Sequence[str], negatives: int = 19, seed: int = 42
+) -> None:
+    """Retrieval and reranking snapshots from sentence pairs, under T2Retrieval's and T2Reranking's repo ids.
+
+    Each pair's first sentence is a query whose one relevant document is the second; the corpus is `sentences`.
+    The reranking candidates of a query are its positive plus `negatives` seeded others.
+    """
+    import random
+
+    doc_id = {text: f"d{i}" for i, text in enumerate(dict.fromkeys(sentences))}
+    queries = [{"id": f"q{i}", "text": a} for i, (a, _) in enumerate(pairs)]
+    qrels = [{"query-id": f"q{i}", "corpus-id": doc_id[b], "score": 1} for i, (_, b) in enumerate(pairs)]
+    corpus = [{"id": i, "title": "", "text": t} for t, i in doc_id.items()]
+    write_retrieval(Path(data) / "mteb/T2Retrieval", "dev", corpus, queries, qrels)
+    rng = random.Random(seed)
+    candidates = []
+    for i, (_, b) in enumerate(pairs):
+        others = rng.sample([t for t in doc_id if t != b], negatives)
+        candidates.append({"query-id": f"q{i}", "corpus-ids": [doc_id[b]] + [doc_id[t] for t in others]})
+    used = {c for row in candidates for c in row["corpus-ids"]}
+    reranking_corpus = [d for d in corpus if d["id"] in used]
+    write_retrieval(Path(data) / "mteb/T2Reranking", "dev", reranking_corpus, queries, qrels, candidates)

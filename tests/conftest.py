@@ -77,12 +77,18 @@ def minilm():
 
 
 def plain_mteb_scores(model, task_name: str, data_dir: Path, split: str, subset: str = "default") -> dict:
-    """The scores plain `mteb.evaluate` gives for one task on a local snapshot (the reference)."""
+    """The scores plain `mteb.evaluate` gives for one task on a local snapshot (the reference).
+
+    The snapshot is read through a link named after its content, as evalkit reads it: `datasets` would otherwise
+    serve the rows of an earlier snapshot with the same repo name from its cache."""
     import mteb
+
+    from evalkit.run.data import content_keyed_path, folder_fingerprint
 
     task = mteb.get_task(task_name, eval_splits=[split], hf_subsets=[subset])
     task.metadata = task.metadata.model_copy(deep=True)
-    task.metadata.dataset["path"] = str(data_dir / task.metadata.dataset["path"])
+    folder = data_dir / task.metadata.dataset["path"]
+    task.metadata.dataset["path"] = str(content_keyed_path(folder, folder_fingerprint(folder)))
     result = mteb.evaluate(model, task, encode_kwargs={"batch_size": 32}, cache=None, show_progress_bar=False)
     (entry,) = [s for s in result.task_results[0].scores[split] if s["hf_subset"] == subset]
     return entry
