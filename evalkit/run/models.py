@@ -400,12 +400,28 @@ def _load_sentence_transformers(found: Resolution, options: ModelOptions, revisi
 
 def _from_registry(found: Resolution, options: ModelOptions, revision, name, devices) -> LoadedModel:
     """A model loaded through mteb's registry: its loader, prompts, instruction template, dtype and revision."""
-    from evalkit.run.registry import describe_prompts, load_registry_model, registry_dtype
+    from evalkit.run.registry import (
+        describe_prompts,
+        load_registry_model,
+        loaded_dtype,
+        registry_dtype,
+        takes_model_kwargs,
+    )
 
     meta = found.meta
-    dtype = registry_dtype(meta) if options.dtype == "auto" and registry_dtype(meta) else options.dtype
-    dtype = resolve_dtype(dtype, devices[0])
-    _warn_cpu_dtype(dtype, devices[0])
+    dtype = None
+    if takes_model_kwargs(meta):
+        dtype = registry_dtype(meta) if options.dtype == "auto" and registry_dtype(meta) else options.dtype
+        dtype = resolve_dtype(dtype, devices[0])
+        _warn_cpu_dtype(dtype, devices[0])
+    else:
+        loader = getattr(meta.loader, "__name__", "loader")
+        for option, value in (
+            ("dtype", options.dtype if options.dtype != "auto" else None),
+            ("model_kwargs", options.model_kwargs),
+        ):
+            if value:
+                raise OptionError(option, value, f"mteb's {loader} loads {meta.name} its own way and takes none")
     overrides = dict(options.prompts)
     if options.query_prompt is not None:
         overrides["query"] = options.query_prompt
@@ -415,6 +431,7 @@ def _from_registry(found: Resolution, options: ModelOptions, revision, name, dev
         meta, revision, devices[0], dtype, options.trust_remote_code, options.model_kwargs, overrides
     )
     model = getattr(wrapper, "model", None)
+    dtype = dtype or loaded_dtype(model)
     if options.max_seq_length and model is not None:
         model.max_seq_length = options.max_seq_length
     if found.cross_encoder:

@@ -51,6 +51,24 @@ def torch_dtype(dtype: str):
     return getattr(torch, TORCH_DTYPES[dtype])
 
 
+def takes_model_kwargs(meta) -> bool:
+    """Whether the registry entry's loader passes `model_kwargs` (dtype among them) on to transformers."""
+    from mteb.models.instruct_wrapper import InstructSentenceTransformerModel
+    from mteb.models.sentence_transformer_wrapper import CrossEncoderWrapper, SentenceTransformerEncoderWrapper
+
+    known = (SentenceTransformerEncoderWrapper, InstructSentenceTransformerModel, CrossEncoderWrapper)
+    return "model_kwargs" in meta.loader_kwargs or (isinstance(meta.loader, type) and issubclass(meta.loader, known))
+
+
+def loaded_dtype(model) -> str:
+    """The dtype of a loaded model's weights (fp32/fp16/bf16), or `loader default` where it cannot be seen."""
+    try:
+        text = str(next(model.parameters()).dtype).removeprefix("torch.")
+    except (AttributeError, StopIteration, TypeError):
+        return "loader default"
+    return {torch_name: short for short, torch_name in TORCH_DTYPES.items()}.get(text, text)
+
+
 def needs_remote_code(meta) -> bool:
     """Whether the registry entry's loader runs code from the model's repository."""
     kwargs = meta.loader_kwargs
@@ -76,12 +94,13 @@ def load_registry_model(
     meta,
     revision: str | None,
     device: str,
-    dtype: str,
+    dtype: str | None,
     trust_remote_code: bool,
     model_kwargs: dict[str, Any],
     prompts: dict[str, str] | None,
 ):
-    """Load `meta` exactly as `mteb.get_model(name)` does, with the weights in `dtype` from the start.
+    """Load `meta` exactly as `mteb.get_model(name)` does, with the weights in `dtype` from the start (None: the
+    loader's own choice, for loaders that take no `model_kwargs`).
 
     `model_kwargs` add to (and override) the registry's own; `prompts` (mteb prompt keys) override its prompts.
     """
@@ -98,12 +117,13 @@ def load_registry_model(
         raise NEEDS_REMOTE_CODE(meta.name)
     check_cached(meta.name, meta.revision)
     kwargs: dict[str, Any] = {}
-    merged = {**(meta.loader_kwargs.get("model_kwargs") or {}), **model_kwargs}
-    if registry_dtype(meta) != dtype:
-        merged.pop("torch_dtype", None)
-        merged["dtype"] = torch_dtype(dtype)
-    if merged != (meta.loader_kwargs.get("model_kwargs") or {}):
-        kwargs["model_kwargs"] = merged
+    if dtype is not None or model_kwargs:
+        merged = {**(meta.loader_kwargs.get("model_kwargs") or {}), **model_kwargs}
+        if dtype is not None and registry_dtype(meta) != dtype:
+            merged.pop("torch_dtype", None)
+            merged["dtype"] = torch_dtype(dtype)
+        if merged != (meta.loader_kwargs.get("model_kwargs") or {}):
+            kwargs["model_kwargs"] = merged
     if trust_remote_code and not needs_remote_code(meta):
         kwargs["trust_remote_code"] = True
     if prompts:
