@@ -213,3 +213,19 @@ def test_cross_encoder_refuses_other_tasks_up_front(cross_encoder, six_snapshots
     err = capsys.readouterr().err.strip()
     assert "is a cross-encoder: it scores the candidate lists of Reranking tasks only, not STSB" in err
     assert not (tmp_path / "minilm-reranker").exists()
+
+
+def test_registry_cross_encoder_reranks_as_plain_mteb(hub, cross_encoder, real_data, tmp_path):
+    import mteb
+
+    name = "cross-encoder/ettin-reranker-17m-v1"  # loaded by mteb's CrossEncoderWrapper
+    revision = mteb.get_model_meta(name).revision
+    folder = hub / f"models--{name.replace('/', '--')}"
+    shutil.copytree(cross_encoder, folder / "snapshots" / revision)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(revision)
+    expected = plain_mteb_scores(mteb.get_model(name, device="cpu"), "T2Reranking", real_data, "dev")
+    assert run(tmp_path, real_data, name, tasks="T2Reranking") == 0
+    assert written(tmp_path, name.replace("/", "__"), "T2Reranking")["map_at_1000"] == expected["map_at_1000"]
+    meta = json.loads((tmp_path / name.replace("/", "__") / revision / "model_meta.json").read_text())
+    assert meta["loader"] == "mteb registry (CrossEncoderWrapper)"
