@@ -127,7 +127,7 @@ def evaluate(
                 folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
-    found = resolve(model, model_source) if isinstance(model, str) else model
+    found = resolve(str(model), model_source) if isinstance(model, (str, Path)) else model
     cross = [s.name for s in specs if s.type != "Reranking"] if getattr(found, "cross_encoder", False) else []
     if cross:
         raise OptionError(
