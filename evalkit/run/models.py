@@ -432,10 +432,10 @@ def _from_registry(found: Resolution, options: ModelOptions, revision, name, dev
     )
     model = getattr(wrapper, "model", None)
     dtype = dtype or loaded_dtype(model)
-    if options.max_seq_length and model is not None:
-        model.max_seq_length = options.max_seq_length
     if found.cross_encoder:
         return _cross_encoder(model, found, name or meta.name, meta.revision, dtype, options, devices, wrapper)
+    if options.max_seq_length and model is not None:
+        model.max_seq_length = options.max_seq_length
     if len(devices) > 1 and not hasattr(model, "start_multi_process_pool"):
         logger.warning("%s is not a SentenceTransformer: encoding on %s only", meta.name, devices[0])
         devices = devices[:1]
@@ -471,13 +471,10 @@ def _cross_encoder(model, found, name, revision, dtype, options, devices, wrappe
 
         wrapper = CrossEncoderWrapper(model)
         wrapper.mteb_model_meta = wrapper.mteb_model_meta.model_copy(update={"name": name, "revision": revision})
-    if options.max_seq_length:
+    if options.max_seq_length and model is not None:
         model.max_length = options.max_seq_length
-    prompts = (
-        {"query": wrapper.query_prefix, "document": wrapper.passage_prefix}
-        if wrapper.query_prefix or (wrapper.passage_prefix)
-        else {}
-    )
+    prefixes = {"query": getattr(wrapper, "query_prefix", ""), "document": getattr(wrapper, "passage_prefix", "")}
+    prompts = prefixes if any(prefixes.values()) else {}
     return LoadedModel(
         model=model,
         name=name,
