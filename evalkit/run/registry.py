@@ -124,7 +124,7 @@ def load_registry_model(
             merged["dtype"] = torch_dtype(dtype)
         if merged != (meta.loader_kwargs.get("model_kwargs") or {}):
             kwargs["model_kwargs"] = merged
-    if trust_remote_code and not needs_remote_code(meta):
+    if trust_remote_code and not needs_remote_code(meta) and takes_model_kwargs(meta):
         kwargs["trust_remote_code"] = True
     if prompts:
         kwargs.update(prompt_kwargs(meta, prompts))
