@@ -179,4 +179,3 @@ def test_a_shard_bigger_than_the_limit_is_still_kept_and_an_unbounded_store_evic
     assert all(len(EmbeddingStore(tmp_path / "big", "model").get(_shard(s)[0])) == 50 for s in range(3))
     store.add([], np.zeros((0, DIM), dtype=np.float32))
     assert len(list((tmp_path / "small" / "model").glob("*.npy"))) == 1
-
