@@ -32,9 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "mutation.md"
 # module name -> (source file, the fast tests that cover it)
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "metrics": ("evalkit/metrics.py", ("tests/test_metrics.py", "tests/test_card.py", "tests/test_ingest.py")),
+    "metrics": ("evalkit/metrics.py", ("tests/test_metrics.py", "tests/test_verdicts.py", "tests/test_ingest.py")),
     "card": ("evalkit/results/card.py", ("tests/test_card.py", "tests/test_verdicts.py")),
-    "read": ("evalkit/results/read.py", ("tests/test_ingest.py", "tests/test_card.py", "tests/test_verdicts.py")),
+    "read": ("evalkit/results/read.py", ("tests/test_ingest.py", "tests/test_verdicts.py", "tests/test_card.py")),
     "gate": ("evalkit/report/gate.py", ("tests/test_gate.py", "tests/test_verdicts.py")),
     "sampling": ("evalkit/run/sampling.py", ("tests/test_sampling.py",)),
     "cache": ("evalkit/run/cache.py", ("tests/test_cache_store.py",)),
