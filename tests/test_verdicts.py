@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -60,8 +61,16 @@ def rows(output: str) -> list[list[str]]:
 
 
 def test_without_tolerance_a_one_point_drop_fails_and_a_small_one_passes(tmp_path, capsys):
-    code, out = check(tmp_path, capsys, {"CovidRetrieval": 63.0}, {"CovidRetrieval": 64.0})
-    assert code == 1 and rows(out) == [["REGRESSED", "CovidRetrieval", "Retrieval", "64.00", "63.00", "-1.00", "0.5"]]
+    code, out = check(
+        tmp_path, capsys, {"CovidRetrieval": 63.0, "AFQMC": 61.0}, {"CovidRetrieval": 64.0, "AFQMC": 60.0}
+    )
+    assert code == 1 and out == (
+        "status     task            type       baseline  candidate  delta  tolerance\n"
+        "REGRESSED  CovidRetrieval  Retrieval     64.00      63.00  -1.00        0.5\n"
+        "improved   AFQMC           STS           60.00      61.00  +1.00        0.5\n"
+        "\n"
+        "FAIL: org/m vs org/m, 2 tasks (1 regressed, 1 improved): CovidRetrieval\n"
+    )
     assert check(tmp_path, capsys, {"CovidRetrieval": 63.6}, {"CovidRetrieval": 64.0})[0] == 0
 
 
@@ -116,8 +125,14 @@ def test_regressions_are_listed_worst_first(tmp_path, capsys):
         capsys,
         {"AFQMC": 59.0, "BQ": 57.0, "ATEC": 58.0, "LCQMC": 61.0},
         dict.fromkeys(("AFQMC", "BQ", "ATEC", "LCQMC"), 60.0),
+        "--junit",
+        str(tmp_path / "junit.xml"),
     )
     assert code == 1 and [r[1] for r in rows(out)] == ["BQ", "ATEC", "AFQMC", "LCQMC"]
+    junit = (tmp_path / "junit.xml").read_text(encoding="utf-8").splitlines()  # indented, one element a line
+    assert junit[:2] == ['<?xml version="1.0" encoding="utf-8"?>', "<testsuites>"]
+    assert junit[2].startswith('  <testsuite name="evalkit check org/m vs org/m" tests="4" failures="3"')
+    assert junit[3].startswith('    <testcase classname="evalkit.check.STS" name="AFQMC"')
 
 
 def test_a_missing_task_fails_after_the_regressions_unless_allowed(tmp_path, capsys):
@@ -126,8 +141,13 @@ def test_a_missing_task_fails_after_the_regressions_unless_allowed(tmp_path, cap
         ("REGRESSED", "AFQMC", "50.00"),
         ("MISSING", "BQ", "–"),
     ]
-    code, out = check(tmp_path, capsys, {"AFQMC": 60.0}, {"AFQMC": 60.0, "BQ": 60.0}, "--allow-missing")
+    junit = tmp_path / "junit.xml"
+    code, out = check(
+        tmp_path, capsys, {"AFQMC": 60.0}, {"AFQMC": 60.0, "BQ": 60.0}, "--allow-missing", "--junit", str(junit)
+    )
     assert code == 0 and rows(out) == [["missing", "BQ", "STS", "60.00", "–", "–", "0.5"]]
+    cases = {case.get("name"): [child.tag for child in case] for case in ET.parse(junit).iter("testcase")}
+    assert cases == {"AFQMC": ["system-out"], "BQ": ["skipped"]}
     assert out.strip().endswith("PASS: org/m vs org/m, 2 tasks (1 missing, 1 ok)")
 
 
@@ -154,6 +174,11 @@ def test_sampled_and_full_results_are_never_compared_either_way(tmp_path, capsys
     assert "candidate full run, baseline limit=10,seed=42" in capsys.readouterr().err
     assert main(["check", str(sampled), "--baseline", str(full)]) == 2
     assert "candidate limit=10,seed=42, baseline full run" in capsys.readouterr().err
+    tasks = [spec.mteb_task for spec in SUITE.tasks[:7]]
+    many = _imported(tmp_path, dict.fromkeys(tasks, 60.0), "limit=10,seed=42")
+    assert main(["check", str(many), "--baseline", str(_imported(tmp_path, dict.fromkeys(tasks, 60.0)))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("(candidate limit=10,seed=42, baseline full run)") == 5 and " and 2 more; run both" in err
     assert (
         main(["check", str(sampled), "--baseline", str(_imported(tmp_path, {"AFQMC": 60.0}, "limit=10,seed=42"))]) == 0
     )

@@ -98,9 +98,7 @@ def _variants(node: ast.AST) -> list[ast.AST]:
             out.append(ast.Constant(not node.value))
         elif isinstance(node.value, (int, float)):
             out.append(ast.Constant(node.value + 1))
-    elif isinstance(node, (ast.If, ast.While, ast.IfExp)) and not (
-        isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not)
-    ):
+    elif isinstance(node, (ast.If, ast.While, ast.IfExp)) and not _negated_elsewhere(node.test):
         new = copy.copy(node)
         new.test = ast.UnaryOp(ast.Not(), node.test)
         out.append(new)
@@ -113,6 +111,14 @@ def _variants(node: ast.AST) -> list[ast.AST]:
     elif isinstance(node, ast.Continue):
         out.append(ast.Break())
     return out
+
+
+def _negated_elsewhere(test: ast.expr) -> bool:
+    """Whether negating `test` gives a mutant that removing its `not` or swapping its operator gives already."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return True
+    exact = (ast.Eq, ast.NotEq, ast.In, ast.NotIn, ast.Is, ast.IsNot)
+    return isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], exact)
 
 
 def _replace(tree: ast.AST, target: ast.AST, replacement: ast.AST) -> None:
