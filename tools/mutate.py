@@ -256,7 +256,7 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
             os.setpgid(0, 0)
             os.chdir(root)
             sys.path.insert(0, str(root))
-            os.environ["PYTHONPATH"] = str(root)
+            os.environ.update(PYTHONPATH=str(root), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
@@ -264,7 +264,9 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
 
             if isinstance(plugin, _Trace):
                 plugin.start()
-            code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests], plugins=[plugin])
+            # without the plugins that gc.collect() a large heap at exit or load entry points at start
+            options = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:unraisableexception"]
+            code = pytest.main([*options, *tests], plugins=[plugin])
             if isinstance(plugin, _Trace):
                 sys.settrace(None)
                 lines = (f"{test}\t{' '.join(map(str, sorted(hit)))}" for test, hit in plugin.lines.items())
@@ -285,7 +287,7 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
 
 
 def _scratch() -> Path:
-    """A copy of the repository's code, tests and suites (beside a link to ../shared), without bytecode."""
+    """A copy of the repository's code, tests and suites beside a link to ../shared (bytecode of tests is kept)."""
     base = Path(tempfile.mkdtemp(prefix="evalkit-mutate-"))
     root = base / "repo"
     root.mkdir()
@@ -298,6 +300,13 @@ def _scratch() -> Path:
     if (REPO.parent / "shared").exists():
         (base / "shared").symlink_to((REPO.parent / "shared").resolve())
     return root
+
+
+def _write_source(path: Path, source: str) -> None:
+    """Write a module and drop its cached bytecode (a pyc checks mtime in whole seconds: it could look current)."""
+    path.write_text(source, encoding="utf-8")
+    for cached in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
+        cached.unlink()
 
 
 def equivalent_ids() -> set[str]:
@@ -328,10 +337,10 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool)
             selected = set(covered) if lines & at_import else {t for t, hit in covered.items() if lines & hit}
             code = 0  # no test reaches it
             if selected:
-                target.write_text(mutant.source, encoding="utf-8")
+                _write_source(target, mutant.source)
                 files = tuple(sorted({test.split("::")[0] for test in selected}))
                 code, _ = _fork_pytest(root, files, _Select(selected), 2 * seconds + 60)
-                target.write_text(original, encoding="utf-8")
+                _write_source(target, original)
             verdict = "timeout" if code is None else "survived" if code in (0, 5) else "killed"
             if verdict == "survived" and mutant.id in equivalent:
                 verdict = "equivalent"
@@ -344,7 +353,7 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool)
                     flush=True,
                 )
     finally:
-        target.write_text(original, encoding="utf-8")
+        _write_source(target, original)
     scored = len(found) - counts["equivalent"]
     score = 100 * (counts["killed"] + counts["timeout"]) / scored if scored else 100.0
     print(f"{module}: {score:.1f}% ({', '.join(f'{n} {k}' for k, n in counts.items())})", flush=True)
@@ -360,8 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         parser.error(f"unknown module {unknown[0]!r}; choose from {', '.join(MODULES)}")
-    os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
-    sys.dont_write_bytecode = True
+    os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     for name in PREIMPORTS:  # imported once here, shared by every forked test run
         __import__(name)
     root = _scratch()
