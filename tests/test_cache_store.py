@@ -179,3 +179,23 @@ def test_a_shard_bigger_than_the_limit_is_still_kept_and_an_unbounded_store_evic
     assert all(len(EmbeddingStore(tmp_path / "big", "model").get(_shard(s)[0])) == 50 for s in range(3))
     store.add([], np.zeros((0, DIM), dtype=np.float32))
     assert len(list((tmp_path / "small" / "model").glob("*.npy"))) == 1
+
+
+def test_a_cached_run_encodes_with_the_batch_size_and_halves_it_on_out_of_memory(six_snapshots, tmp_path, monkeypatch):
+    import torch
+    from conftest import run_sample
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+    real, sizes = SentenceTransformerEncoderWrapper.encode, []
+
+    def tight_memory(self, inputs, **kwargs):
+        sizes.append(inputs.batch_size)
+        if inputs.batch_size > 8:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, inputs, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformerEncoderWrapper, "encode", tight_memory)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ("--tasks", "STSB", "--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache))
+    assert run_sample(*args, "--batch-size", "32") == 0
+    assert sizes[:3] == [32, 16, 8] and set(sizes[2:]) == {8}

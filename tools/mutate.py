@@ -370,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module {unknown[0]!r}; choose from {', '.join(MODULES)}")
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the scratch copy may keep bytecode (see `_write_source`)
+    sys.dont_write_bytecode = False
     for name in PREIMPORTS:  # imported once here, shared by every forked test run
         __import__(name)
     root = _scratch()
