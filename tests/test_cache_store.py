@@ -12,7 +12,7 @@ import multiprocessing
 import numpy as np
 import pytest
 
-from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
+from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats, default_cache_dir
 
 DIM = 8
 
@@ -199,3 +199,14 @@ def test_a_cached_run_encodes_with_the_batch_size_and_halves_it_on_out_of_memory
     args = ("--tasks", "STSB", "--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache))
     assert run_sample(*args, "--batch-size", "32") == 0
     assert sizes[:3] == [32, 16, 8] and set(sizes[2:]) == {8}
+
+
+def test_the_default_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.setenv("EVALKIT_CACHE", "")
+    assert default_cache_dir() == tmp_path / "xdg" / "evalkit" / "embeddings"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "evalkit" / "embeddings"

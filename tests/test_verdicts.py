@@ -15,6 +15,7 @@ from test_ingest import _v1_reranking
 import evalkit
 from evalkit.cli import main
 from evalkit.metrics import card_metrics
+from evalkit.results.card import write_beside
 from evalkit.suite import load_suite
 
 SUITE = load_suite("c-mteb")
@@ -200,6 +201,24 @@ def test_card_emit_update_writes_the_readme(tmp_path, capsys):
     assert (
         capsys.readouterr().err == f"{readme}: model-index unchanged\n" and readme.read_text(encoding="utf-8") == text
     )
+
+
+def test_update_refuses_flow_style_front_matter_and_says_when_nothing_changed(tmp_path, capsys):
+    source = write_card(tmp_path, {"AFQMC": 61.5})
+    readme = tmp_path / "README.md"
+    readme.write_text("---\n{license: mit, model-index: []}\n---\n# Mine\n", encoding="utf-8")
+    assert main(["card", "emit", str(source), "--update", str(readme)]) == 2
+    assert "flow style" in capsys.readouterr().err
+    assert readme.read_text(encoding="utf-8") == "---\n{license: mit, model-index: []}\n---\n# Mine\n"
+    block = evalkit.model_index(source)
+    readme.write_text("---\nlicense: mit\n---\n", encoding="utf-8")
+    assert evalkit.update_card(readme, block) is True and evalkit.update_card(readme, block) is False
+
+
+def test_a_results_folder_gets_its_model_index_beside_it(tmp_path):
+    (folder,) = evalkit.import_card(write_card(tmp_path, {"AFQMC": 61.5}), tmp_path / "out")
+    path = write_beside(folder, SUITE)
+    assert path == folder / "model-index.yaml" and path.read_text(encoding="utf-8") == evalkit.model_index(folder)
 
 
 def test_the_model_index_is_named_without_the_org_unless_named(tmp_path):

@@ -117,7 +117,6 @@ class EmbeddingStore:
         finally:
             data_tmp.unlink(missing_ok=True)
             keys_tmp.unlink(missing_ok=True)
-        self._refresh()
         self._evict(keep=self.folder / f"{shard}.npy")
 
     def _evict(self, keep: Path) -> None:
