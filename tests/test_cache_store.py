@@ -35,6 +35,12 @@ class PromptedModel:
         kind = prompt_type.value if prompt_type else ""
         return np.stack([vector(f"{kind}|{prompt}{text}") for text in texts])
 
+    def similarity(self, a, b):
+        return a @ b.T
+
+    def similarity_pairwise(self, a, b):
+        return (a * b).sum(axis=1)
+
 
 def vector(text: str) -> np.ndarray:
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
@@ -74,6 +80,22 @@ def test_each_unique_text_reaches_the_model_once_and_comes_back_in_order(tmp_pat
         "cache_hits": 2,
         "encode_seconds": 0,
     }
+    warm = encoder(tmp_path, model)
+    encode(warm, ["a", "d"])
+    assert warm.stats.record() == {
+        "texts_requested": 2,
+        "unique_texts": 2,
+        "texts_encoded": 0,
+        "cache_hits": 2,
+        "encode_seconds": 0.0,
+    }
+
+
+def test_similarities_are_the_models(tmp_path):
+    a, b = np.eye(2, DIM, dtype=np.float32), np.ones((2, DIM), dtype=np.float32)
+    enc = encoder(tmp_path, PromptedModel())
+    assert np.array_equal(enc.similarity(a, b), a @ b.T)
+    assert np.array_equal(enc.similarity_pairwise(a, b), np.ones(2))
 
 
 def test_an_embedding_made_under_one_prompt_is_never_served_under_another(tmp_path):
