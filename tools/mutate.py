@@ -314,12 +314,12 @@ def equivalent_ids() -> set[str]:
     return set(EQUIVALENT.findall(DOC.read_text(encoding="utf-8"))) if DOC.exists() else set()
 
 
-def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool) -> float:
+def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool, only: set[str]) -> float:
     """Mutate one module, printing each survivor and the score; returns the score (percent)."""
     relative, tests = MODULES[module]
     target = root / relative
     original = target.read_text(encoding="utf-8")
-    found = _dedupe(mutants(module, target), original)
+    found = [m for m in _dedupe(mutants(module, target), original) if not only or m.id in only]
     trace = _Trace(str(target))
     code, seconds = _fork_pytest(root, tests, trace, 1800)
     if code != 0:
@@ -364,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", metavar="MODULE", help=f"modules to mutate: {', '.join(MODULES)} (all)")
     parser.add_argument("--show-killed", action="store_true", help="list the killed mutants too")
+    parser.add_argument("--mutant", action="append", default=[], metavar="ID", help="run only these mutants")
     parser.add_argument("--min-score", type=float, default=90.0, help="the score each module must reach (percent)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
@@ -378,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     equivalent = equivalent_ids()
     start = time.perf_counter()
     try:
-        scores = {m: run_module(m, root, equivalent, args.show_killed) for m in args.modules or MODULES}
+        only = set(args.mutant)
+        modules = args.modules or [m for m in MODULES if not only or any(i.startswith(f"{m}-") for i in only)]
+        scores = {m: run_module(m, root, equivalent, args.show_killed, only) for m in modules}
     finally:
         shutil.rmtree(root.parent, ignore_errors=True)
     print(f"{time.perf_counter() - start:.0f} s: " + ", ".join(f"{m} {s:.1f}%" for m, s in scores.items()))
