@@ -232,3 +232,10 @@ def test_the_default_cache_folder(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "xdg" / "evalkit" / "embeddings"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "evalkit" / "embeddings"
+
+
+@pytest.mark.parametrize("keys, vectors", [([b"k" * 32], [["not a number"]]), (["not bytes"], [[1.0]])])
+def test_a_failed_write_leaves_no_temporary_files(tmp_path, keys, vectors):
+    with pytest.raises((ValueError, TypeError)):
+        EmbeddingStore(tmp_path, "model").add(keys, np.array(vectors))
+    assert list((tmp_path / "model").iterdir()) == []

@@ -14,12 +14,14 @@ from test_ingest import _v1_reranking
 
 import evalkit
 from evalkit.cli import main
+from evalkit.errors import UserError
 from evalkit.metrics import card_metrics
-from evalkit.results.card import write_beside
+from evalkit.results.card import update_readme, write_beside
 from evalkit.suite import load_suite
 
 SUITE = load_suite("c-mteb")
 SPECS = {spec.mteb_task: spec for spec in SUITE.tasks}
+BLOCK = "model-index:\n- name: m\n  results: []\n"
 
 
 def result(task: str, value: float, metric: str | None = None, **dataset: str) -> dict:
@@ -215,6 +217,22 @@ def test_update_refuses_flow_style_front_matter_and_says_when_nothing_changed(tm
     assert evalkit.update_card(readme, block) is True and evalkit.update_card(readme, block) is False
 
 
+@pytest.mark.parametrize(
+    "front, expected",
+    [("license: mit\n\n", "license: mit\n"), ("\n", ""), ("license: mit\n", "license: mit\n")],
+    ids=["trailing-blank-line", "empty", "plain"],
+)
+def test_update_appends_the_model_index_to_the_front_matter(front, expected):
+    assert update_readme(f"---\n{front}---\nbody\n", BLOCK) == f"---\n{expected}{BLOCK}---\nbody\n"
+
+
+def test_update_errors_name_the_line_and_flow_style_is_refused(tmp_path):
+    with pytest.raises(UserError, match=r"README.md:3: front matter is not valid YAML"):
+        update_readme("---\nlicense: mit\na: [1\n---\n", BLOCK)
+    with pytest.raises(UserError, match="flow style"):
+        update_readme("---\n{license: mit}\n---\n", BLOCK)
+
+
 def test_a_results_folder_gets_its_model_index_beside_it(tmp_path):
     (folder,) = evalkit.import_card(write_card(tmp_path, {"AFQMC": 61.5}), tmp_path / "out")
     path = write_beside(folder, SUITE)
@@ -261,6 +279,18 @@ def test_import_writes_org_model_external_with_mteb_2_keys(tmp_path):
         "max_ap": 85.0,
         "max_accuracy": 80.5,
     }
+
+
+def test_import_skips_card_models_without_suite_tasks_and_keeps_unicode_names(tmp_path):
+    models = [
+        {"name": "other", "results": [result("AFQMC", 61.0, split="test")]},  # AFQMC is scored on validation
+        {"name": "org/中文模型", "results": [result("AFQMC", 61.0)]},
+    ]
+    both = tmp_path / "README.md"
+    both.write_text(f"---\n{yaml.safe_dump({'model-index': models}, allow_unicode=True)}---\n", encoding="utf-8")
+    (folder,) = evalkit.import_card(both, tmp_path / "out")
+    assert json.loads((folder / "model_meta.json").read_text(encoding="utf-8"))["name"] == "org/中文模型"
+    assert "- name: 中文模型\n" in evalkit.model_index(folder)
 
 
 def test_a_card_without_suite_tasks_exits_2(tmp_path, capsys):
