@@ -239,3 +239,22 @@ def test_a_failed_write_leaves_no_temporary_files(tmp_path, keys, vectors):
     with pytest.raises((ValueError, TypeError)):
         EmbeddingStore(tmp_path, "model").add(keys, np.array(vectors))
     assert list((tmp_path / "model").iterdir()) == []
+
+
+def test_eviction_waits_for_the_cache_lock_and_counts_torn_shards(tmp_path):
+    import fcntl
+    import threading
+
+    (tmp_path / "model").mkdir()
+    torn = tmp_path / "model" / "00000000000000000001-1-deadbeef.npy"  # the oldest shard, its keys never written
+    torn.write_bytes(b"torn")
+    store = EmbeddingStore(tmp_path, "model", max_bytes=1)
+    with (tmp_path / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run evicting
+        writer = threading.Thread(target=store.add, args=_shard(0))
+        writer.start()
+        writer.join(1.0)
+        assert writer.is_alive()  # waits for the lock
+    writer.join(60)
+    assert not writer.is_alive() and not torn.exists()
+    assert len(store.get(_shard(0)[0])) == 50
