@@ -91,11 +91,12 @@ def test_each_unique_text_reaches_the_model_once_and_comes_back_in_order(tmp_pat
     }
 
 
-def test_similarities_are_the_models(tmp_path):
+def test_similarities_and_model_meta_are_the_models_unless_given(tmp_path):
     a, b = np.eye(2, DIM, dtype=np.float32), np.ones((2, DIM), dtype=np.float32)
     enc = encoder(tmp_path, PromptedModel())
     assert np.array_equal(enc.similarity(a, b), a @ b.T)
     assert np.array_equal(enc.similarity_pairwise(a, b), np.ones(2))
+    assert enc.mteb_model_meta == "meta" and encoder(tmp_path, PromptedModel(), meta="dim").mteb_model_meta == "dim"
 
 
 def test_an_embedding_made_under_one_prompt_is_never_served_under_another(tmp_path):
