@@ -184,11 +184,21 @@ def test_eviction_keeps_exactly_the_newest_shards_that_fit(tmp_path, kept):
         keys, vectors = _shard(seed)
         store.add(keys, vectors)
         shards.append((f"model-{seed % 2}", keys))
-    present = [len(EmbeddingStore(tmp_path, identity).get(keys)) for identity, keys in shards]
-    assert present == [0] * (6 - kept) + [50] * kept
+        present = [len(EmbeddingStore(tmp_path, identity).get(keys)) for identity, keys in shards]
+        assert present == [0] * max(0, len(shards) - kept) + [50] * min(len(shards), kept), seed
     on_disk = sum(p.stat().st_size for p in tmp_path.glob("*/*") if p.suffix in (".npy", ".keys"))
     assert on_disk <= kept * shard_bytes
     assert EmbeddingStore(tmp_path, "model-9", max_bytes=0).get(shards[-1][1]) == {}  # identities stay apart
+
+
+def test_shards_written_by_another_run_are_found(tmp_path):
+    reader = EmbeddingStore(tmp_path, "model")
+    for seed in range(3):
+        reader.add(*_shard(seed))
+    assert len(reader.get(_shard(0)[0])) == 50
+    for seed in range(3, 6):
+        EmbeddingStore(tmp_path, "model").add(*_shard(seed))
+    assert [len(reader.get(_shard(seed)[0])) for seed in range(6)] == [50] * 6
 
 
 def test_a_shard_bigger_than_the_limit_is_still_kept_and_an_unbounded_store_evicts_nothing(tmp_path):
