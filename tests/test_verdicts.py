@@ -226,6 +226,16 @@ def test_update_appends_the_model_index_to_the_front_matter(front, expected):
     assert update_readme(f"---\n{front}---\nbody\n", BLOCK) == f"---\n{expected}{BLOCK}---\nbody\n"
 
 
+@pytest.mark.parametrize(
+    "old, kept",
+    [("model-index: []\n\n", "\n"), ("model-index:\n- name: old\n  results: []\n# kept\n\n", "# kept\n\n")],
+    ids=["one-line", "comment"],
+)
+def test_update_keeps_the_blank_lines_and_comments_after_the_model_index(old, kept):
+    readme = f"---\n{old}license: mit\n---\nbody\n"
+    assert update_readme(readme, BLOCK) == f"---\n{BLOCK}{kept}license: mit\n---\nbody\n"
+
+
 def test_update_errors_name_the_line_and_flow_style_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"README.md:3: front matter is not valid YAML"):
         update_readme("---\nlicense: mit\na: [1\n---\n", BLOCK)
