@@ -146,6 +146,7 @@ def test_a_damaged_shard_is_encoded_again_not_a_crash(tmp_path):
     assert model.calls[-1]["texts"] == ["a", "b"]
     assert np.array_equal(encode(again, ["b"]), vector("|b")[None])  # the new shard serves them from now on
     assert np.array_equal(encode(encoder(tmp_path, model), ["a"]), vector("|a")[None])  # in later runs too
+    assert not shard.with_suffix(".keys").exists()  # else it hides the new shard wherever listed first
     assert len(model.calls) == 2
 
 
@@ -199,6 +200,19 @@ def test_shards_written_by_another_run_are_found(tmp_path):
     for seed in range(3, 6):
         EmbeddingStore(tmp_path, "model").add(*_shard(seed))
     assert [len(reader.get(_shard(seed)[0])) for seed in range(6)] == [50] * 6
+
+
+def test_a_shard_evicted_under_a_reader_is_encoded_again(tmp_path):
+    reader = EmbeddingStore(tmp_path, "model")
+    reader.add(*_shard(0))
+    EmbeddingStore(tmp_path, "model").add(*_shard(1))
+    assert len(reader.get(_shard(0)[0])) == 50  # indexes both shards, reads the first
+    for path in (tmp_path / "model").glob("*"):  # another run evicts both
+        path.unlink()
+    keys, vectors = _shard(1)
+    assert reader.get(keys) == {}
+    reader.add(keys, vectors)
+    assert len(reader.get(keys)) == 50
 
 
 def test_a_shard_bigger_than_the_limit_is_still_kept_and_an_unbounded_store_evicts_nothing(tmp_path):
