@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 
 import numpy as np
 import pytest
@@ -155,32 +154,6 @@ def test_contradictory_cache_options_are_refused(capsys):
     assert "--no-cache" in capsys.readouterr().err
     assert run_sample("--dims", "1000", "--tasks", "STSB") == 2
     assert "384 dimensions" in capsys.readouterr().err
-
-
-def _add_shard(folder, seed):
-    rng = np.random.default_rng(seed)
-    store = EmbeddingStore(folder, "model")
-    keys = [rng.bytes(32) for _ in range(50)]
-    store.add(keys, rng.standard_normal((50, 8)).astype(np.float32))
-
-
-def test_store_is_safe_for_concurrent_writers(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_add_shard, args=(tmp_path, seed)) for seed in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    store = EmbeddingStore(tmp_path, "model")
-    for seed in range(4):
-        rng = np.random.default_rng(seed)
-        keys = [rng.bytes(32) for _ in range(50)]
-        vectors = rng.standard_normal((50, 8)).astype(np.float32)
-        found = store.get(keys)
-        assert len(found) == 50
-        assert all(np.array_equal(found[k], v) for k, v in zip(keys, vectors))
-    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_store_stays_under_its_size_limit_across_models_and_ignores_torn_shards(tmp_path):

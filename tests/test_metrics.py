@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evalkit.metrics import SOURCES, card_metrics, from_card, mteb_key, to_card
 
@@ -165,6 +167,12 @@ def test_mteb_key_inverts_the_mapping():
 )
 def test_from_card_gives_back_the_card_value(value):
     assert to_card(from_card(value)) == value
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=-1e300, max_value=1e300, allow_nan=False))
+def test_every_card_value_a_score_gives_comes_back_bit_for_bit(score):
+    assert to_card(from_card(to_card(score))) == to_card(score)
 
 
 def test_pair_max_is_taken_over_the_four_card_functions():

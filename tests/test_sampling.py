@@ -178,3 +178,74 @@ def test_the_marker_names_the_limit_and_seed_and_is_a_safe_folder_name():
     assert sampling.sampled_label(100, 42) == "limit=100,seed=42"
     suffix = sampling.sampled_folder_suffix(100, 42)
     assert safe_component(suffix) == suffix and "100" in suffix and "42" in suffix
+
+
+def synthetic_retrieval(data_dir: Path, queries: int = 10, documents: int = 100, unjudged_queries: int = 0):
+    """CovidRetrieval over a made-up corpus: query i judges doc i relevant; the last `unjudged_queries` queries judge
+    their doc 0 (not relevant) only."""
+    from evalkit import snapshot
+
+    qrels = [
+        {"query-id": f"q{i}", "corpus-id": f"doc{i}", "score": int(i < queries - unjudged_queries)}
+        for i in range(queries)
+    ]
+    snapshot.write_retrieval(
+        data_dir / "mteb/CovidRetrieval",
+        "dev",
+        [{"id": f"doc{i}", "title": "", "text": f"文档{i}"} for i in range(documents)],
+        [{"id": f"q{i}", "text": f"问题{i}"} for i in range(queries)],
+        qrels,
+    )
+    import mteb
+
+    from evalkit.run.data import use_local_snapshot
+
+    task = mteb.get_task("CovidRetrieval", eval_splits=["dev"], hf_subsets=["default"])
+    use_local_snapshot(task, data_dir)  # keyed by content: `datasets` would serve the sample's rows by the name
+    task.load_data()
+    return task
+
+
+def test_retrieval_adds_ten_unjudged_documents_per_sampled_query(tmp_path):
+    task = synthetic_retrieval(tmp_path)
+    sampling.limit_task(task, 2, SEED)
+    data = split_data(task)
+    judged = {doc for docs in data["relevant_docs"].values() for doc in docs}
+    assert len(judged) == 2 and judged <= set(data["corpus"]["id"])
+    assert len(data["corpus"]) == 2 + 2 * sampling.DISTRACTORS_PER_QUERY == 22
+
+
+def test_queries_without_a_relevant_document_are_never_sampled(tmp_path):
+    task = synthetic_retrieval(tmp_path, queries=10, unjudged_queries=6)
+    full = split_data(task)
+    for seed in range(8):
+        task.dataset["default"]["dev"] = dict(full)
+        sampling.limit_task(task, 3, seed)
+        chosen = set(split_data(task)["queries"]["id"])
+        assert len(chosen) == 3 and chosen <= {"q0", "q1", "q2", "q3"}, seed
+
+
+@pytest.mark.parametrize("name, key", [("STSB", "sentence1"), ("Waimai", "text"), ("Ocnli", "sentence1")])
+def test_sampled_rows_are_distinct_rows_of_the_data(name, key, six_snapshots):
+    rows = split_data(loaded(name, six_snapshots)).to_list()
+    for seed in range(5):
+        kept = split_data(sampled(name, six_snapshots, seed)).to_list()
+        assert len(kept) == LIMITS[name] and all(row in rows for row in kept)
+        assert len({json.dumps(row, sort_keys=True) for row in kept}) == len(kept)
+        assert [rows.index(row) for row in kept] == sorted(rows.index(row) for row in kept)  # in the data's order
+
+
+def test_every_clustering_label_kept_has_at_least_two_sentences(six_snapshots):
+    task = loaded("CLSClusteringS2S", six_snapshots)
+    (full,) = task.dataset["test"]
+    for n in range(4, len(full["labels"])):
+        for seed in range(4):
+            task.dataset["test"] = Dataset.from_dict({c: [full[c]] for c in full})
+            sampling.limit_task(task, n, seed)
+            (kept,) = task.dataset["test"]
+            pairs = list(zip(kept["sentences"], kept["labels"]))
+            assert (
+                len(pairs) == n and len(set(pairs)) == n and set(pairs) <= set(zip(full["sentences"], full["labels"]))
+            )
+            counts = {label: kept["labels"].count(label) for label in kept["labels"]}
+            assert len(counts) >= 2 and min(counts.values()) >= 2, (n, seed, counts)

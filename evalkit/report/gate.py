@@ -115,7 +115,7 @@ class GateResult:
     candidate: str
     baseline: str
     checks: list[TaskCheck]
-    allow_missing: bool = False
+    allow_missing: bool
 
     def with_status(self, *statuses: str) -> list[TaskCheck]:
         return [c for c in self.checks if c.status in statuses]

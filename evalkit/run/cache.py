@@ -69,8 +69,13 @@ class EmbeddingStore:
         if shard not in self._vectors_of:
             try:
                 self._vectors_of[shard] = np.load(self.folder / f"{shard}.npy", mmap_mode="r")
-            except (OSError, ValueError):  # evicted by another run, or unreadable: encode those texts again
+            except FileNotFoundError:  # evicted by another run: encode those texts again
                 self._forget(shard)
+                return None
+            except (OSError, ValueError):  # damaged: encode those texts again; the shard's keys go, or they would
+                self._forget(shard)  # keep hiding the new shard that holds those texts
+                self._shard_keys[shard] = b""
+                (self.folder / f"{shard}.keys").unlink(missing_ok=True)
                 return None
         return self._vectors_of[shard]
 
@@ -114,7 +119,6 @@ class EmbeddingStore:
         finally:
             data_tmp.unlink(missing_ok=True)
             keys_tmp.unlink(missing_ok=True)
-        self._refresh()
         self._evict(keep=self.folder / f"{shard}.npy")
 
     def _evict(self, keep: Path) -> None:

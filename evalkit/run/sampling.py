@@ -72,14 +72,16 @@ def _limit_rows(rows, n: int, rng: random.Random):
     return rows.select(sorted(rng.sample(range(len(rows)), n)))
 
 
-def _stratified(labels: Sequence[Any], n: int, rng: random.Random) -> list[int]:
-    """Indices of `n` items: one of each label (of `n` seeded labels when there are more), the rest uniformly."""
+def _stratified(labels: Sequence[Any], n: int, rng: random.Random, per_label: int = 1) -> list[int]:
+    """Indices of `n` items: `per_label` of each label (as many as it has), the rest uniformly; when those alone are
+    more than `n`, `n` seeded ones of them."""
     if n >= len(labels):
         return list(range(len(labels)))
     groups: dict[Any, list[int]] = {}
     for index, label in enumerate(labels):
         groups.setdefault(label, []).append(index)
-    firsts = [rng.choice(group) for group in groups.values()]
+    # rng.sample(group, 1) draws what rng.choice(group) draws: samples made before `per_label` existed stay the same
+    firsts = [i for group in groups.values() for i in rng.sample(group, min(per_label, len(group)))]
     if len(firsts) >= n:
         return sorted(rng.sample(firsts, n))
     taken = set(firsts)
@@ -105,8 +107,9 @@ def _limit_pairs(split, n: int, rng: random.Random, label_column: str):
 def _limit_cluster_sets(split, n: int, rng: random.Random, text_column: str, label_column: str):
     """At most `n` sentences over the legacy layout's cluster sets (one row per set, lists of sentences and labels).
 
-    Enough sets are kept for about two sentences per label in each; in a set, labels are kept by seeded choice
-    (at least two, about two sentences each) and sentences are stratified by label.
+    Enough sets are kept for about two sentences per label in each; in a set, labels with two sentences or more are
+    kept by seeded choice (at least two labels, about two sentences each) and each kept label keeps two sentences
+    before the rest are drawn uniformly.
     """
     from datasets import Dataset
 
@@ -121,9 +124,10 @@ def _limit_cluster_sets(split, n: int, rng: random.Random, text_column: str, lab
         quota = n // count + (position < n % count)
         row_labels = label_lists[row]
         names = list(dict.fromkeys(row_labels))
+        names = [name for name in names if row_labels.count(name) >= 2] or names  # a label of one sentence is noise
         chosen = set(rng.sample(names, min(len(names), max(2, quota // 2))))
         pool = [i for i, label in enumerate(row_labels) if label in chosen]
-        picked = [pool[i] for i in _stratified([row_labels[i] for i in pool], quota, rng)]
+        picked = [pool[i] for i in _stratified([row_labels[i] for i in pool], quota, rng, per_label=2)]
         row_sentences = split[row][text_column]
         sentences.append([row_sentences[i] for i in picked])
         labels.append([row_labels[i] for i in picked])

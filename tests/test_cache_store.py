@@ -1,0 +1,285 @@
+"""The embedding cache on its own: what a text's key holds, what reaches the model, eviction and damaged shards.
+
+A stand-in model makes every embedding depend on the prompt type, the prompt and the text, as e5/bge/Qwen3 models
+do, so that a vector served under the wrong key shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats, default_cache_dir
+
+DIM = 8
+
+
+class PromptedModel:
+    """Embeds `prompt type + prompt + text` (its model prompts resolved as mteb does) and records each call."""
+
+    mteb_model_meta = "meta"
+
+    def __init__(self, prompts: dict[str, str] | None = None) -> None:
+        self.model_prompts = prompts or {}
+        self.calls: list[dict] = []
+
+    def encode(self, loader, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
+        from mteb.models.sentence_transformer_wrapper import _resolve_prompt
+
+        prompt = _resolve_prompt(self.model_prompts, task_metadata, prompt_type) or ""
+        texts = [text for batch in loader for text in batch["text"]]
+        self.calls.append({"texts": texts, "batch_size": loader.batch_size, **kwargs})
+        kind = prompt_type.value if prompt_type else ""
+        return np.stack([vector(f"{kind}|{prompt}{text}") for text in texts])
+
+    def similarity(self, a, b):
+        return a @ b.T
+
+    def similarity_pairwise(self, a, b):
+        return (a * b).sum(axis=1)
+
+
+def vector(text: str) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+
+
+def metadata(task: str):
+    import mteb
+
+    return mteb.get_task(task).metadata
+
+
+def encoder(tmp_path, model: PromptedModel, **kwargs) -> CachedEncoder:
+    return CachedEncoder(model, "model@rev", EmbeddingStore(tmp_path, "model@rev"), EncodeStats(), **kwargs)
+
+
+def encode(enc: CachedEncoder, texts: list[str], task: str = "STSB", prompt_type=None, **kwargs) -> np.ndarray:
+    batches = [{"text": texts[i : i + 2]} for i in range(0, len(texts), 2)]
+    return enc.encode(
+        batches, task_metadata=metadata(task), hf_split="test", hf_subset="default", prompt_type=prompt_type, **kwargs
+    )
+
+
+def test_each_unique_text_reaches_the_model_once_and_comes_back_in_order(tmp_path):
+    model = PromptedModel()
+    enc = encoder(tmp_path, model)
+    out = encode(enc, ["a", "b", "a", "c", "b"])
+    assert np.array_equal(out, np.stack([vector(f"|{t}") for t in "abacb"]))
+    assert [call["texts"] for call in model.calls] == [["a", "b", "c"]]
+    again = encoder(tmp_path, model)  # a later run: served from disk
+    assert np.array_equal(encode(again, ["c", "a", "d"]), np.stack([vector(f"|{t}") for t in "cad"]))
+    assert model.calls[-1]["texts"] == ["d"] and again.stats.encode_seconds > 0
+    assert again.stats.record() | {"encode_seconds": 0} == {
+        "texts_requested": 3,
+        "unique_texts": 3,
+        "texts_encoded": 1,
+        "cache_hits": 2,
+        "encode_seconds": 0,
+    }
+    warm = encoder(tmp_path, model)
+    encode(warm, ["a", "d"])
+    assert warm.stats.record() == {
+        "texts_requested": 2,
+        "unique_texts": 2,
+        "texts_encoded": 0,
+        "cache_hits": 2,
+        "encode_seconds": 0.0,
+    }
+
+
+def test_similarities_and_model_meta_are_the_models_unless_given(tmp_path):
+    a, b = np.eye(2, DIM, dtype=np.float32), np.ones((2, DIM), dtype=np.float32)
+    enc = encoder(tmp_path, PromptedModel())
+    assert np.array_equal(enc.similarity(a, b), a @ b.T)
+    assert np.array_equal(enc.similarity_pairwise(a, b), np.ones(2))
+    assert enc.mteb_model_meta == "meta" and encoder(tmp_path, PromptedModel(), meta="dim").mteb_model_meta == "dim"
+
+
+def test_an_embedding_made_under_one_prompt_is_never_served_under_another(tmp_path):
+    from mteb.types import PromptType
+
+    model = PromptedModel({"STSB": "sts: ", "AFQMC": "afqmc: "})
+    enc = encoder(tmp_path, model)
+    sts, afqmc = encode(enc, ["同一句话"], "STSB"), encode(enc, ["同一句话"], "AFQMC")
+    assert np.array_equal(sts[0], vector("|sts: 同一句话")) and np.array_equal(afqmc[0], vector("|afqmc: 同一句话"))
+    unprompted = PromptedModel()  # no prompts: queries and documents differ only by the prompt type
+    enc = encoder(tmp_path / "types", unprompted)
+    query = encode(enc, ["同一句话"], "CovidRetrieval", PromptType.query)
+    document = encode(enc, ["同一句话"], "CovidRetrieval", PromptType.document)
+    assert np.array_equal(query[0], vector("query|同一句话"))
+    assert np.array_equal(document[0], vector("document|同一句话"))
+
+
+def test_long_texts_sharing_a_prefix_keep_their_own_embeddings(tmp_path):
+    prefix = "很长的文本。" * 5000
+    out = encode(encoder(tmp_path, PromptedModel()), [prefix + "甲", prefix + "乙"])
+    assert np.array_equal(out, np.stack([vector(f"|{prefix}甲"), vector(f"|{prefix}乙")]))
+
+
+def test_the_batch_size_and_the_device_pool_reach_the_model(tmp_path):
+    model = PromptedModel()
+    pool = object()
+    enc = encoder(tmp_path, model, encode_kwargs={"pool": pool})
+    encode(enc, ["a", "b", "c"], batch_size=2)
+    encode(enc, ["d"])
+    assert [(call["batch_size"], call["pool"]) for call in model.calls] == [(2, pool), (32, pool)]
+    assert model.calls[0]["texts"] == ["a", "b", "c"]
+
+
+def test_dims_truncate_without_renormalizing_and_empty_input_is_empty(tmp_path):
+    out = encode(encoder(tmp_path, PromptedModel(), dim=3), ["a", "b"])
+    assert np.array_equal(out, np.stack([vector("|a")[:3], vector("|b")[:3]]))
+    assert encode(encoder(tmp_path, PromptedModel()), []).shape == (0, 0)
+
+
+def test_a_damaged_shard_is_encoded_again_not_a_crash(tmp_path):
+    model = PromptedModel()
+    encode(encoder(tmp_path, model), ["a", "b"])
+    (shard,) = (tmp_path / "model@rev").glob("*.npy")
+    shard.write_bytes(b"\x93NUMPY garbage")  # keys intact, vectors unreadable
+    again = encoder(tmp_path, model)
+    assert np.array_equal(encode(again, ["a", "b"]), np.stack([vector("|a"), vector("|b")]))
+    assert model.calls[-1]["texts"] == ["a", "b"]
+    assert np.array_equal(encode(again, ["b"]), vector("|b")[None])  # the new shard serves them from now on
+    assert np.array_equal(encode(encoder(tmp_path, model), ["a"]), vector("|a")[None])  # in later runs too
+    assert not shard.with_suffix(".keys").exists()  # else it hides the new shard wherever listed first
+    assert len(model.calls) == 2
+
+
+def _shard(seed: int, rows: int = 50) -> tuple[list[bytes], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.bytes(32) for _ in range(rows)], rng.standard_normal((rows, DIM)).astype(np.float32)
+
+
+def _add_shard(folder, seed):
+    EmbeddingStore(folder, "model").add(*_shard(seed))
+
+
+def test_store_is_safe_for_concurrent_writers(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_add_shard, args=(tmp_path, seed)) for seed in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    store = EmbeddingStore(tmp_path, "model")
+    for seed in range(4):
+        keys, vectors = _shard(seed)
+        found = store.get(keys)
+        assert len(found) == 50
+        assert all(np.array_equal(found[k], v) for k, v in zip(keys, vectors))
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("kept", [1, 3])
+def test_eviction_keeps_exactly_the_newest_shards_that_fit(tmp_path, kept):
+    shard_bytes = 50 * DIM * 4 + 128 + 50 * 32  # vectors, .npy header, keys
+    shards = []
+    for seed in range(6):  # two model identities writing into one cache
+        store = EmbeddingStore(tmp_path, f"model-{seed % 2}", max_bytes=kept * shard_bytes)
+        keys, vectors = _shard(seed)
+        store.add(keys, vectors)
+        shards.append((f"model-{seed % 2}", keys))
+        present = [len(EmbeddingStore(tmp_path, identity).get(keys)) for identity, keys in shards]
+        assert present == [0] * max(0, len(shards) - kept) + [50] * min(len(shards), kept), seed
+    on_disk = sum(p.stat().st_size for p in tmp_path.glob("*/*") if p.suffix in (".npy", ".keys"))
+    assert on_disk <= kept * shard_bytes
+    assert EmbeddingStore(tmp_path, "model-9", max_bytes=0).get(shards[-1][1]) == {}  # identities stay apart
+
+
+def test_shards_written_by_another_run_are_found(tmp_path):
+    reader = EmbeddingStore(tmp_path, "model")
+    for seed in range(3):
+        reader.add(*_shard(seed))
+    assert len(reader.get(_shard(0)[0])) == 50
+    for seed in range(3, 6):
+        EmbeddingStore(tmp_path, "model").add(*_shard(seed))
+    assert [len(reader.get(_shard(seed)[0])) for seed in range(6)] == [50] * 6
+
+
+def test_a_shard_evicted_under_a_reader_is_encoded_again(tmp_path):
+    reader = EmbeddingStore(tmp_path, "model")
+    reader.add(*_shard(0))
+    EmbeddingStore(tmp_path, "model").add(*_shard(1))
+    assert len(reader.get(_shard(0)[0])) == 50  # indexes both shards, reads the first
+    for path in (tmp_path / "model").glob("*"):  # another run evicts both
+        path.unlink()
+    keys, vectors = _shard(1)
+    assert reader.get(keys) == {}
+    reader.add(keys, vectors)
+    assert len(reader.get(keys)) == 50
+
+
+def test_a_shard_bigger_than_the_limit_is_still_kept_and_an_unbounded_store_evicts_nothing(tmp_path):
+    store = EmbeddingStore(tmp_path / "small", "model", max_bytes=10)
+    keys, vectors = _shard(0)
+    store.add(keys, vectors)
+    assert len(store.get(keys)) == 50  # the shard just written is never evicted
+    unbounded = EmbeddingStore(tmp_path / "big", "model")
+    for seed in range(3):
+        unbounded.add(*_shard(seed))
+    assert all(len(EmbeddingStore(tmp_path / "big", "model").get(_shard(s)[0])) == 50 for s in range(3))
+    store.add([], np.zeros((0, DIM), dtype=np.float32))
+    assert len(list((tmp_path / "small" / "model").glob("*.npy"))) == 1
+
+
+def test_a_cached_run_encodes_with_the_batch_size_and_halves_it_on_out_of_memory(six_snapshots, tmp_path, monkeypatch):
+    import torch
+    from conftest import run_sample
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+    real, sizes = SentenceTransformerEncoderWrapper.encode, []
+
+    def tight_memory(self, inputs, **kwargs):
+        sizes.append(inputs.batch_size)
+        if inputs.batch_size > 8:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, inputs, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformerEncoderWrapper, "encode", tight_memory)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ("--tasks", "STSB", "--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache))
+    assert run_sample(*args, "--batch-size", "32") == 0
+    assert sizes[:3] == [32, 16, 8] and set(sizes[2:]) == {8}
+
+
+def test_the_default_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.setenv("EVALKIT_CACHE", "")
+    assert default_cache_dir() == tmp_path / "xdg" / "evalkit" / "embeddings"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "evalkit" / "embeddings"
+
+
+@pytest.mark.parametrize("keys, vectors", [([b"k" * 32], [["not a number"]]), (["not bytes"], [[1.0]])])
+def test_a_failed_write_leaves_no_temporary_files(tmp_path, keys, vectors):
+    with pytest.raises((ValueError, TypeError)):
+        EmbeddingStore(tmp_path, "model").add(keys, np.array(vectors))
+    assert list((tmp_path / "model").iterdir()) == []
+
+
+def test_eviction_waits_for_the_cache_lock_and_counts_torn_shards(tmp_path):
+    import fcntl
+    import threading
+
+    (tmp_path / "model").mkdir()
+    torn = tmp_path / "model" / "00000000000000000001-1-deadbeef.npy"  # the oldest shard, its keys never written
+    torn.write_bytes(b"torn")
+    store = EmbeddingStore(tmp_path, "model", max_bytes=1)
+    with (tmp_path / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run evicting
+        writer = threading.Thread(target=store.add, args=_shard(0))
+        writer.start()
+        writer.join(1.0)
+        assert writer.is_alive()  # waits for the lock
+    writer.join(60)
+    assert not writer.is_alive() and not torn.exists()
+    assert len(store.get(_shard(0)[0])) == 50

@@ -1,0 +1,392 @@
+"""Mutation testing of the modules that produce numbers and verdicts (see docs/mutation.md).
+
+    python tools/mutate.py                    # every module in MODULES
+    python tools/mutate.py gate sampling      # some of them
+    python tools/mutate.py gate --show-killed
+
+Each mutant changes one AST node of one module (a comparison, an arithmetic or boolean operator, a number, a
+condition negated, a call statement removed, ...). The module's fast tests run against it in a forked child of a
+process that has already imported the heavy dependencies, inside a scratch copy of the repository (so `run_eval.py`
+subprocesses see the mutant too), and only the tests whose execution reached the mutated lines run. A mutant is
+killed when a test fails or the run times out. Mutants listed in docs/mutation.md as equivalent (by their id) are
+left out of the score. Exit status: 0 when every module scores at least --min-score, else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import hashlib
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "mutation.md"
+# module name -> (source file, the fast tests that cover it, quickest first: a mutant's run stops at its first failure)
+MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "metrics": ("evalkit/metrics.py", ("tests/test_metrics.py", "tests/test_verdicts.py", "tests/test_ingest.py")),
+    "card": ("evalkit/results/card.py", ("tests/test_verdicts.py", "tests/test_card.py")),
+    "read": ("evalkit/results/read.py", ("tests/test_verdicts.py", "tests/test_ingest.py", "tests/test_card.py")),
+    "gate": ("evalkit/report/gate.py", ("tests/test_verdicts.py", "tests/test_gate.py")),
+    "sampling": ("evalkit/run/sampling.py", ("tests/test_sampling.py",)),
+    "cache": ("evalkit/run/cache.py", ("tests/test_cache_store.py",)),
+}
+PREIMPORTS = ("numpy", "yaml", "pytest", "hypothesis", "huggingface_hub", "datasets", "torch", "mteb")
+COPIED = ("evalkit", "tests", "tasks", "run_eval.py", "pyproject.toml")
+EQUIVALENT = re.compile(r"`(\w+-[0-9a-f]{8})`")
+
+COMPARE_SWAP = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+}
+BINOP_SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div}
+BOOLOP_SWAP = {ast.And: ast.Or, ast.Or: ast.And}
+
+
+@dataclass
+class Mutant:
+    id: str
+    line: int
+    end_line: int
+    function: str
+    before: str
+    after: str
+    source: str
+
+
+def _variants(node: ast.AST) -> list[ast.AST]:
+    """The mutated copies of one node (shallow: children are shared with the original tree)."""
+    out = []
+    if isinstance(node, ast.Compare):
+        for i, op in enumerate(node.ops):
+            if type(op) in COMPARE_SWAP:
+                new = copy.copy(node)
+                new.ops = [*node.ops[:i], COMPARE_SWAP[type(op)](), *node.ops[i + 1 :]]
+                out.append(new)
+    elif isinstance(node, ast.BinOp) and type(node.op) in BINOP_SWAP:
+        new = copy.copy(node)
+        new.op = BINOP_SWAP[type(node.op)]()
+        out.append(new)
+    elif isinstance(node, ast.AugAssign) and type(node.op) in BINOP_SWAP:
+        new = copy.copy(node)
+        new.op = BINOP_SWAP[type(node.op)]()
+        out.append(new)
+    elif isinstance(node, ast.BoolOp):
+        new = copy.copy(node)
+        new.op = BOOLOP_SWAP[type(node.op)]()
+        out.append(new)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
+        out.append(node.operand)
+    elif isinstance(node, ast.Constant) and not isinstance(node.value, (str, bytes)) and node.value is not None:
+        if isinstance(node.value, bool):
+            out.append(ast.Constant(not node.value))
+        elif isinstance(node.value, (int, float)):
+            out.append(ast.Constant(node.value + 1))
+    elif isinstance(node, (ast.If, ast.While, ast.IfExp)) and not _negated_elsewhere(node.test):
+        new = copy.copy(node)
+        new.test = ast.UnaryOp(ast.Not(), node.test)
+        out.append(new)
+    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        out.append(ast.Pass())
+    elif isinstance(node, ast.Return) and node.value is not None:
+        out.append(ast.Return(ast.Constant(None)))
+    elif isinstance(node, ast.Break):
+        out.append(ast.Continue())
+    elif isinstance(node, ast.Continue):
+        out.append(ast.Break())
+    return out
+
+
+def _negated_elsewhere(test: ast.expr) -> bool:
+    """Whether negating `test` gives a mutant that removing its `not` or swapping its operator gives already."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return True
+    exact = (ast.Eq, ast.NotEq, ast.In, ast.NotIn, ast.Is, ast.IsNot)
+    return isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], exact)
+
+
+def _replace(tree: ast.AST, target: ast.AST, replacement: ast.AST) -> None:
+    """Put `replacement` where `target` is in `tree`."""
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if value is target:
+                setattr(parent, name, ast.copy_location(replacement, target))
+                return
+            if isinstance(value, list) and any(v is target for v in value):
+                value[[v is target for v in value].index(True)] = ast.copy_location(replacement, target)
+                return
+    raise ValueError("node not in tree")
+
+
+def _skipped(tree: ast.Module) -> set[int]:
+    """Nodes never mutated: docstrings, type annotations, logging calls and `__future__` imports."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+        ):
+            skip.add(id(body[0]))
+        for annotation in (getattr(node, "annotation", None), getattr(node, "returns", None)):
+            if annotation is not None:
+                skip.update(id(n) for n in ast.walk(annotation))
+        if isinstance(node, ast.Expr) and "logger." in ast.unparse(node):
+            skip.update(id(n) for n in ast.walk(node))
+    return skip
+
+
+def _owners(tree: ast.Module) -> dict[int, str]:
+    """The innermost function or class name of every node."""
+    owners: dict[int, str] = {}
+
+    def visit(node: ast.AST, owner: str) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            owner = node.name
+        owners[id(node)] = owner
+        for child in ast.iter_child_nodes(node):
+            visit(child, owner)
+
+    visit(tree, "<module>")
+    return owners
+
+
+def mutants(module: str, path: Path) -> list[Mutant]:
+    """Every mutant of one source file, each with a stable id (module, function, before, after, occurrence)."""
+    text = path.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    skip, owners = _skipped(tree), _owners(tree)
+    out, seen = [], {}
+    for index, node in enumerate(ast.walk(tree)):
+        if id(node) in skip or not hasattr(node, "lineno"):
+            continue
+        for number, variant in enumerate(_variants(node)):
+            fresh = ast.parse(text)
+            target = list(ast.walk(fresh))[index]
+            _replace(fresh, target, _variants(target)[number])
+            before, after = ast.unparse(node).split("\n")[0], ast.unparse(variant).split("\n")[0]
+            key = f"{module}|{owners[id(node)]}|{before}|{after}"
+            seen[key] = seen.get(key, 0) + 1
+            digest = hashlib.sha1(f"{key}|{seen[key]}".encode()).hexdigest()[:8]
+            out.append(
+                Mutant(
+                    f"{module}-{digest}",
+                    node.lineno,
+                    node.end_lineno or node.lineno,
+                    owners[id(node)],
+                    before,
+                    after,
+                    ast.unparse(ast.fix_missing_locations(fresh)),
+                )
+            )
+    return out
+
+
+def _dedupe(found: list[Mutant], original: str) -> list[Mutant]:
+    """One mutant per distinct mutated source (`if not x` negated and `not` removed are the same program)."""
+    seen, out = {ast.unparse(ast.parse(original))}, []
+    for mutant in found:
+        if mutant.source not in seen:
+            seen.add(mutant.source)
+            out.append(mutant)
+    return out
+
+
+class _Trace:
+    """A pytest plugin recording, per test, the lines of one file that ran ("<import>" outside any test)."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename, self.current, self.lines = filename, "<import>", {}
+
+    def _call(self, frame, event, arg):
+        return self._line if frame.f_code.co_filename == self.filename else None
+
+    def _line(self, frame, event, arg):
+        if event == "line":
+            self.lines.setdefault(self.current, set()).add(frame.f_lineno)
+        return self._line
+
+    def start(self) -> None:
+        import threading
+
+        sys.settrace(self._call)
+        threading.settrace(self._call)
+
+    def pytest_runtest_protocol(self, item, nextitem):
+        self.current = item.nodeid
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self.current = "<import>"
+
+
+class _Select:
+    """A pytest plugin keeping only the tests named (node ids)."""
+
+    def __init__(self, nodeids: set[str]) -> None:
+        self.nodeids = nodeids
+
+    def pytest_collection_modifyitems(self, config, items):
+        items[:] = [item for item in items if item.nodeid in self.nodeids]
+
+
+def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> tuple[int | None, float]:
+    """Run pytest on `tests` in a forked child inside `root`; (exit status or None on timeout, seconds)."""
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the child: its own process group, so that a timeout also ends its subprocesses
+        try:
+            os.setpgid(0, 0)
+            os.chdir(root)
+            sys.path.insert(0, str(root))
+            os.environ.update(PYTHONPATH=str(root), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            import pytest
+
+            if isinstance(plugin, _Trace):
+                plugin.start()
+            # without the plugins that gc.collect() a large heap at exit or load entry points at start
+            options = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:unraisableexception"]
+            code = pytest.main([*options, *tests], plugins=[plugin])
+            if isinstance(plugin, _Trace):
+                sys.settrace(None)
+                lines = (f"{test}\t{' '.join(map(str, sorted(hit)))}" for test, hit in plugin.lines.items())
+                (root / "trace.txt").write_text("\n".join(lines))
+            os._exit(int(code))
+        except BaseException:
+            os._exit(3)
+    deadline = start + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), time.perf_counter() - start
+        if time.perf_counter() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None, time.perf_counter() - start
+        time.sleep(0.05)
+
+
+def _scratch() -> Path:
+    """A copy of the repository's code, tests and suites beside a link to ../shared (bytecode of tests is kept)."""
+    base = Path(tempfile.mkdtemp(prefix="evalkit-mutate-"))
+    root = base / "repo"
+    root.mkdir()
+    for name in COPIED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    if (REPO.parent / "shared").exists():
+        (base / "shared").symlink_to((REPO.parent / "shared").resolve())
+    return root
+
+
+def _write_source(path: Path, source: str) -> None:
+    """Write a module and drop its cached bytecode (a pyc checks mtime in whole seconds: it could look current)."""
+    path.write_text(source, encoding="utf-8")
+    for cached in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
+        cached.unlink()
+
+
+def equivalent_ids() -> set[str]:
+    """The ids of the mutants docs/mutation.md lists as equivalent."""
+    return set(EQUIVALENT.findall(DOC.read_text(encoding="utf-8"))) if DOC.exists() else set()
+
+
+def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool, only: set[str]) -> float:
+    """Mutate one module, printing each survivor and the score; returns the score (percent)."""
+    relative, tests = MODULES[module]
+    target = root / relative
+    original = target.read_text(encoding="utf-8")
+    found = [m for m in _dedupe(mutants(module, target), original) if not only or m.id in only]
+    trace = _Trace(str(target))
+    code, seconds = _fork_pytest(root, tests, trace, 1800)
+    if code != 0:
+        raise SystemExit(f"{module}: the tests fail without a mutant (pytest exit status {code})")
+    covered: dict[str, set[int]] = {}
+    for line in (root / "trace.txt").read_text().splitlines():
+        test, _, numbers = line.partition("\t")
+        covered[test] = {int(n) for n in numbers.split()}
+    at_import = covered.pop("<import>", set())
+    counts = {"killed": 0, "timeout": 0, "survived": 0, "equivalent": 0}
+    print(f"{module}: {len(found)} mutants of {relative}, tests {' '.join(tests)} ({seconds:.0f} s traced)", flush=True)
+    try:
+        for mutant in found:
+            lines = set(range(mutant.line, mutant.end_line + 1))
+            selected = set(covered) if lines & at_import else {t for t, hit in covered.items() if lines & hit}
+            code = 0  # no test reaches it
+            if selected:
+                _write_source(target, mutant.source)
+                files = tuple(f for f in tests if any(test.startswith(f"{f}::") for test in selected))
+                code, _ = _fork_pytest(root, files, _Select(selected), 2 * seconds + 60)
+                _write_source(target, original)
+            verdict = "timeout" if code is None else "survived" if code in (0, 5) else "killed"
+            if verdict == "survived" and mutant.id in equivalent:
+                verdict = "equivalent"
+            counts[verdict] += 1
+            if verdict == "survived" or (show_killed and verdict != "equivalent"):
+                unreached = "" if selected else "  (no test reaches it)"
+                print(
+                    f"  {verdict:9} {mutant.id}  line {mutant.line} in {mutant.function}: "
+                    f"{mutant.before}  ->  {mutant.after}{unreached}",
+                    flush=True,
+                )
+    finally:
+        _write_source(target, original)
+    scored = len(found) - counts["equivalent"]
+    score = 100 * (counts["killed"] + counts["timeout"]) / scored if scored else 100.0
+    print(f"{module}: {score:.1f}% ({', '.join(f'{n} {k}' for k, n in counts.items())})", flush=True)
+    return score
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE", help=f"modules to mutate: {', '.join(MODULES)} (all)")
+    parser.add_argument("--show-killed", action="store_true", help="list the killed mutants too")
+    parser.add_argument("--mutant", action="append", default=[], metavar="ID", help="run only these mutants")
+    parser.add_argument("--min-score", type=float, default=90.0, help="the score each module must reach (percent)")
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module {unknown[0]!r}; choose from {', '.join(MODULES)}")
+    os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the scratch copy may keep bytecode (see `_write_source`)
+    sys.dont_write_bytecode = False
+    for name in PREIMPORTS:  # imported once here, shared by every forked test run
+        __import__(name)
+    root = _scratch()
+    equivalent = equivalent_ids()
+    start = time.perf_counter()
+    try:
+        only = set(args.mutant)
+        modules = args.modules or [m for m in MODULES if not only or any(i.startswith(f"{m}-") for i in only)]
+        scores = {m: run_module(m, root, equivalent, args.show_killed, only) for m in modules}
+    finally:
+        shutil.rmtree(root.parent, ignore_errors=True)
+    print(f"{time.perf_counter() - start:.0f} s: " + ", ".join(f"{m} {s:.1f}%" for m, s in scores.items()))
+    return 0 if all(s >= args.min_score for s in scores.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
