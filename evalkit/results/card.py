@@ -13,11 +13,11 @@ import yaml
 from huggingface_hub import ModelCardData
 
 from evalkit.errors import UserError
-from evalkit.fileio import write_json_atomic, write_text_atomic
+from evalkit.fileio import read_text, write_json_atomic, write_text_atomic
 from evalkit.metrics import from_card, mteb_key
 from evalkit.results.files import META_FILE, MODEL_INDEX_FILE, model_dir, task_file
-from evalkit.results.read import read_card, read_one, split_front_matter
-from evalkit.results.scores import ModelScores, TaskScores
+from evalkit.results.read import model_meta, read_card, read_one, split_front_matter
+from evalkit.results.scores import ModelScores, TaskScores, main_score
 from evalkit.suite import Suite
 from evalkit.yamlio import load_yaml
 
@@ -34,6 +34,11 @@ def emit_model_index(model: ModelScores, suite: Suite, name: str | None = None) 
         if scores.sampled is not None:
             raise UserError(
                 f"{model.source}: {spec.mteb_task} is a sampled result ({scores.sampled}); cards show full runs only"
+            )
+        if main_score(scores.metrics, spec.type, suite.main_metrics)[1] is None:
+            raise UserError(
+                f"{model.source}: {spec.mteb_task} has no finite {suite.main_metrics[spec.type]} (NaN?); "
+                "cards show finite scores only"
             )
         card = spec.card
         entries.append(
@@ -86,6 +91,11 @@ def update_readme(text: str, model_index: str, path: Path = Path("README.md")) -
     meta = load_yaml(front, path, head.count("\n") + 1, "front matter is not valid YAML") or {}
     if not isinstance(meta, dict):
         raise UserError(f"{path}: the front matter is not a YAML mapping")
+    if getattr(meta, "merge_line", None) is not None:
+        raise UserError(
+            f"{path}:{meta.merge_line}: the front matter uses a YAML merge key (`<<:`), which evalkit cannot "
+            "update in place; edit the model-index by hand"
+        )
     if MODEL_INDEX in meta:
         start = meta.key_offsets[MODEL_INDEX]
         end = min((o for o in meta.key_offsets.values() if o > start), default=len(front))
@@ -120,20 +130,35 @@ def import_card(card_path: Path, output_dir: Path, suite: Suite) -> list[Path]:
     Each model-index entry becomes `<name>/external/<MtebTask>.json` plus a `model_meta.json`, with the dataset
     revisions the card records and scores that give back the card's values exactly.
     """
-    folders = []
+    folders: dict[Path, str] = {}
     for model in read_card(card_path, suite):
         if not model.tasks:
             continue
         folder = model_dir(output_dir, model.name.replace("/", "__"), model.revision)
+        if folder in folders:
+            raise UserError(
+                f"{card_path}: model-index entries {folders[folder]!r} and {model.name!r} would both go to {folder}"
+            )
+        _check_import_target(folder, card_path)
+        folders[folder] = model.name
         write_json_atomic(
             folder / META_FILE, {"name": model.name, "revision": model.revision, "source": str(card_path)}
         )
         for scores in model.tasks.values():
             write_json_atomic(task_file(folder, scores.task), _result_json(scores, suite))
-        folders.append(folder)
     if not folders:
         raise UserError(f"{card_path}: the card holds no result of suite {suite.name!r}")
-    return folders
+    return list(folders)
+
+
+def _check_import_target(folder: Path, card_path: Path) -> None:
+    """Refuse a folder that holds results from anything but this card: two cards never merge into one model."""
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    source = model_meta(folder).get("source")
+    if not isinstance(source, str) or Path(source).resolve() != card_path.resolve():
+        held = f"results imported from {source}" if isinstance(source, str) else "other results"
+        raise UserError(f"{folder} already holds {held}; import {card_path} into another output folder")
 
 
 def _result_json(scores: TaskScores, suite: Suite) -> dict:
@@ -165,16 +190,9 @@ def update_card(readme: Path, model_index: str) -> bool:
     The file keeps its line endings and mode; a symbolic link stays a link and its target is updated.
     """
     readme = Path(readme)
-    try:
-        with readme.open(encoding="utf-8", newline="") as f:
-            old = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{readme}: cannot read ({exc})") from exc
+    old = read_text(readme)
     new = update_readme(old, model_index, readme)
     if new == old:
         return False
-    try:
-        write_text_atomic(readme, new)
-    except OSError as exc:
-        raise UserError(f"{readme}: cannot write ({exc.strerror or exc})") from exc
+    write_text_atomic(readme, new)
     return True
