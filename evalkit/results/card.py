@@ -128,27 +128,29 @@ def import_card(card_path: Path, output_dir: Path, suite: Suite) -> list[Path]:
     """Write a card's suite results as mteb result JSON under `output_dir`; returns the folders written.
 
     Each model-index entry becomes `<name>/external/<MtebTask>.json` plus a `model_meta.json`, with the dataset
-    revisions the card records and scores that give back the card's values exactly.
+    revisions the card records and scores that give back the card's values exactly. Two entries that map to one
+    folder, or a folder that holds anything but this card's results, are a `UserError` before anything is written.
     """
-    folders: dict[Path, str] = {}
+    models = {}
     for model in read_card(card_path, suite):
         if not model.tasks:
             continue
         folder = model_dir(output_dir, model.name.replace("/", "__"), model.revision)
-        if folder in folders:
+        if folder in models:
             raise UserError(
-                f"{card_path}: model-index entries {folders[folder]!r} and {model.name!r} would both go to {folder}"
+                f"{card_path}: model-index entries {models[folder].name!r} and {model.name!r} would both go to {folder}"
             )
         _check_import_target(folder, card_path)
-        folders[folder] = model.name
+        models[folder] = model
+    if not models:
+        raise UserError(f"{card_path}: the card holds no result of suite {suite.name!r}")
+    for folder, model in models.items():
         write_json_atomic(
             folder / META_FILE, {"name": model.name, "revision": model.revision, "source": str(card_path)}
         )
         for scores in model.tasks.values():
             write_json_atomic(task_file(folder, scores.task), _result_json(scores, suite))
-    if not folders:
-        raise UserError(f"{card_path}: the card holds no result of suite {suite.name!r}")
-    return list(folders)
+    return list(models)
 
 
 def _check_import_target(folder: Path, card_path: Path) -> None:

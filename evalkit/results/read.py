@@ -15,6 +15,7 @@ import math
 import os
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,7 @@ def merge_revisions(models: list[ModelScores]) -> ModelScores:
     tasks: dict[str, TaskScores] = {}
     for model in sorted(models, key=lambda m: m.revision):
         for task, scores in model.tasks.items():
+            scores = replace(scores, revision=scores.revision or model.revision)
             tasks[task] = scores if task not in tasks else _newer(tasks[task], scores)
     source = Path(os.path.commonpath([str(m.source) for m in models]))
     revisions = sorted({m.revision for m in models}, key=lambda r: (r == CARD_REVISION, r))
