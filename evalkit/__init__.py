@@ -93,7 +93,7 @@ def evaluate(
     from evalkit.fileio import write_json_atomic
     from evalkit.results.card import write_beside
     from evalkit.results.files import SUMMARY_FILE
-    from evalkit.run.cache import EmbeddingStore, default_cache_dir
+    from evalkit.run.cache import EmbeddingStore, claim_root, default_cache_dir
     from evalkit.run.data import check_snapshot
     from evalkit.run.models import ModelOptions, load_model
     from evalkit.run.runner import RunObserver, RunOptions, run_tasks, summary, variants
@@ -118,6 +118,8 @@ def evaluate(
                 folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
+    if cache_dir is not None:
+        claim_root(cache_dir)  # a folder that is not an evalkit cache is refused before the model loads
     options = ModelOptions(device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt)
     loaded = load_model(model, options, revision=revision, name=name)
     store = None
