@@ -21,7 +21,7 @@ class YamlMap(dict):
     line: int = 0
     key_lines: dict
     key_offsets: dict
-    merge_line: int | None = None  # the line of a YAML merge key (`<<:`) in this mapping, if any
+    merge_offsets: list  # offsets of the YAML merge keys (`<<:`), which are no key of the mapping
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -34,11 +34,11 @@ class _LineLoader(yaml.SafeLoader):
 
     def construct_located_map(self, node: yaml.MappingNode):
         data = YamlMap()
-        data.line, data.key_lines, data.key_offsets = self.line_of(node), {}, {}
+        data.line, data.key_lines, data.key_offsets, data.merge_offsets = self.line_of(node), {}, {}, []
         yield data
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                data.merge_line = self.line_of(key_node)
+                data.merge_offsets.append(key_node.start_mark.index)
                 continue
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, Hashable):

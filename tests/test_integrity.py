@@ -360,12 +360,13 @@ def test_15_a_misspelt_split_fails_at_tasks(tmp_path, capsys):
     assert "does not evaluate split 'tset'" in line and "did you mean test" in line
 
 
-def test_15_a_merge_key_is_named_as_such(tmp_path, capsys):
-    readme = tmp_path / "README.md"
-    readme.write_text("---\nbase: &b {license: mit}\n<<: *b\ntags: [x]\n---\n# body\n")
-    source = write_card(tmp_path / "src" / "README.md")
-    line = one_error_line(["card", "emit", str(source), "--update", str(readme)], capsys)
-    assert "README.md:3: the front matter uses a YAML merge key" in line and "flow style" not in line
+def test_15_a_merge_key_after_the_model_index_is_kept(tmp_path):
+    readme = write_card(tmp_path / "README.md", values=(10.0,), extra="base: &b {license: mit}\n")
+    readme.write_text(readme.read_text().replace("---\n# My", "<<: *b\ntags: [x]\n---\n# My"))
+    source = write_card(tmp_path / "src" / "README.md", values=(90.0,))
+    assert main(["card", "emit", str(source), "--update", str(readme)]) == 0
+    text = readme.read_text()
+    assert "value: 90" in text and "value: 10" not in text and "\n<<: *b\ntags: [x]\n---\n" in text
 
 
 def test_15_no_glyph_warnings_from_the_html_report(tmp_path):

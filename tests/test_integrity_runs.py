@@ -91,7 +91,7 @@ def _corrupt(path: pathlib.Path, kind: str, rng: np.random.Generator) -> None:
 # ---------------------------------------------------------------- 4: corrupt shards never give a wrong number
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     kind=st.sampled_from(["bytes", "truncate", "nan", "dim", "dtype", "rows"]),
     every_shard=st.booleans(),

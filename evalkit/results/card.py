@@ -91,14 +91,10 @@ def update_readme(text: str, model_index: str, path: Path = Path("README.md")) -
     meta = load_yaml(front, path, head.count("\n") + 1, "front matter is not valid YAML") or {}
     if not isinstance(meta, dict):
         raise UserError(f"{path}: the front matter is not a YAML mapping")
-    if getattr(meta, "merge_line", None) is not None:
-        raise UserError(
-            f"{path}:{meta.merge_line}: the front matter uses a YAML merge key (`<<:`), which evalkit cannot "
-            "update in place; edit the model-index by hand"
-        )
     if MODEL_INDEX in meta:
         start = meta.key_offsets[MODEL_INDEX]
-        end = min((o for o in meta.key_offsets.values() if o > start), default=len(front))
+        keys = [*meta.key_offsets.values(), *meta.merge_offsets]  # the block ends where the next key, or `<<:`, starts
+        end = min((o for o in keys if o > start), default=len(front))
         lines = front[start:end].splitlines(keepends=True)
         while len(lines) > 1 and (not lines[-1].strip() or lines[-1].startswith("#")):  # blank lines, comments stay
             end -= len(lines.pop())
