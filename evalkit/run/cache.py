@@ -129,8 +129,8 @@ class EmbeddingStore:
         """The verified rows of a shard; None when it is gone or bad (its texts are then encoded again)."""
         if shard not in self._vectors_of:
             try:
-                data = (self.folder / f"{shard}.npy").read_bytes()
-                self._vectors_of[shard] = _verified(data, self._shard_keys[shard], self._headers[shard])
+                path = self.folder / f"{shard}.npy"
+                self._vectors_of[shard] = _verified(path, self._shard_keys[shard], self._headers[shard])
             except FileNotFoundError:  # evicted by another run
                 self._forget(shard)
                 return None
@@ -173,7 +173,7 @@ class EmbeddingStore:
         for shard, items in rows.items():
             vectors = self._vectors(shard)
             if vectors is not None:
-                block = vectors[[row for _, row in items]]
+                block = np.asarray(vectors[[row for _, row in items]])
                 found.update(zip((key for key, _ in items), block))
         return found
 
@@ -244,8 +244,14 @@ class EmbeddingStore:
                 logger.info("embedding cache over its limit: evicted %s", folder / stem)
 
 
-def _digest(data: bytes, keys: bytes) -> str:
-    return hashlib.sha256(hashlib.sha256(data).digest() + keys).hexdigest()
+def _digest(data: bytes | Path, keys: bytes) -> str:
+    """The checksum of a shard: SHA-256 over the SHA-256 of its .npy bytes (or file) and its keys."""
+    if isinstance(data, Path):
+        with data.open("rb") as f:
+            inner = hashlib.file_digest(f, "sha256").digest()
+    else:
+        inner = hashlib.sha256(data).digest()
+    return hashlib.sha256(inner + keys).hexdigest()
 
 
 def _parse_keys(raw: bytes) -> tuple[dict[str, Any], bytes]:
@@ -263,12 +269,13 @@ def _parse_keys(raw: bytes) -> tuple[dict[str, Any], bytes]:
     return header, keys
 
 
-def _verified(data: bytes, keys: bytes, header: dict[str, Any]) -> np.ndarray:
-    """The rows of a shard whose bytes, shape and dtype are what its key file recorded; else `BadShard`."""
-    if _digest(data, keys) != header.get("sha256"):
-        raise BadShard(f"checksum mismatch ({len(data)} bytes)")
+def _verified(path: Path, keys: bytes, header: dict[str, Any]) -> np.ndarray:
+    """The rows of a shard (memory-mapped) whose bytes, shape and dtype are what its key file recorded; else
+    `BadShard`."""
+    if _digest(path, keys) != header.get("sha256"):
+        raise BadShard(f"checksum mismatch ({_size(path)} bytes)")
     try:
-        vectors = np.load(io.BytesIO(data), allow_pickle=False)
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise BadShard(f"not a .npy array ({exc})") from exc
     if vectors.dtype != np.dtype(DTYPE) or vectors.shape != (header["rows"], header["dim"]):
