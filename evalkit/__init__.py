@@ -102,7 +102,7 @@ def evaluate(
     from evalkit.fileio import write_json_atomic
     from evalkit.results.card import write_beside
     from evalkit.results.files import SUMMARY_FILE
-    from evalkit.run.cache import EmbeddingStore, default_cache_dir
+    from evalkit.run.cache import EmbeddingStore, claim_root, default_cache_dir
     from evalkit.run.data import check_snapshot
     from evalkit.run.models import ModelOptions, load_model, resolve
     from evalkit.run.runner import RunObserver, RunOptions, run_tasks, summary, variants
@@ -148,6 +148,8 @@ def evaluate(
         model_kwargs=dict(model_kwargs or {}),
         prompts=the_suite.prompts | (load_prompts(Path(prompts), the_suite) if prompts else {}),
     )
+    if cache_dir is not None:
+        claim_root(cache_dir)  # a folder that is not an evalkit cache is refused before the model loads
     loaded = load_model(found, options, revision=revision, name=name)
     store = None
     if cache_dir is not None and not loaded.cross_encoder:

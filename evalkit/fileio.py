@@ -1,13 +1,47 @@
-"""Writing files atomically: readers never see a torn file, and a file's mode is what the umask (or the file it
-replaces) says it is."""
+"""Files in and out: reading only regular files of bounded size, and writing atomically (readers never see a torn
+file, and a file's mode is what the umask, or the file it replaces, says it is). Failures are one-line `UserError`s."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from evalkit.errors import UserError
+
+MAX_INPUT_BYTES = 64 * 2**20  # the largest file evalkit reads (results, cards, suites, tolerances are far smaller)
+
+
+def read_text(path: Path, what: str = "", encoding: str = "utf-8", limit: int = MAX_INPUT_BYTES) -> str:
+    """The text of a regular file of at most `limit` bytes, line endings as they are.
+
+    A FIFO, a device (`/dev/zero`), a folder, a file too large or not in `encoding` is a `UserError`
+    (`<path>: cannot read <what> (<why>)`); nothing is read from a special file, and opening one never blocks.
+    """
+
+    def refuse(why: str) -> UserError:
+        return UserError(f"{path}: cannot read{f' {what}' if what else ''} ({why})")
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise refuse(exc.strerror or str(exc)) from exc
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise refuse("not a regular file")
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise refuse(exc.strerror or str(exc)) from exc
+    if len(data) > limit:
+        raise refuse(f"larger than {limit // 2**20} MiB")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise refuse(f"not {encoding} text: {exc.reason} at byte {exc.start}") from exc
 
 
 def _umask() -> int:
@@ -17,12 +51,18 @@ def _umask() -> int:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` through a temporary file and a rename.
+    """Write `text` through a temporary file and a rename; failure (a read-only or full disk) is a `UserError`.
 
     A new file gets 0666 less the umask, as `open()` would give it; a file that exists keeps its mode, and a
     symbolic link keeps being a link: its target is replaced.
     """
-    path = Path(path)
+    try:
+        _write(Path(path), text)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def _write(path: Path, text: str) -> None:
     if path.is_symlink():
         path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)

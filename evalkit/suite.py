@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import UserError
+from evalkit.fileio import read_text
 from evalkit.metrics import PAIR_MAX_METRICS, SOURCES
 from evalkit.text import suggest
 from evalkit.yamlio import check_keys, load_yaml, located, text_field
@@ -100,9 +101,10 @@ def load_task(spec: TaskSpec):
     except KeyError as exc:
         known = [t.metadata.name for t in mteb.get_tasks()]
         raise UserError(f"mteb has no task {spec.mteb_task!r}{suggest(spec.mteb_task, known)}") from exc
-    if spec.split not in task.eval_splits:
+    if spec.split not in task.metadata.eval_splits:  # `task.eval_splits` is what was asked for, checked or not
         raise UserError(
             f"{spec.mteb_task}: mteb does not evaluate split {spec.split!r} (it has {task.metadata.eval_splits})"
+            f"{suggest(spec.split, task.metadata.eval_splits)}"
         )
     return task
 
@@ -130,11 +132,7 @@ def card_metric_names(task_type: str) -> set[str]:
 def load_suite(name_or_path: str) -> Suite:
     """Read and validate a suite file; every problem is a one-line `UserError` naming the file, line and key."""
     path = suite_path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read suite ({exc})") from exc
-    raw = load_yaml(text, path)
+    raw = load_yaml(read_text(path, "suite"), path)
     if isinstance(raw, dict):
         check_keys(path, raw, SUITE_KEYS, "")
     if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list) or not raw["tasks"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 
 
@@ -32,9 +33,20 @@ def suggest(name: str, choices) -> str:
     return f"; did you mean {', '.join(by_lower[c] for c in close)}?" if close else ""
 
 
+MD_SPECIAL = re.compile(r"([\\`*\[\]!#|])")  # what could start markup, a link, an image or a heading, or end a cell
+LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
 def md_escape(text: str) -> str:
-    """`text` shown literally in Markdown (tables included) and safe in the HTML it becomes."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+    """`text` shown literally in Markdown (tables included) and in the HTML it becomes: the one escaping function
+    of every Markdown output.
+
+    Line breaks and control characters become a space (a name never starts a line), markup characters get a
+    backslash, and `&`, `<`, `>` become HTML entities (no tag, comment or image survives).
+    """
+    text = LINE_BREAKS.sub(" ", text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return MD_SPECIAL.sub(r"\\\1", text)
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:

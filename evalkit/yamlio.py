@@ -1,4 +1,5 @@
-"""Safe YAML for suites, cards and tolerance files: line-numbered errors, no duplicate keys, located mappings."""
+"""Safe YAML for suites, cards and tolerance files: line-numbered errors, no duplicate keys, located mappings, and
+bounded documents (aliases that expand a small file into a huge one, the "billion laughs", are refused)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import yaml
 from evalkit.errors import UserError
 from evalkit.text import suggest
 
+MAX_NODES = 200_000  # scalars, lists and mappings of a document with every alias expanded
+MAX_DEPTH = 200  # nesting of lists and mappings
+
 
 class YamlMap(dict):
     """A YAML mapping that remembers its line and each key's line (1-based) and offset in the parsed text."""
@@ -17,6 +21,7 @@ class YamlMap(dict):
     line: int = 0
     key_lines: dict
     key_offsets: dict
+    merge_offsets: list  # offsets of the YAML merge keys (`<<:`), which are no key of the mapping
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -29,10 +34,11 @@ class _LineLoader(yaml.SafeLoader):
 
     def construct_located_map(self, node: yaml.MappingNode):
         data = YamlMap()
-        data.line, data.key_lines, data.key_offsets = self.line_of(node), {}, {}
+        data.line, data.key_lines, data.key_offsets, data.merge_offsets = self.line_of(node), {}, {}, []
         yield data
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
+                data.merge_offsets.append(key_node.start_mark.index)
                 continue
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, Hashable):
@@ -43,6 +49,49 @@ class _LineLoader(yaml.SafeLoader):
                 )
             data.key_lines[key], data.key_offsets[key] = self.line_of(key_node), key_node.start_mark.index
         data.update(self.construct_mapping(node))
+
+    def get_single_data(self):
+        """The document, once its size with every alias expanded and its nesting are known to be bounded."""
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_size(node)
+        return self.construct_document(node)
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse a document of more than MAX_NODES nodes once aliases are expanded, or nested deeper than MAX_DEPTH.
+
+    An alias is the same node object as its anchor, so each node's expanded size is counted once (memoized).
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            raise _bounded_error(node, f"nested more than {MAX_DEPTH} levels deep")
+        children = _children(node)
+        if children_done:
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), MAX_NODES + 1)
+            if sizes[id(node)] > MAX_NODES:
+                raise _bounded_error(node, f"more than {MAX_NODES} values once its aliases are expanded")
+        else:
+            stack.append((node, depth, True))
+            stack.extend((c, depth + 1, False) for c in children if id(c) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _bounded_error(node: yaml.Node, problem: str) -> yaml.MarkedYAMLError:
+    return yaml.MarkedYAMLError(problem=f"the document is {problem}", problem_mark=node.start_mark)
 
 
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_located_map)

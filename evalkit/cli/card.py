@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from evalkit.errors import UserError
 from evalkit.fileio import write_text_atomic
 
 
@@ -45,10 +44,7 @@ def handle_emit(args) -> int:
 
     text = evalkit.model_index(args.results, suite=args.suite, name=args.name)
     if args.output:
-        try:
-            write_text_atomic(Path(args.output), text)
-        except OSError as exc:
-            raise UserError(f"--output {args.output}: cannot write ({exc.strerror or exc})") from exc
+        write_text_atomic(Path(args.output), text)
     if args.update:
         updated = evalkit.update_card(args.update, text)
         print(f"{args.update}: model-index {'updated' if updated else 'unchanged'}", file=sys.stderr)

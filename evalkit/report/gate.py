@@ -7,11 +7,13 @@ and 2 on bad input (the CLI turns `UserError` into status 2).
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import OptionError, UserError
+from evalkit.fileio import read_text
 from evalkit.results.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec
 from evalkit.text import md_escape, md_table, suggest, text_table
@@ -20,6 +22,7 @@ from evalkit.yamlio import load_yaml, located
 DEFAULT_TOLERANCE = 0.5
 HEADER = ("status", "task", "type", "baseline", "candidate", "delta", "tolerance")
 SHOWN_IMPROVED = 10  # the tables list at most this many improved tasks; the JUnit report has every task
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # characters XML 1.0 cannot hold
 EPSILON = 1e-9  # float noise allowed on top of a tolerance, so a drop of exactly the tolerance passes
 
 
@@ -57,11 +60,7 @@ def load_tolerances(path: Path | None, suite: Suite, default: float = DEFAULT_TO
         raise OptionError("tolerance", default, "a tolerance is a number of points >= 0")
     if path is None:
         return Tolerances(float(default))
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OptionError("tolerance_file", path, f"cannot read ({exc})") from exc
-    raw = load_yaml(text, path) or {}
+    raw = load_yaml(read_text(Path(path), "tolerance file"), path) or {}
     if not isinstance(raw, dict):
         raise OptionError("tolerance_file", path, "expected a mapping of task or type name to points")
     task_names = set(suite.by_mteb_name) | {t.name for t in suite.tasks}
@@ -85,27 +84,45 @@ def load_tolerances(path: Path | None, suite: Suite, default: float = DEFAULT_TO
 
 @dataclass(frozen=True)
 class TaskCheck:
-    """One baseline task: its main score in both models (candidate None when missing) and the verdict."""
+    """One baseline task: its main score in both models and the verdict.
+
+    A score is None where the model lacks it: `candidate_has_task` tells a task the candidate never ran from one
+    whose main score is not a finite number (NaN in the result file or on the card).
+    """
 
     task: str  # mteb task name
     type: str
     metric: str
-    baseline: float
+    baseline: float | None
     candidate: float | None
     tolerance: float
+    candidate_has_task: bool = True
 
     @property
     def delta(self) -> float | None:
-        return None if self.candidate is None else self.candidate - self.baseline
+        return None if self.candidate is None or self.baseline is None else self.candidate - self.baseline
 
     @property
     def status(self) -> str:
-        """`missing`, `regressed`, `improved` (rose by more than the tolerance) or `ok`."""
+        """`invalid` (no finite main score on either side), `missing`, `regressed`, `improved` or `ok`."""
+        if self.baseline is None or (self.candidate is None and self.candidate_has_task):
+            return "invalid"
         if self.delta is None:
             return "missing"
         if self.delta < -self.tolerance - EPSILON:
             return "regressed"
         return "improved" if self.delta > self.tolerance + EPSILON else "ok"
+
+    @property
+    def message(self) -> str:
+        """One line on this task's verdict."""
+        if self.status == "invalid":
+            side = "baseline" if self.baseline is None else "candidate"
+            return f"{self.task}: the {side} has no finite {self.metric} (NaN?); a score that is no number never passes"
+        if self.status == "missing":
+            return f"{self.task} is missing from the candidate (baseline {self.metric} {self.baseline:.2f})"
+        change = f"{self.delta:+.2f}, tolerance {self.tolerance:g}"
+        return f"{self.metric} {self.baseline:.2f} -> {self.candidate:.2f} ({change})"
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,8 @@ class GateResult:
 
     @property
     def failures(self) -> list[TaskCheck]:
-        return self.with_status("regressed") + ([] if self.allow_missing else self.with_status("missing"))
+        missing = [] if self.allow_missing else self.with_status("missing")
+        return self.with_status("invalid") + self.with_status("regressed") + missing
 
     @property
     def passed(self) -> bool:
@@ -149,9 +167,9 @@ def run_gate(
     candidate: ModelScores, baseline: ModelScores, suite: Suite, tolerances: Tolerances, allow_missing: bool = False
 ) -> GateResult:
     """Check every suite task that the baseline has against the candidate."""
-    specs = [s for s in suite.tasks if baseline.main_score(s.mteb_task, suite.main_metrics) is not None]
+    specs = [s for s in suite.tasks if s.mteb_task in baseline.tasks]
     if not specs:
-        raise UserError(f"baseline {baseline.name} has no main score for any task of suite {suite.name!r}")
+        raise UserError(f"baseline {baseline.name} has no task of suite {suite.name!r}")
     _check_sampling(candidate, baseline, specs)
     checks = [
         TaskCheck(
@@ -161,6 +179,7 @@ def run_gate(
             baseline=baseline.main_score(s.mteb_task, suite.main_metrics),
             candidate=candidate.main_score(s.mteb_task, suite.main_metrics),
             tolerance=tolerances.for_task(s),
+            candidate_has_task=s.mteb_task in candidate.tasks,
         )
         for s in specs
     ]
@@ -171,13 +190,13 @@ def _rows(result: GateResult) -> list[tuple[str, ...]]:
     """Every regressed and missing task, worst first, then the SHOWN_IMPROVED most improved."""
     regressed = sorted(result.with_status("regressed"), key=lambda c: c.delta)
     improved = sorted(result.with_status("improved"), key=lambda c: -c.delta)[:SHOWN_IMPROVED]
-    shown = regressed + result.with_status("missing") + improved
+    shown = result.with_status("invalid") + regressed + result.with_status("missing") + improved
     return [
         (
             c.status.upper() if c in result.failures else c.status,
             c.task,
             c.type,
-            f"{c.baseline:.2f}",
+            "–" if c.baseline is None else f"{c.baseline:.2f}",
             "–" if c.candidate is None else f"{c.candidate:.2f}",
             "–" if c.delta is None else f"{c.delta:+.2f}",
             f"{c.tolerance:g}",
@@ -188,7 +207,7 @@ def _rows(result: GateResult) -> list[tuple[str, ...]]:
 
 def verdict(result: GateResult) -> str:
     """One line: PASS or FAIL with counts, naming the failed tasks."""
-    counts = {s: len(result.with_status(s)) for s in ("regressed", "missing", "improved", "ok")}
+    counts = {s: len(result.with_status(s)) for s in ("invalid", "regressed", "missing", "improved", "ok")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     if result.passed:
         return f"PASS: {result.candidate} vs {result.baseline}, {len(result.checks)} tasks ({summary})"
@@ -229,10 +248,7 @@ def junit_xml(result: GateResult) -> str:
     )
     for c in result.checks:
         case = ET.SubElement(suite_el, "testcase", classname=f"evalkit.check.{c.type}", name=c.task, time="0")
-        if c.status == "missing":
-            message = f"{c.task} is missing from the candidate (baseline {c.metric} {c.baseline:.2f})"
-        else:
-            message = f"{c.metric} {c.baseline:.2f} -> {c.candidate:.2f} ({c.delta:+.2f}, tolerance {c.tolerance:g})"
+        message = c.message
         if c in failures:
             ET.SubElement(case, "failure", message=message, type=c.status).text = message
         elif c in skipped:
@@ -242,4 +258,5 @@ def junit_xml(result: GateResult) -> str:
     root = ET.Element("testsuites")
     root.append(suite_el)
     ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    text = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + NOT_XML.sub("\ufffd", text) + "\n"

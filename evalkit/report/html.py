@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import warnings
 
 from evalkit.report import rows as shared
 from evalkit.report.comparison import Comparison
@@ -38,7 +39,9 @@ def _svg(fig, chart_id: str) -> str:
     import matplotlib
 
     buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": chart_id}):
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": chart_id}), warnings.catch_warnings():
+        # Layout measures text with matplotlib's own font, which lacks CJK glyphs; the browser draws them.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         fig.savefig(
             buf, format="svg", bbox_inches="tight", metadata=dict.fromkeys(("Date", "Creator", "Format", "Type"))
         )

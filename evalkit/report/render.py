@@ -32,7 +32,7 @@ def render_markdown(comp: Comparison) -> str:
     parts = [f"## {md_escape(comp.models[0].label)}: {comp.suite} average {agg_text(cand)}", ""]
     parts += [
         f"- {'candidate' if i == 0 else 'baseline'}: **{md_escape(m.label)}** "
-        f"(revision `{md_escape(m.revision)}`, {m.n_tasks} tasks) from `{md_escape(m.source)}`"
+        f"(revision {md_escape(m.revision)}, {m.n_tasks} tasks) from {md_escape(m.source)}"
         for i, m in enumerate(comp.models)
     ]
     parts += ["", metrics_sentence(comp), "", "### Averages", "", md_table(*summary_rows(comp)), ""]
@@ -68,10 +68,14 @@ def render_csv(comp: Comparison) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
+
+    def write(fields: dict) -> None:
+        writer.writerow({key: _csv_cell(value) for key, value in fields.items()})
+
     roles = ["candidate"] + ["baseline"] * (len(comp.models) - 1)
     for row in comp.tasks:
         for i, model in enumerate(comp.models):
-            writer.writerow({
+            write({
                 "section": "task", "name": row.mteb_task, "type": row.type, "model": model.label, "role": roles[i],
                 "score": row.scores[i], "delta": row.deltas[i - 1] if i else None,
                 "comparable": row.deltas[i - 1] is not None if i else None,
@@ -80,7 +84,7 @@ def render_csv(comp: Comparison) -> str:
     for section, agg_rows in (("type", comp.types), ("average", [comp.average])):
         for row in agg_rows:
             for i, (model, agg) in enumerate(zip(comp.models, row.aggregates)):
-                writer.writerow({
+                write({
                     "section": section, "name": row.name, "type": row.name if section == "type" else "",
                     "model": model.label, "role": roles[i], "score": agg.score,
                     "delta": row.deltas[i - 1] if i else None, "comparable": row.comparable[i - 1] if i else None,
@@ -88,13 +92,20 @@ def render_csv(comp: Comparison) -> str:
                     "sampled": agg.sampled,
                 })  # fmt: skip
     for row in comp.leaderboard or []:
-        writer.writerow({
+        write({
             "section": "leaderboard", "name": f"{comp.suite} average", "model": row.name,
             "role": "candidate" if row.candidate else "other", "score": row.average.score,
             "n_tasks": row.average.n_tasks, "n_expected": row.average.n_expected,
             "complete": row.average.complete, "sampled": row.average.sampled, "rank": row.rank,
         })  # fmt: skip
     return out.getvalue()
+
+
+def _csv_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula (`=HYPERLINK(...)`, `+`, `-`, `@`) gets a leading `'`."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
 
 
 def _json_ready(obj):

@@ -13,11 +13,11 @@ import yaml
 from huggingface_hub import ModelCardData
 
 from evalkit.errors import UserError
-from evalkit.fileio import write_json_atomic, write_text_atomic
+from evalkit.fileio import read_text, write_json_atomic, write_text_atomic
 from evalkit.metrics import from_card, mteb_key
 from evalkit.results.files import META_FILE, MODEL_INDEX_FILE, model_dir, task_file
-from evalkit.results.read import read_card, read_one, split_front_matter
-from evalkit.results.scores import ModelScores, TaskScores
+from evalkit.results.read import model_meta, read_card, read_one, split_front_matter
+from evalkit.results.scores import ModelScores, TaskScores, main_score
 from evalkit.suite import Suite
 from evalkit.yamlio import load_yaml
 
@@ -34,6 +34,11 @@ def emit_model_index(model: ModelScores, suite: Suite, name: str | None = None) 
         if scores.sampled is not None:
             raise UserError(
                 f"{model.source}: {spec.mteb_task} is a sampled result ({scores.sampled}); cards show full runs only"
+            )
+        if main_score(scores.metrics, spec.type, suite.main_metrics)[1] is None:
+            raise UserError(
+                f"{model.source}: {spec.mteb_task} has no finite {suite.main_metrics[spec.type]} (NaN?); "
+                "cards show finite scores only"
             )
         card = spec.card
         entries.append(
@@ -88,7 +93,8 @@ def update_readme(text: str, model_index: str, path: Path = Path("README.md")) -
         raise UserError(f"{path}: the front matter is not a YAML mapping")
     if MODEL_INDEX in meta:
         start = meta.key_offsets[MODEL_INDEX]
-        end = min((o for o in meta.key_offsets.values() if o > start), default=len(front))
+        keys = [*meta.key_offsets.values(), *meta.merge_offsets]  # the block ends where the next key, or `<<:`, starts
+        end = min((o for o in keys if o > start), default=len(front))
         lines = front[start:end].splitlines(keepends=True)
         while len(lines) > 1 and (not lines[-1].strip() or lines[-1].startswith("#")):  # blank lines, comments stay
             end -= len(lines.pop())
@@ -118,22 +124,39 @@ def import_card(card_path: Path, output_dir: Path, suite: Suite) -> list[Path]:
     """Write a card's suite results as mteb result JSON under `output_dir`; returns the folders written.
 
     Each model-index entry becomes `<name>/external/<MtebTask>.json` plus a `model_meta.json`, with the dataset
-    revisions the card records and scores that give back the card's values exactly.
+    revisions the card records and scores that give back the card's values exactly. Two entries that map to one
+    folder, or a folder that holds anything but this card's results, are a `UserError` before anything is written.
     """
-    folders = []
+    models = {}
     for model in read_card(card_path, suite):
         if not model.tasks:
             continue
         folder = model_dir(output_dir, model.name.replace("/", "__"), model.revision)
+        if folder in models:
+            raise UserError(
+                f"{card_path}: model-index entries {models[folder].name!r} and {model.name!r} would both go to {folder}"
+            )
+        _check_import_target(folder, card_path)
+        models[folder] = model
+    if not models:
+        raise UserError(f"{card_path}: the card holds no result of suite {suite.name!r}")
+    for folder, model in models.items():
         write_json_atomic(
             folder / META_FILE, {"name": model.name, "revision": model.revision, "source": str(card_path)}
         )
         for scores in model.tasks.values():
             write_json_atomic(task_file(folder, scores.task), _result_json(scores, suite))
-        folders.append(folder)
-    if not folders:
-        raise UserError(f"{card_path}: the card holds no result of suite {suite.name!r}")
-    return folders
+    return list(models)
+
+
+def _check_import_target(folder: Path, card_path: Path) -> None:
+    """Refuse a folder that holds results from anything but this card: two cards never merge into one model."""
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    source = model_meta(folder).get("source")
+    if not isinstance(source, str) or Path(source).resolve() != card_path.resolve():
+        held = f"results imported from {source}" if isinstance(source, str) else "other results"
+        raise UserError(f"{folder} already holds {held}; import {card_path} into another output folder")
 
 
 def _result_json(scores: TaskScores, suite: Suite) -> dict:
@@ -165,16 +188,9 @@ def update_card(readme: Path, model_index: str) -> bool:
     The file keeps its line endings and mode; a symbolic link stays a link and its target is updated.
     """
     readme = Path(readme)
-    try:
-        with readme.open(encoding="utf-8", newline="") as f:
-            old = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{readme}: cannot read ({exc})") from exc
+    old = read_text(readme)
     new = update_readme(old, model_index, readme)
     if new == old:
         return False
-    try:
-        write_text_atomic(readme, new)
-    except OSError as exc:
-        raise UserError(f"{readme}: cannot write ({exc.strerror or exc})") from exc
+    write_text_atomic(readme, new)
     return True

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from evalkit.fileio import write_json_atomic
+from evalkit.errors import UserError
+from evalkit.fileio import read_text, write_json_atomic
 
 META_FILE = "model_meta.json"
 SUMMARY_FILE = "run_summary.json"
@@ -55,9 +56,23 @@ def write_model_meta(folder: Path, meta: dict[str, Any]) -> None:
 def recorded_identity(folder: Path) -> str | None:
     """The model identity that a results folder's `model_meta.json` records, None where it records none."""
     try:
-        meta = json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = json.loads(read_text(Path(folder) / META_FILE))
+    except (UserError, ValueError):
         return None
     if not isinstance(meta, dict):
         return None
     return meta.get(IDENTITY) or meta.get(OLD_IDENTITY)
+
+
+def result_identities(folder: Path) -> dict[str, str | None]:
+    """The model identity each result file of a folder records (None where it records none), by file stem."""
+    found = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        if path.name in (META_FILE, SUMMARY_FILE):
+            continue
+        try:
+            data = json.loads(read_text(path))
+        except (UserError, ValueError):
+            data = None
+        found[path.stem] = data.get(IDENTITY) if isinstance(data, dict) else None
+    return found

@@ -15,10 +15,12 @@ import math
 import os
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UserError
+from evalkit.fileio import read_text
 from evalkit.metrics import card_metrics, from_card, mteb_key
 from evalkit.results.files import META_FILE
 from evalkit.results.scores import ModelScores, TaskScores
@@ -99,7 +101,7 @@ def _task_files(folder: Path, filenames: list[str], suite: Suite) -> dict[str, P
 
 
 def _read_revision(folder: Path, files: dict[str, Path], suite: Suite) -> ModelScores:
-    meta = _model_meta(folder / META_FILE)
+    meta = model_meta(folder)
     name = meta.get("name") if isinstance(meta.get("name"), str) else folder.parent.name.replace("__", "/")
     sampled = meta.get("sampled") if isinstance(meta.get("sampled"), str) else None
     model = ModelScores(name=name, revision=folder.name, source=folder)
@@ -107,10 +109,19 @@ def _read_revision(folder: Path, files: dict[str, Path], suite: Suite) -> ModelS
         scores = read_task_file(path, suite.by_mteb_name[task], sampled)
         if scores is not None:
             model.tasks[task] = scores
+    identities = {s.model_identity: s.task for s in model.tasks.values() if s.model_identity}
+    if len(identities) > 1:
+        shown = ", ".join(f"{task} by {identity}" for identity, task in list(identities.items())[:2])
+        raise UserError(
+            f"{folder} mixes results of {len(identities)} model identities (other weights or options: {shown}); "
+            "evaluate the folder again with one model"
+        )
     return model
 
 
-def _model_meta(path: Path) -> dict[str, Any]:
+def model_meta(folder: Path) -> dict[str, Any]:
+    """A results folder's `model_meta.json` ({} where there is none); a malformed one is a `UserError`."""
+    path = Path(folder) / META_FILE
     if not path.is_file():
         return {}
     data = _load_json(path)
@@ -120,10 +131,7 @@ def _model_meta(path: Path) -> dict[str, Any]:
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read ({exc})") from exc
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -158,12 +166,12 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         raise UserError(f"{path}: not an mteb result file ({_reason(exc)})") from exc
     if result.task_name != spec.mteb_task:
         raise UserError(f"{path}: holds task {result.task_name!r}, expected {spec.mteb_task!r}")
-    metrics = card_scores(result.scores, spec)
+    if not any(e.get("hf_subset") == spec.subset for e in result.scores.get(spec.split, [])):
+        return None
+    metrics = card_scores(result.scores, spec)  # NaN scores are left out: such a task has no main score
     out_of_range = [k for k, v in metrics.items() if not math.isfinite(v)]  # finite at 0-1, infinite x100
     if out_of_range:
         raise UserError(f"{path}: score {out_of_range[0]} is out of range")
-    if not metrics:
-        return None
     marks = {key: raw.get(key) if isinstance(raw.get(key), str) else None for key in MARKS}
     return TaskScores(
         task=spec.mteb_task,
@@ -175,6 +183,8 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         sampled=marks["sampled"] or sampled,
         dataset_fingerprint=marks["dataset_fingerprint"],
         model_identity=marks["model_identity"],
+        revision=path.parent.name,
+        date=result.date.timestamp() if result.date else None,
     )
 
 
@@ -201,10 +211,7 @@ def split_front_matter(text: str, path: Path) -> tuple[str, str, str]:
 def read_card(path: Path, suite: Suite) -> list[ModelScores]:
     """The suite tasks of a model card's `model-index`, one `ModelScores` per entry (revision `external`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read ({exc})") from exc
+    text = read_text(path, encoding="utf-8-sig")
     head, front, _ = split_front_matter(text, path)
     meta = load_yaml(front, path, head.count("\n") + 1, "front matter is not valid YAML")
     index = meta.get("model-index") if isinstance(meta, dict) else None
@@ -220,10 +227,17 @@ def _card_model(path: Path, index: int, entry: object, suite: Suite) -> ModelSco
     if not isinstance(entry.get("name"), str) or not isinstance(results, list):
         raise UserError(f"{located(path, entry)}: {where}: needs a `name` and a `results` list")
     model = ModelScores(name=entry["name"], revision=CARD_REVISION, source=path)
+    first_at: dict[str, str] = {}
     for number, result in enumerate(results, start=1):
         scores = _card_result(path, f"{where}, result #{number}", result, suite)
-        if scores is not None:
-            model.tasks[scores.task] = scores
+        if scores is None:
+            continue
+        if scores.task in model.tasks:
+            raise UserError(
+                f"{located(path, result)}: {where}: {scores.task} is listed twice "
+                f"(also at {first_at[scores.task]}); a card holds one result per task"
+            )
+        model.tasks[scores.task], first_at[scores.task] = scores, located(path, result)
     return model
 
 
@@ -260,6 +274,7 @@ def _card_result(path: Path, where: str, result: object, suite: Suite) -> TaskSc
         subset=spec.subset,
         dataset_revision=str(dataset.get("revision")),
         metrics=card_metrics(spec.type, values),
+        revision=CARD_REVISION,
     )
 
 
@@ -284,17 +299,34 @@ def _mapping(path: Path, value: object, where: str, parent: object = None) -> di
 def merge_revisions(models: list[ModelScores]) -> ModelScores:
     """One model from several revision folders of the same model (as the public results repository keeps them).
 
-    Where revisions overlap, results of real runs win over ones converted from model cards (`external`),
-    then the revision with more tasks wins.
+    Each task's scores come from one revision, which `TaskScores.revision` names: a real run wins over one
+    converted from a model card (`external`), then the newest run by the date mteb recorded. Two runs of a task
+    with different scores and no dates to choose by are a `UserError` naming both revisions.
     """
-    ordered = sorted(models, key=lambda m: (m.revision == CARD_REVISION, -len(m.tasks)))
-    if len(ordered) == 1:
-        return ordered[0]
-    tasks = {}
-    for model in reversed(ordered):
-        tasks.update(model.tasks)
-    source = Path(os.path.commonpath([str(m.source) for m in ordered]))
-    return ModelScores(ordered[0].name, "+".join(m.revision for m in ordered), source, tasks)
+    if len(models) == 1:
+        return models[0]
+    tasks: dict[str, TaskScores] = {}
+    for model in sorted(models, key=lambda m: m.revision):
+        for task, scores in model.tasks.items():
+            scores = replace(scores, revision=scores.revision or model.revision)
+            tasks[task] = scores if task not in tasks else _newer(tasks[task], scores)
+    source = Path(os.path.commonpath([str(m.source) for m in models]))
+    revisions = sorted({m.revision for m in models}, key=lambda r: (r == CARD_REVISION, r))
+    return ModelScores(models[0].name, "+".join(revisions), source, tasks)
+
+
+def _newer(a: TaskScores, b: TaskScores) -> TaskScores:
+    """The result of a task to keep when two revisions hold it (see `merge_revisions`)."""
+    if (a.revision == CARD_REVISION) != (b.revision == CARD_REVISION):
+        return b if a.revision == CARD_REVISION else a
+    if a.date is not None and b.date is not None and a.date != b.date:
+        return a if a.date > b.date else b
+    if a.metrics != b.metrics:
+        raise UserError(
+            f"{a.task}: revisions {a.revision} and {b.revision} hold different scores and no date tells which is "
+            "newer; pass one revision folder"
+        )
+    return a
 
 
 def load_results(path: Path, suite: Suite) -> ModelScores:

@@ -28,6 +28,8 @@ class TaskScores:
     sampled: str | None = None  # e.g. "limit=100,seed=42" for `run --limit` results; None for full runs
     dataset_fingerprint: str | None = None  # content hash of a local snapshot (evalkit runs only)
     model_identity: str | None = None  # the model identity that computed it (evalkit runs only)
+    revision: str | None = None  # the revision folder it was read from (`external` for a card)
+    date: float | None = None  # when mteb computed it (POSIX time), where the result file records it
 
 
 @dataclass

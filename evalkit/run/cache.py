@@ -1,18 +1,26 @@
-"""Encoding each unique text once: a bounded embedding store on disk and the mteb encoder that uses it.
+"""Encoding each unique text once: a bounded, verified embedding store on disk and the mteb encoder that uses it.
 
-The store keeps one folder per model identity. Every encode call that computes something new appends a
-shard: `<id>.npy` (float32 rows) and then `<id>.keys` (one 32-byte SHA-256 key per row). Both are written
-to a temporary name and renamed, the keys last, so a shard is visible only when complete; shard names are
-unique, so concurrent runs never write the same file. Eviction (oldest shards first, past the size limit)
-runs under a file lock; a shard evicted under a reader is treated as missing and encoded again.
+The store's root holds a marker file (`.evalkit-cache`) and one folder per model identity; evalkit refuses a
+non-empty root without the marker, and only ever deletes files it can recognise as its own shards. Every encode
+call that computes something new appends a shard: `<time>-<pid>-<random>.npy` (float32 rows) and then
+`<same>.keys`: a header with the row count, dimension, dtype and a SHA-256 of both files' payload, then one
+32-byte key per row. Both are written to a temporary name and renamed, the keys last, so a shard is visible
+only when complete; shard names are unique, so concurrent runs never write the same file. A shard is verified
+before its first use; one that fails (bytes changed, truncated, another shape or dtype) is quarantined
+(renamed `*.bad`, evicted first) and its texts are encoded again. Eviction (bad shards, then the oldest, past
+the size limit) runs under a file lock; a shard evicted under a reader is treated as missing and encoded
+again. When the cache cannot be written (a full disk), the run warns once and goes on without it.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
+import json
 import logging
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,11 +29,18 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.errors import OptionError
 from evalkit.run.registry import applied_prompt
 
 logger = logging.getLogger(__name__)
 
 KEY_BYTES = 32
+DTYPE = "float32"
+MARKER = ".evalkit-cache"  # at the root: this folder is an evalkit embedding cache
+KEYS_MAGIC = b"evalkit-keys/2\n"  # first line of a key file; the second is its JSON header
+SHARD = re.compile(r"\d{20}-\d+-[0-9a-f]{8}")  # the stem of every shard file evalkit writes
+SHARD_FILE = re.compile(rf"({SHARD.pattern})\.(npy|keys)(\.bad)?")
+IDENTITY_FOLDER = re.compile(r"[0-9a-f]{32}")  # sha256[:32] of the model identity (evalkit.run.models)
 
 
 def default_cache_dir() -> Path:
@@ -36,6 +51,46 @@ def default_cache_dir() -> Path:
     return base / "evalkit" / "embeddings"
 
 
+def claim_root(root: Path) -> None:
+    """Make `root` an evalkit cache: a new or empty folder gets the marker, one with the marker is used as it is.
+
+    A folder of evalkit's earlier cache layout (identity folders of shard files, no marker) is adopted; any
+    other non-empty folder is refused, so that eviction never touches files evalkit did not write.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    marker = root / MARKER
+    entries = list(root.iterdir())
+    if any(e.name == MARKER for e in entries):
+        return
+    if entries and not _is_unmarked_cache(entries):
+        raise OptionError(
+            "cache_dir",
+            root,
+            f"holds files that are not an evalkit embedding cache (no {MARKER} marker); give an empty or new folder",
+        )
+    try:
+        with marker.open("x", encoding="utf-8") as f:
+            f.write("evalkit embedding cache: evalkit deletes its shard files here to stay under its size limit\n")
+    except FileExistsError:  # another run claimed it first
+        pass
+
+
+def _is_unmarked_cache(entries: list[Path]) -> bool:
+    """Whether a root's entries are what evalkit wrote before the marker: `.lock` and identity folders of shards."""
+    for entry in entries:
+        if entry.name == ".lock" and entry.is_file():
+            continue
+        if not (entry.is_dir() and IDENTITY_FOLDER.fullmatch(entry.name)):
+            return False
+        if not all(SHARD_FILE.fullmatch(f.name) or f.name.endswith(".tmp") for f in entry.iterdir()):
+            return False
+    return True
+
+
+class BadShard(Exception):
+    """A shard that failed its check; the message says why."""
+
+
 class EmbeddingStore:
     """Embeddings of one model identity (`root/<model_identity>/`), looked up by 32-byte keys.
 
@@ -44,51 +99,71 @@ class EmbeddingStore:
 
     def __init__(self, root: Path, model_identity: str, max_bytes: int | None = None) -> None:
         self.root = Path(root)
+        claim_root(self.root)
         self.folder = self.root / model_identity
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
+        self.writable = True  # False once a write failed: the run goes on without storing
         self._index: dict[bytes, tuple[str, int]] = {}
         self._shard_keys: dict[str, bytes] = {}
+        self._headers: dict[str, dict[str, Any]] = {}
         self._vectors_of: dict[str, np.ndarray] = {}
 
     def _refresh(self) -> None:
         """Index the complete shards that appeared since the last look (other runs may add them)."""
         for keys_file in self.folder.glob("*.keys"):
             shard = keys_file.stem
-            if shard in self._shard_keys:
+            if shard in self._shard_keys or not SHARD.fullmatch(shard):
                 continue
             try:
-                raw = keys_file.read_bytes()
-            except FileNotFoundError:  # evicted meanwhile
+                header, keys = _parse_keys(keys_file.read_bytes())
+            except FileNotFoundError:  # evicted or quarantined meanwhile
                 continue
-            self._shard_keys[shard] = raw
-            for row in range(len(raw) // KEY_BYTES):
-                self._index.setdefault(raw[row * KEY_BYTES : (row + 1) * KEY_BYTES], (shard, row))
+            except BadShard as exc:
+                self._quarantine(shard, str(exc))
+                continue
+            self._shard_keys[shard], self._headers[shard] = keys, header
+            for row in range(len(keys) // KEY_BYTES):
+                self._index.setdefault(keys[row * KEY_BYTES : (row + 1) * KEY_BYTES], (shard, row))
 
     def _vectors(self, shard: str) -> np.ndarray | None:
+        """The verified rows of a shard; None when it is gone or bad (its texts are then encoded again)."""
         if shard not in self._vectors_of:
             try:
-                self._vectors_of[shard] = np.load(self.folder / f"{shard}.npy", mmap_mode="r")
-            except FileNotFoundError:  # evicted by another run: encode those texts again
+                path = self.folder / f"{shard}.npy"
+                self._vectors_of[shard] = _verified(path, self._shard_keys[shard], self._headers[shard])
+            except FileNotFoundError:  # evicted by another run
                 self._forget(shard)
                 return None
-            except (OSError, ValueError):  # damaged: encode those texts again; the shard's keys go, or they would
-                self._forget(shard)  # keep hiding the new shard that holds those texts
-                self._shard_keys[shard] = b""
-                (self.folder / f"{shard}.keys").unlink(missing_ok=True)
+            except BadShard as exc:
+                self._forget(shard)
+                self._quarantine(shard, str(exc))
                 return None
         return self._vectors_of[shard]
 
     def _forget(self, shard: str) -> None:
         raw = self._shard_keys.pop(shard, b"")
+        self._headers.pop(shard, None)
         self._vectors_of.pop(shard, None)
         for row in range(len(raw) // KEY_BYTES):
             key = raw[row * KEY_BYTES : (row + 1) * KEY_BYTES]
             if self._index.get(key, ("",))[0] == shard:
                 del self._index[key]
 
+    def _quarantine(self, shard: str, reason: str) -> None:
+        """Move a bad shard aside (`*.bad`, evicted first), keys first so that no reader indexes it again."""
+        logger.warning("embedding cache: shard %s failed its check (%s); its texts are encoded again", shard, reason)
+        for suffix in (".keys", ".npy"):
+            path = self.folder / f"{shard}{suffix}"
+            try:
+                os.replace(path, path.with_name(path.name + ".bad"))
+            except FileNotFoundError:  # another run moved or evicted it
+                pass
+            except OSError as exc:
+                logger.warning("embedding cache: cannot move %s aside (%s)", path, exc.strerror or exc)
+
     def get(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
-        """The stored vectors among `keys`."""
+        """The stored vectors among `keys`, from verified shards only."""
         self._refresh()
         rows: dict[str, list[tuple[bytes, int]]] = {}
         for key in keys:
@@ -104,43 +179,110 @@ class EmbeddingStore:
         return found
 
     def add(self, keys: list[bytes], vectors: np.ndarray) -> None:
-        """Store one shard atomically, then keep the cache under its size limit."""
-        if not keys:
+        """Store one shard atomically, then keep the cache under its size limit; on a write error, warn once and
+        store nothing more (the cache is an optimisation, the run goes on)."""
+        if not keys or not self.writable:
             return
+        try:
+            shard = self._write(keys, np.ascontiguousarray(vectors, dtype=DTYPE))
+            self._refresh()
+            self._evict(keep=shard)
+        except OSError as exc:
+            self.writable = False
+            logger.warning(
+                "embedding cache: cannot write to %s (%s); going on without storing embeddings",
+                self.folder,
+                exc.strerror or exc,
+            )
+
+    def _write(self, keys: list[bytes], vectors: np.ndarray) -> str:
         shard = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        buf = io.BytesIO()
+        np.save(buf, vectors)
+        data, key_bytes = buf.getvalue(), b"".join(keys)
+        header = {"rows": len(keys), "dim": int(vectors.shape[1]), "dtype": DTYPE, "sha256": _digest(data, key_bytes)}
         data_tmp = self.folder / f".{shard}.npy.tmp"
         keys_tmp = self.folder / f".{shard}.keys.tmp"
         try:
-            with data_tmp.open("wb") as f:
-                np.save(f, np.ascontiguousarray(vectors, dtype=np.float32))
-            keys_tmp.write_bytes(b"".join(keys))
+            data_tmp.write_bytes(data)
+            keys_tmp.write_bytes(KEYS_MAGIC + json.dumps(header).encode() + b"\n" + key_bytes)
             os.replace(data_tmp, self.folder / f"{shard}.npy")
             os.replace(keys_tmp, self.folder / f"{shard}.keys")
         finally:
             data_tmp.unlink(missing_ok=True)
             keys_tmp.unlink(missing_ok=True)
-        self._evict(keep=self.folder / f"{shard}.npy")
+        return shard
 
-    def _evict(self, keep: Path) -> None:
-        """Delete the oldest shards of any identity until the cache fits its limit (never the one just written)."""
+    def _evict(self, keep: str) -> None:
+        """Delete bad shards, then the oldest of any identity, until the cache fits its limit (never `keep`).
+
+        Only files named like evalkit's shards, in the identity folders of a marked root, are ever deleted.
+        """
         if self.max_bytes is None:
             return
         with (self.root / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            shards = sorted(self.root.glob("*/*.npy"), key=lambda p: p.name)  # names start with their time
-            sizes = {p: _size(p) + _size(p.with_suffix(".keys")) for p in shards}
+            shards: dict[tuple[Path, str], list[Path]] = {}
+            for folder in self.root.iterdir():
+                if folder.is_dir() and not folder.name.startswith("."):
+                    for path in folder.iterdir():
+                        match = SHARD_FILE.fullmatch(path.name)
+                        if match:
+                            shards.setdefault((folder, match.group(1)), []).append(path)
+            sizes = {shard: sum(_size(p) for p in files) for shard, files in shards.items()}
             total = sum(sizes.values())
-            for data in shards:
+            bad_first = sorted(shards, key=lambda s: (not any(p.name.endswith(".bad") for p in shards[s]), s[1]))
+            for folder, stem in bad_first:  # stems start with their time: oldest first
                 if total <= self.max_bytes:
                     break
-                if data == keep:
+                if (folder, stem) == (self.folder, keep):
                     continue
-                total -= sizes[data]
-                data.with_suffix(".keys").unlink(missing_ok=True)
-                data.unlink(missing_ok=True)
-                if data.parent == self.folder:
-                    self._forget(data.stem)
-                logger.info("embedding cache over its limit: evicted %s", data)
+                total -= sizes[folder, stem]
+                for path in sorted(shards[folder, stem], key=lambda p: ".keys" not in p.name):  # keys first
+                    path.unlink(missing_ok=True)
+                if folder == self.folder:
+                    self._forget(stem)
+                logger.info("embedding cache over its limit: evicted %s", folder / stem)
+
+
+def _digest(data: bytes | Path, keys: bytes) -> str:
+    """The checksum of a shard: SHA-256 over the SHA-256 of its .npy bytes (or file) and its keys."""
+    if isinstance(data, Path):
+        with data.open("rb") as f:
+            inner = hashlib.file_digest(f, "sha256").digest()
+    else:
+        inner = hashlib.sha256(data).digest()
+    return hashlib.sha256(inner + keys).hexdigest()
+
+
+def _parse_keys(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    """A key file's header and keys; `BadShard` when it is not one evalkit wrote or does not add up."""
+    if not raw.startswith(KEYS_MAGIC):
+        raise BadShard("not an evalkit key file of this version")
+    line, _, keys = raw[len(KEYS_MAGIC) :].partition(b"\n")
+    try:
+        header = json.loads(line)
+        rows, dim = int(header["rows"]), int(header["dim"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadShard("unreadable key file header") from exc
+    if len(keys) != rows * KEY_BYTES or dim <= 0 or header.get("dtype") != DTYPE:
+        raise BadShard(f"key file holds {len(keys) // KEY_BYTES} keys, its header says {rows}")
+    return header, keys
+
+
+def _verified(path: Path, keys: bytes, header: dict[str, Any]) -> np.ndarray:
+    """The rows of a shard (memory-mapped) whose bytes, shape and dtype are what its key file recorded; else
+    `BadShard`."""
+    if _digest(path, keys) != header.get("sha256"):
+        raise BadShard(f"checksum mismatch ({_size(path)} bytes)")
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise BadShard(f"not a .npy array ({exc})") from exc
+    if vectors.dtype != np.dtype(DTYPE) or vectors.shape != (header["rows"], header["dim"]):
+        expected = (header["rows"], header["dim"])
+        raise BadShard(f"{vectors.dtype} {vectors.shape}, the key file says {DTYPE} {expected}")
+    return vectors
 
 
 def _size(path: Path) -> int:

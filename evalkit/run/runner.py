@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import OptionError, UserError
-from evalkit.results.files import model_dir, recorded_identity, task_file, write_model_meta, write_task_result
+from evalkit.results.files import (
+    model_dir,
+    recorded_identity,
+    result_identities,
+    task_file,
+    write_model_meta,
+    write_task_result,
+)
 from evalkit.results.read import card_scores, read_task_file
 from evalkit.results.scores import main_score
 from evalkit.run import data, sampling
@@ -215,7 +222,7 @@ def run_tasks(
     """Evaluate each task in turn, for each variant of `plan`; a failing task is reported and the others still run."""
     observer = observer or RunObserver()
     for variant in plan:
-        _check_same_model(variant.folder, model, options.overwrite)
+        _check_same_model(variant.folder, model, options.overwrite, specs)
     _write_meta(model, options, plan)
     report = RunReport(folders=[v.folder for v in plan])
     start = time.monotonic()
@@ -229,13 +236,27 @@ def run_tasks(
     return report
 
 
-def _check_same_model(folder: Path, model: LoadedModel, overwrite: bool) -> None:
-    """Refuse to mix results of another model, or of other model options, into one results folder."""
+def _check_same_model(folder: Path, model: LoadedModel, overwrite: bool, specs: list[TaskSpec]) -> None:
+    """Refuse to mix results of another model, or of other model options, into one results folder.
+
+    `overwrite` replaces another identity's results only when the run evaluates every one of them again.
+    """
     recorded = recorded_identity(folder)
-    if recorded and recorded != model.model_identity and not overwrite:
+    if not recorded or recorded == model.model_identity:
+        return
+    if not overwrite:
         raise UserError(
             f"{folder} holds results of {model.name} with other weights or options "
             "(dtype, max length, prompts); use another output folder, or overwrite to evaluate again"
+        )
+    running = {task_file(folder, s.mteb_task).stem for s in specs}
+    others = result_identities(folder).items()
+    kept = [task for task, identity in others if identity != model.model_identity and task not in running]
+    if kept:
+        raise UserError(
+            f"{folder} holds results of other weights or options that this run would keep beside its own "
+            f"({', '.join(kept[:5])}{' ...' if len(kept) > 5 else ''}); evaluate all of its tasks again, "
+            "or use another output folder"
         )
 
 
