@@ -178,7 +178,9 @@ def test_store_is_safe_for_concurrent_writers(tmp_path):
 
 @pytest.mark.parametrize("kept", [1, 3])
 def test_eviction_keeps_exactly_the_newest_shards_that_fit(tmp_path, kept):
-    shard_bytes = 50 * DIM * 4 + 128 + 50 * 32  # vectors, .npy header, keys
+    EmbeddingStore(tmp_path / "one", "m").add(*_shard(99))  # what one shard takes on disk: vectors, keys, headers
+    shard_bytes = sum(p.stat().st_size for p in (tmp_path / "one").glob("*/*") if p.suffix in (".npy", ".keys"))
+    tmp_path = tmp_path / "cache"
     shards = []
     for seed in range(6):  # two model identities writing into one cache
         store = EmbeddingStore(tmp_path, f"model-{seed % 2}", max_bytes=kept * shard_bytes)
@@ -270,10 +272,9 @@ def test_eviction_waits_for_the_cache_lock_and_counts_torn_shards(tmp_path):
     import fcntl
     import threading
 
-    (tmp_path / "model").mkdir()
+    store = EmbeddingStore(tmp_path, "model", max_bytes=1)
     torn = tmp_path / "model" / "00000000000000000001-1-deadbeef.npy"  # the oldest shard, its keys never written
     torn.write_bytes(b"torn")
-    store = EmbeddingStore(tmp_path, "model", max_bytes=1)
     with (tmp_path / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run evicting
         writer = threading.Thread(target=store.add, args=_shard(0))
