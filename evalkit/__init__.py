@@ -145,6 +145,7 @@ def evaluate(
         report = run_tasks(loaded, specs, run_options, plan, observer)
     finally:
         loaded.close()
+    report.suite, report.sampled = the_suite, run_options.sampled
     write_json_atomic(plan[0].folder / SUMMARY_FILE, summary(loaded, run_options, report))
     if not report.interrupted and not run_options.sampled:
         for variant in plan:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from evalkit.cli.options import add_suite
 from evalkit.errors import UserError
 from evalkit.fileio import write_text_atomic
 
@@ -25,7 +26,7 @@ def add_parsers(sub) -> None:
         "--update", type=Path, metavar="README", help="replace the model-index in this README's front matter"
     )
     p.add_argument("--name", help="model name in the model-index (default: the model's name without its org)")
-    p.add_argument("--suite", default="c-mteb", help="suite whose tasks the card shows (default: c-mteb)")
+    add_suite(p, "the tasks the card shows")
     p.set_defaults(handler=handle_emit)
     p = actions.add_parser(
         "import",
@@ -34,8 +35,8 @@ def add_parsers(sub) -> None:
         "JSON, 0-1 scale) with a model_meta.json, so a published card can be compared, merged and re-emitted.",
     )
     p.add_argument("card", help="model card README.md")
-    p.add_argument("--output-dir", type=Path, required=True, help="results folder to write into")
-    p.add_argument("--suite", default="c-mteb", help="suite whose tasks are imported (default: c-mteb)")
+    p.add_argument("-o", "--output-dir", type=Path, required=True, help="results folder to write into")
+    add_suite(p, "the tasks imported")
     p.set_defaults(handler=handle_import)
 
 

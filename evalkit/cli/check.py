@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from evalkit.cli.options import add_suite
 from evalkit.report.gate import DEFAULT_TOLERANCE, format_markdown, format_table, junit_xml
 from evalkit.report.render import write_output
 
@@ -34,7 +35,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one test case per task)")
     p.add_argument("--allow-missing", action="store_true", help="pass although the candidate lacks a baseline task")
-    p.add_argument("--suite", default="c-mteb", help="suite whose tasks and main metrics are checked (default: c-mteb)")
+    add_suite(p, "the checked tasks and their main metrics")
     p.set_defaults(handler=handle)
 
 

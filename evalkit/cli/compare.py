@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evalkit.cli.options import add_suite
 from evalkit.report.render import FORMATS, SUFFIX_FORMATS, render, write_output
 
 
@@ -27,7 +28,7 @@ def add_parser(sub) -> None:
         help="rank the candidate among every model in DIR, a folder laid out like the public results repository "
         "(<org>__<model>/<revision>/<Task>.json); models lacking a task are listed unranked",
     )
-    p.add_argument("--suite", default="c-mteb", help="suite of the averaged tasks and main metrics (default: c-mteb)")
+    add_suite(p, "the averaged tasks and their main metrics")
     p.set_defaults(handler=handle)
 
 
