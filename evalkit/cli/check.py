@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from evalkit.cli.options import add_suite
-from evalkit.report.gate import DEFAULT_TOLERANCE, format_markdown, format_table, junit_xml
+from evalkit.report.gate import DEFAULT_TOLERANCE, format_markdown, format_table, github_annotations, junit_xml
 from evalkit.report.render import write_output
 
 
@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
         help="CI regression gate: fail when a task's main score dropped by more than the tolerance",
         description="Compare the candidate's main score on every suite task the baseline has. Exit 0 when none fell "
         "by more than its tolerance, 1 when one did or a baseline task is missing from the candidate, 2 on bad input. "
-        "Prints what regressed and improved; appends a Markdown summary to $GITHUB_STEP_SUMMARY when it is set.",
+        "Prints what regressed and improved; appends a Markdown summary to $GITHUB_STEP_SUMMARY when it is set, and "
+        "on GitHub Actions ($GITHUB_ACTIONS) prints an ::error annotation for each failing task.",
     )
     p.add_argument("candidate", help="results folder or model card of the model under test")
     p.add_argument("--baseline", required=True, help="results folder or model card it must not fall behind")
@@ -52,6 +53,9 @@ def handle(args) -> int:
         suite=args.suite,
     )
     print(format_table(result))
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # annotations on the workflow run and the PR's changed files
+        for line in github_annotations(result):
+            print(line)
     if args.junit:
         write_output(Path(args.junit), junit_xml(result))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

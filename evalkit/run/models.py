@@ -272,7 +272,7 @@ def load_model(spec, options: ModelOptions, revision: str | None = None, name: s
     except OSError as exc:
         hint = ""
         if is_hub:
-            hint = " (offline? download it first with `run_eval.py prefetch --model ...` or pass a local folder)"
+            hint = f" (offline? download it first with `hf download {spec}`, or give a local folder)"
         raise UserError(f"cannot load model {spec!r}: {str(exc).splitlines()[0]}{hint}") from exc
     torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
     model.to(torch_dtype)
