@@ -80,6 +80,7 @@ def _quiet_libraries(debug: bool) -> None:
         # not report, deprecations) are for developers; --debug shows them.
         warnings.filterwarnings("ignore")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_VERBOSITY", "error")  # huggingface_hub sets its level when it loads
         import datasets
 
         datasets.disable_progress_bars()

@@ -144,10 +144,16 @@ def _check_hub_reachable(repo: str, revision: str) -> None:
         )
     try:
         HfApi().dataset_info(repo, revision=revision, timeout=10)
-    except HfHubHTTPError:
-        pass  # the hub answered: the download says what is wrong with this repo
+    except HfHubHTTPError as exc:
+        status = getattr(exc.response, "status_code", None)
+        if status is not None and status < 500 and status != 407:
+            return  # the hub answered: the download says what is wrong with this repo
+        problem = exc  # a proxy or gateway answered instead of the hub
     except Exception as exc:  # noqa: BLE001 - the HTTP library's connection error (httpx or requests, by version)
-        raise UserError(
-            f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({_first_line(exc)}); prefetch needs a "
-            "network (a proxy is taken from HTTPS_PROXY)"
-        ) from exc
+        problem = exc
+    else:
+        return
+    raise UserError(
+        f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({_first_line(problem)}); prefetch needs a "
+        "network (a proxy is taken from HTTPS_PROXY)"
+    ) from problem
