@@ -293,8 +293,8 @@ def test_demo_scores_are_plausible_and_it_says_what_next(tmp_path, monkeypatch, 
 def test_readme_stands_on_its_own():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "hf download iampanda/zpoint_large_embedding_zh README.md --local-dir zpoint" in readme
-    assert "huggingface-cli" not in readme
-    for line in readme.splitlines():  # every use of ../shared says so, and offers real snapshots instead
-        if "../shared" in line and not line.lstrip().startswith("#"):
-            block = readme[max(0, readme.index(line) - 600) : readme.index(line) + 600]
-            assert "--data-dir" in block and "this repository" in block, line
+    assert "huggingface-cli" not in readme and "hf download --repo-type dataset <repo id>" in readme
+    paragraphs = readme.split("\n\n")
+    for paragraph in (p for p in paragraphs if "../shared" in p):  # it says so, and offers real snapshots instead
+        assert "this repository" in paragraph and "--data-dir" in paragraph, paragraph
+    assert "--data-dir D" in (REPO / "benchmarks" / "benchmark.py").read_text(encoding="utf-8")
