@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from evalkit.cli import card, check, compare, run, tasks
+from evalkit.cli.options import described
 from evalkit.errors import OptionError, UserError
 
 
@@ -41,9 +42,16 @@ def _all_parsers(parser: argparse.ArgumentParser):
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog or program_name(),
-        description="evalkit: evaluate Chinese embedding models on C-MTEB through mteb, compare them and gate CI. "
-        "With no arguments, evaluates the bundled MiniLM on the bundled sample suite, offline. "
-        "`COMMAND --help` explains each command.",
+        **described(
+            "evalkit: evaluate Chinese embedding models on C-MTEB through mteb, compare them and gate CI. With no "
+            "arguments, evaluates the bundled MiniLM on the bundled sample suite, offline (a one-minute demo). "
+            "`COMMAND --help` explains each command.",
+            "                                              the demo",
+            "run -m iampanda/zpoint_large_embedding_zh     evaluate a model on the 35 C-MTEB tasks",
+            "run -m ./ckpt -b 'MTEB(cmn, v1)' -t STSB BQ   mteb-style flags and benchmark names",
+            "compare results/org__model zpoint/README.md   compare with a model card",
+            "check results/org__model --baseline B         the CI regression gate",
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_versions()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -11,7 +11,12 @@ from evalkit.fileio import write_text_atomic
 
 
 def add_parsers(sub) -> None:
-    card = sub.add_parser("card", help="emit, update or import a model card's model-index metadata")
+    card = sub.add_parser(
+        "card",
+        help="emit, update or import a model card's model-index metadata",
+        description="C-MTEB model cards carry their scores in the README's `model-index` front matter. `card emit` "
+        "writes it from results (and --update puts it in a README); `card import` turns a card into result JSON.",
+    )
     actions = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
     p = actions.add_parser(
         "emit",

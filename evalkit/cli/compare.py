@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.cli.options import add_suite
+from evalkit.cli.options import add_suite, described
 from evalkit.errors import UserError
 from evalkit.report.gate import DEFAULT_TOLERANCE
 from evalkit.report.render import FORMATS, SUFFIX_FORMATS, render, render_markdown, write_output
@@ -14,10 +14,16 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "compare",
         help="compare a model's results with baselines and rank it on a leaderboard (md, html, csv, json)",
-        description="Compare main scores per task, per task type and over the suite (C-MTEB average over 35 "
-        "tasks). Each input is a results folder (a model, revision or results folder holding one model) or a model "
-        "card README.md. Averages over an incomplete task set are marked (n/N); deltas are the candidate minus each "
-        "baseline.",
+        **described(
+            "Compare main scores per task (grouped by type), per task type and over the suite (C-MTEB average over "
+            "35 tasks). Each input is a results folder (a model, revision or results folder holding one model) or a "
+            "model card README.md. Averages over an incomplete task set are marked (n/N); deltas are the candidate "
+            "minus each baseline.",
+            "results/my-org__my-model zpoint/README.md      (the card: hf download iampanda/zpoint_large_embedding_zh "
+            "README.md --local-dir zpoint)",
+            "results/my-org__my-model zpoint/README.md --pr-comment > comment.md",
+            "results/my-org__my-model results/base-model -o report.html",
+        ),
     )
     p.add_argument("candidate", help="results folder or model card of the model under test")
     p.add_argument("baselines", nargs="*", metavar="BASELINE", help="results folders or model cards to compare with")
@@ -34,6 +40,7 @@ def add_parser(sub) -> None:
         "--tolerance",
         type=float,
         default=DEFAULT_TOLERANCE,
+        metavar="POINTS",
         help="mark task deltas beyond this many points, ▼ down and ▲ up, as `check` would judge them "
         f"(default: {DEFAULT_TOLERANCE})",
     )

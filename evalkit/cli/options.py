@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import textwrap
 
 
@@ -15,10 +16,10 @@ def csv_list(text: str) -> list[str]:
 
 
 def described(text: str, *examples: str) -> dict:
-    """`add_parser` keywords: a description wrapped at 100 columns and an epilog of example command lines."""
+    """`add_parser` keywords: a description wrapped as argparse wraps options, and an epilog of example commands."""
     epilog = "examples:\n" + "\n".join(f"  %(prog)s {e}" for e in examples) if examples else None
     return {
-        "description": textwrap.fill(text, 100),
+        "description": textwrap.fill(text, min(100, shutil.get_terminal_size().columns - 2)),
         "epilog": epilog,
         "formatter_class": argparse.RawDescriptionHelpFormatter,
     }
