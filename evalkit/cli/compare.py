@@ -18,9 +18,9 @@ def add_parser(sub) -> None:
             "Compare main scores per task (grouped by type), per task type and over the suite (C-MTEB average over "
             "35 tasks). Each input is a results folder (a model, revision or results folder holding one model) or a "
             "model card README.md. Averages over an incomplete task set are marked (n/N); deltas are the candidate "
-            "minus each baseline.",
-            "results/my-org__my-model zpoint/README.md      (the card: hf download iampanda/zpoint_large_embedding_zh "
-            "README.md --local-dir zpoint)",
+            "minus each baseline. The zpoint card, the usual model to beat: `hf download "
+            "iampanda/zpoint_large_embedding_zh README.md --local-dir zpoint`.",
+            "results/my-org__my-model zpoint/README.md",
             "results/my-org__my-model zpoint/README.md --pr-comment > comment.md",
             "results/my-org__my-model results/base-model -o report.html",
         ),
