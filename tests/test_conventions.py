@@ -298,3 +298,12 @@ def test_readme_stands_on_its_own():
     for paragraph in (p for p in paragraphs if "../shared" in p):  # it says so, and offers real snapshots instead
         assert "this repository" in paragraph and "--data-dir" in paragraph, paragraph
     assert "--data-dir D" in (REPO / "benchmarks" / "benchmark.py").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["tasks"], ["prefetch"], ["compare"], ["check"], ["card", "emit"]])
+def test_every_help_explains_the_debug_flag_and_suites(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and "-v, --debug" in out
+    assert "MTEB(cmn, v1)" in out

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from evalkit.errors import UserError
 from evalkit.fileio import write_text_atomic
+from evalkit.report import rows
 from evalkit.report.comparison import Comparison
 from evalkit.report.html import render_html
 from evalkit.report.rows import (
@@ -20,7 +21,6 @@ from evalkit.report.rows import (
     metrics_sentence,
     summary_rows,
     task_rows,
-    verdicts,
 )
 from evalkit.text import md_escape, md_table
 
@@ -42,7 +42,7 @@ def render_markdown(comp: Comparison, pr_comment: bool = False) -> str:
     averages = ["### Averages", "", md_table(*summary_rows(comp)), ""]
     tasks = md_table(*task_rows(comp))
     if pr_comment:
-        parts += [f"- {md_escape(line)}" for line in verdicts(comp)] + [""]
+        parts += [f"- {md_escape(line)}" for line in rows.verdicts(comp)] + [""]
         parts += averages
         summary = f"{len(comp.tasks)} tasks" + (f", {n_regressed} marked ▼" if n_regressed else "")
         parts += ["<details><summary>" + summary + "</summary>", "", tasks, "", "</details>", ""]
