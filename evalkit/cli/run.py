@@ -144,10 +144,9 @@ def summary_table(report: RunReport) -> str:
     if averages:
         lines.insert(2 + len(rows), lines[1])
     failed = [o for o in report.outcomes if o.status == "failed"]
-    if failed:
-        lines += ["", f"{len(failed)} task(s) failed:"]
-        for o in failed:
-            lines += textwrap.wrap(f"{o.spec.mteb_task}{_dim(o.dim)}: {o.error}", 100, subsequent_indent="    ")
+    lines += [""] if failed else []
+    for o in failed:
+        lines += textwrap.wrap(f"{o.spec.mteb_task}{_dim(o.dim)} failed: {o.error}", 100, subsequent_indent="    ")
     return "\n".join(lines)
 
 
