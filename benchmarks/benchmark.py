@@ -1,6 +1,6 @@
 """Benchmark: evalkit against plain `mteb.evaluate`, on the bundled model, in one run.
 
-Builds three tasks from the real Chinese STS-B text (../shared/data/stsb-zh): STSB itself (test split),
+Builds three tasks from the real Chinese STS-B text: STSB itself (test split),
 a retrieval set (T2Retrieval's definition; queries are STS-B sentences whose pair scores >= 4, the corpus is
 every STS-B sentence) and a reranking set (T2Reranking's definition; each query's positive plus 19 seeded
 negatives). Then, each in a fresh process, it runs:
@@ -9,7 +9,11 @@ negatives). Then, each in a fresh process, it runs:
   3. evalkit cold (empty embedding cache) and 4. evalkit warm (the same cache, --overwrite);
 and the bundled sample suite once. It prints wall times, ratios to plain mteb, texts encoded and peak memory.
 
-Usage: python benchmarks/benchmark.py [--shared ../shared] [--batch-size 32]
+The STS-B text comes from ../shared/data/stsb-zh (beside this repository's checkout) or, anywhere else, from a
+data folder holding the hub's mteb/STSB snapshot (`hf download --repo-type dataset mteb/STSB --local-dir D/mteb/STSB`,
+or `run_eval.py prefetch --data-dir D -t STSB`).
+
+Usage: python benchmarks/benchmark.py [--shared ../shared | --data-dir D] [--batch-size 32]
 """
 
 from __future__ import annotations
@@ -31,15 +35,35 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TASKS = {"STSB": "test", "T2Retrieval": "dev", "T2Reranking": "dev"}
 
 
-def build_data(stsb: Path, data: Path) -> None:
-    """Write the STS-B, retrieval and reranking snapshots from the real STS-B text."""
-    from evalkit import snapshot
+def stsb_pairs(shared: Path, data_dir: Path | None) -> dict[str, list[tuple[str, str, float]]]:
+    """The real STS-B test and validation pairs: from a hub snapshot under `data_dir`, else from ../shared."""
+    if data_dir is not None:
+        import datasets
+
+        folder = data_dir / "mteb" / "STSB"
+        if not folder.is_dir():
+            raise SystemExit(f"{folder} is absent: `hf download --repo-type dataset mteb/STSB --local-dir {folder}`")
+        loaded = datasets.load_dataset(str(folder))
+        return {
+            split: [(r["sentence1"], r["sentence2"], float(r["score"])) for r in loaded[split]]
+            for split in ("test", "validation")
+        }
+    stsb = shared / "data" / "stsb-zh"
+    if not stsb.is_dir():
+        raise SystemExit(f"{stsb} is absent: give --data-dir D with the hub's mteb/STSB snapshot in D/mteb/STSB")
 
     def rows(name: str) -> list[tuple[str, str, float]]:
         lines = (stsb / name).read_text(encoding="utf-8").splitlines()
         return [(a, b, float(s)) for a, b, s in (ln.split("\t") for ln in lines)]
 
-    test, valid = rows("test.tsv"), rows("valid.tsv")
+    return {"test": rows("test.tsv"), "validation": rows("valid.tsv")}
+
+
+def build_data(pairs_by_split: dict[str, list[tuple[str, str, float]]], data: Path) -> None:
+    """Write the STS-B, retrieval and reranking snapshots from the real STS-B text."""
+    from evalkit import snapshot
+
+    test, valid = pairs_by_split["test"], pairs_by_split["validation"]
     snapshot.write_splits(
         data / "mteb/STSB",
         {
@@ -108,7 +132,8 @@ def one(mode: str, work: Path, batch_size: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="../shared of this repository")
+    parser.add_argument("--data-dir", type=Path, help="a data folder with the hub's mteb/STSB snapshot instead")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -116,11 +141,9 @@ def main() -> None:
     if args.one:
         one(args.one, args.work, args.batch_size)
         return
-    stsb = args.shared / "data" / "stsb-zh"
-    if not stsb.is_dir():
-        raise SystemExit(f"{stsb} is absent: the benchmark builds its tasks from ../shared's STS-B text")
+    pairs_by_split = stsb_pairs(args.shared, args.data_dir)
     work = Path(tempfile.mkdtemp(prefix="evalkit-bench-"))
-    build_data(stsb, work / "data")
+    build_data(pairs_by_split, work / "data")
     figures = {}
     for mode in ("plain", "reference", "cold", "warm", "sample"):
         proc = subprocess.run(

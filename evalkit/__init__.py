@@ -176,6 +176,7 @@ def evaluate(
         report = run_tasks(loaded, specs, run_options, plan, observer)
     finally:
         loaded.close()
+    report.suite, report.sampled = the_suite, run_options.sampled
     write_json_atomic(plan[0].folder / SUMMARY_FILE, summary(loaded, run_options, report))
     if not report.interrupted and not run_options.sampled:
         for variant in plan:
@@ -197,18 +198,26 @@ def compare(
     *,
     suite: str | Path | Suite = "c-mteb",
     leaderboard: str | Path | None = None,
+    tolerance: float | None = None,
 ) -> Comparison:
     """Compare the candidate's main scores with each baseline's: per task, per type and over the suite.
 
     Inputs are results folders or model cards; `leaderboard` ranks the candidate among every model of a folder
-    laid out like the public results repository. Render with `evalkit.report.render.render(comparison, fmt)`.
+    laid out like the public results repository; task deltas beyond `tolerance` points (default: the gate's)
+    are marked. Render with `evalkit.report.render.render(comparison, fmt)`.
     """
+    from evalkit.errors import OptionError
     from evalkit.report.comparison import build_comparison, build_leaderboard
+    from evalkit.report.gate import DEFAULT_TOLERANCE
     from evalkit.results.read import load_models
 
     the_suite = _suite(suite)
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    if not 0 <= tolerance < float("inf"):
+        raise OptionError("tolerance", tolerance, "a tolerance is a number of points >= 0")
     cand = load_results(candidate, suite=the_suite)
-    comparison = build_comparison(cand, [load_results(b, suite=the_suite) for b in baselines], the_suite)
+    baseline_scores = [load_results(b, suite=the_suite) for b in baselines]
+    comparison = build_comparison(cand, baseline_scores, the_suite, tolerance)
     if leaderboard is not None:
         comparison.leaderboard = build_leaderboard(cand, load_models(Path(leaderboard), the_suite), the_suite)
         comparison.leaderboard_source = str(leaderboard)

@@ -60,10 +60,12 @@ class Suite:
     description: str = ""
     data_dir: Path | None = None
     prompts: dict[str, str] = field(default_factory=dict)  # mteb prompt keys (`T2Retrieval-query`) -> prompt
+    origin: str = ""  # where the suite comes from, for people: its file, or the mteb benchmark
     by_mteb_name: dict[str, TaskSpec] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.by_mteb_name = {t.mteb_task: t for t in self.tasks}
+        self.origin = self.origin or str(self.path)
 
     def select(self, names: list[str] | None = None, types: list[str] | None = None) -> list[TaskSpec]:
         """Tasks picked by card or mteb name and by type; unknown names are a `UserError` with suggestions."""
@@ -109,18 +111,71 @@ def load_task(spec: TaskSpec):
     return task
 
 
-def suite_path(name_or_path: str) -> Path:
-    """A suite file from a bundled suite name (`c-mteb`, `sample`) or a path."""
+def suite_path(name_or_path: str) -> Path | None:
+    """A suite file from a bundled suite name (`c-mteb`, `sample`) or a path; None for another name."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise UserError(f"suite file {path} does not exist")
         return path
     bundled = TASKS_DIR / f"{name_or_path}.yaml"
-    if not bundled.is_file():
-        names = sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
-        raise UserError(f"unknown suite {name_or_path!r}{suggest(name_or_path, names)} (bundled: {', '.join(names)})")
-    return bundled
+    return bundled if bundled.is_file() else None
+
+
+def benchmark_suite(name: str) -> Suite:
+    """The suite of the mteb benchmark `name` (e.g. `MTEB(cmn, v1)`); an unknown name is a `UserError`.
+
+    A task that the bundled C-MTEB suite has keeps its entry there (the split, subset and dataset block the cards
+    report); another takes its type, split and subset from mteb, and the main metrics are C-MTEB's.
+    """
+    import mteb
+
+    try:
+        benchmark = mteb.get_benchmark(name)
+    except (KeyError, ValueError):
+        bundled = sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
+        known = bundled + [b.name for b in mteb.get_benchmarks()]
+        raise UserError(
+            f"unknown suite {name!r}: give a bundled suite ({', '.join(bundled)}), a suite YAML file or an mteb "
+            f"benchmark name such as 'MTEB(cmn, v1)'{suggest(name, known)}"
+        ) from None
+    cmteb = load_suite("c-mteb")
+    tasks = [cmteb.by_mteb_name.get(t.metadata.name) or _benchmark_task(benchmark.name, t) for t in benchmark.tasks]
+    return Suite(
+        name=benchmark.name,
+        path=cmteb.path,
+        tasks=tasks,
+        main_metrics={t: m for t, m in cmteb.main_metrics.items() if any(s.type == t for s in tasks)},
+        description=f"mteb benchmark {benchmark.name}",
+        origin=f"mteb benchmark {benchmark.name} (C-MTEB tasks as in {cmteb.path})",
+    )
+
+
+def _benchmark_task(benchmark: str, task) -> TaskSpec:
+    """The suite entry of a benchmark task that the C-MTEB suite lacks, from mteb's metadata."""
+    meta = task.metadata
+    where = f"benchmark {benchmark}: task {meta.name}"
+    if meta.type not in TASK_TYPES:
+        raise UserError(f"{where} is of type {meta.type}; evalkit evaluates {', '.join(TASK_TYPES)}")
+    if len(task.hf_subsets) != 1:
+        raise UserError(f"{where} has {len(task.hf_subsets)} subsets; write a suite file that picks one")
+    splits = task.eval_splits
+    split = splits[0] if len(splits) == 1 or "test" not in splits else "test"
+    subset = task.hf_subsets[0]
+    return TaskSpec(
+        name=meta.name,
+        mteb_task=meta.name,
+        type=meta.type,
+        subset=subset,
+        split=split,
+        card=CardDataset(
+            type=str(meta.dataset["path"]),
+            name=f"MTEB {meta.name}" + (f" ({subset})" if subset != "default" else ""),
+            config=subset,
+            split=split,
+            revision="None",
+        ),
+    )
 
 
 def card_metric_names(task_type: str) -> set[str]:
@@ -130,8 +185,11 @@ def card_metric_names(task_type: str) -> set[str]:
 
 
 def load_suite(name_or_path: str) -> Suite:
-    """Read and validate a suite file; every problem is a one-line `UserError` naming the file, line and key."""
+    """A bundled suite, a suite file or an mteb benchmark; every problem in a file is a one-line `UserError`
+    naming the file, line and key."""
     path = suite_path(name_or_path)
+    if path is None:
+        return benchmark_suite(name_or_path)
     raw = load_yaml(read_text(path, "suite"), path)
     if isinstance(raw, dict):
         check_keys(path, raw, SUITE_KEYS, "")

@@ -26,6 +26,7 @@ STELLA = REFERENCE / "dunzhang__stella-mrl-large-zh-v3.5-1792d"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (real cards and reference results) is absent")
 
 SUITE = load_suite("c-mteb")
+CLI_DEFAULTS = {"tolerance": 0.5, "pr_comment": False}  # `compare` options these tests leave as they are
 
 
 def make_model(
@@ -174,14 +175,18 @@ def test_html_is_self_contained_with_tables_and_charts():
 def test_cmd_compare_writes_the_format_of_the_output_suffix(tmp_path, monkeypatch):
     monkeypatch.setattr("evalkit.results.read.read_scores", lambda path, suite: [make_model(Path(path).name)])
     out = tmp_path / "report.json"
-    args = Namespace(candidate="cand", baselines=["base"], format=None, output=out, leaderboard=None, suite="c-mteb")
+    args = Namespace(
+        candidate="cand", baselines=["base"], format=None, output=out, leaderboard=None, suite="c-mteb", **CLI_DEFAULTS
+    )
     assert cmd_compare(args) == 0
     assert [m["name"] for m in json.loads(out.read_text())["models"]] == ["cand", "base"]
 
 
 def test_cmd_compare_refuses_an_input_with_several_models(monkeypatch):
     monkeypatch.setattr("evalkit.results.read.read_scores", lambda path, suite: [make_model("a"), make_model("b")])
-    args = Namespace(candidate="x", baselines=[], format="md", output=None, leaderboard=None, suite="c-mteb")
+    args = Namespace(
+        candidate="x", baselines=[], format="md", output=None, leaderboard=None, suite="c-mteb", **CLI_DEFAULTS
+    )
     with pytest.raises(UserError, match="holds 2 models"):
         cmd_compare(args)
 
@@ -189,7 +194,13 @@ def test_cmd_compare_refuses_an_input_with_several_models(monkeypatch):
 @needs_shared
 def test_seed_card_against_stella(capsys):
     args = Namespace(
-        candidate=str(SEED_CARD), baselines=[str(STELLA)], format="json", output=None, leaderboard=None, suite="c-mteb"
+        candidate=str(SEED_CARD),
+        baselines=[str(STELLA)],
+        format="json",
+        output=None,
+        leaderboard=None,
+        suite="c-mteb",
+        **CLI_DEFAULTS,
     )
     assert cmd_compare(args) == 0
     data = json.loads(capsys.readouterr().out)
@@ -212,7 +223,13 @@ def test_seed_card_against_stella(capsys):
 @needs_shared
 def test_leaderboard_over_reference_results(capsys):
     args = Namespace(
-        candidate=str(SEED_CARD), baselines=[], format="md", output=None, leaderboard=REFERENCE, suite="c-mteb"
+        candidate=str(SEED_CARD),
+        baselines=[],
+        format="md",
+        output=None,
+        leaderboard=REFERENCE,
+        suite="c-mteb",
+        **CLI_DEFAULTS,
     )
     assert cmd_compare(args) == 0
     md = capsys.readouterr().out

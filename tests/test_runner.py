@@ -76,7 +76,7 @@ def test_missing_snapshot_is_named_before_anything_runs(six_snapshots, tmp_path,
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert f"looked for {data / 'C-MTEB/OCNLI'}" in err
-    assert "huggingface-cli download --repo-type dataset C-MTEB/OCNLI" in err
+    assert "hf download --repo-type dataset C-MTEB/OCNLI" in err
     assert not (tmp_path / "out").exists()
 
 

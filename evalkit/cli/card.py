@@ -5,11 +5,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from evalkit.cli.options import add_suite
 from evalkit.fileio import write_text_atomic
 
 
 def add_parsers(sub) -> None:
-    card = sub.add_parser("card", help="emit, update or import a model card's model-index metadata")
+    card = sub.add_parser(
+        "card",
+        help="emit, update or import a model card's model-index metadata",
+        description="C-MTEB model cards carry their scores in the README's `model-index` front matter. `card emit` "
+        "writes it from results (and --update puts it in a README); `card import` turns a card into result JSON.",
+    )
     actions = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
     p = actions.add_parser(
         "emit",
@@ -24,7 +30,7 @@ def add_parsers(sub) -> None:
         "--update", type=Path, metavar="README", help="replace the model-index in this README's front matter"
     )
     p.add_argument("--name", help="model name in the model-index (default: the model's name without its org)")
-    p.add_argument("--suite", default="c-mteb", help="suite whose tasks the card shows (default: c-mteb)")
+    add_suite(p, "the tasks the card shows")
     p.set_defaults(handler=handle_emit)
     p = actions.add_parser(
         "import",
@@ -33,8 +39,8 @@ def add_parsers(sub) -> None:
         "JSON, 0-1 scale) with a model_meta.json, so a published card can be compared, merged and re-emitted.",
     )
     p.add_argument("card", help="model card README.md")
-    p.add_argument("--output-dir", type=Path, required=True, help="results folder to write into")
-    p.add_argument("--suite", default="c-mteb", help="suite whose tasks are imported (default: c-mteb)")
+    p.add_argument("-o", "--output-dir", type=Path, required=True, help="results folder to write into")
+    add_suite(p, "the tasks imported")
     p.set_defaults(handler=handle_import)
 
 

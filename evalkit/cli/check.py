@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evalkit.report.gate import DEFAULT_TOLERANCE, format_markdown, format_table, junit_xml
+from evalkit.cli.options import add_suite, described
+from evalkit.report.gate import DEFAULT_TOLERANCE, format_markdown, format_table, github_annotations, junit_xml
 from evalkit.report.render import write_output
 
 
@@ -13,9 +14,14 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "check",
         help="CI regression gate: fail when a task's main score dropped by more than the tolerance",
-        description="Compare the candidate's main score on every suite task the baseline has. Exit 0 when none fell "
-        "by more than its tolerance, 1 when one did or a baseline task is missing from the candidate, 2 on bad input. "
-        "Prints what regressed and improved; appends a Markdown summary to $GITHUB_STEP_SUMMARY when it is set.",
+        **described(
+            "Compare the candidate's main score on every suite task the baseline has. Exit 0 when none fell by more "
+            "than its tolerance, 1 when one did or a baseline task is missing from the candidate, 2 on bad input. "
+            "Prints what regressed and improved; appends a Markdown summary to $GITHUB_STEP_SUMMARY when it is set, "
+            "and on GitHub Actions ($GITHUB_ACTIONS) prints an ::error annotation for each failing task.",
+            "results/my-org__my-model --baseline zpoint/README.md --tolerance 0.5 --junit gate.xml",
+            "results/checkpoint --baseline baseline-results/checkpoint --tolerance-file tolerances.yaml",
+        ),
     )
     p.add_argument("candidate", help="results folder or model card of the model under test")
     p.add_argument("--baseline", required=True, help="results folder or model card it must not fall behind")
@@ -23,6 +29,7 @@ def add_parser(sub) -> None:
         "--tolerance",
         type=float,
         default=DEFAULT_TOLERANCE,
+        metavar="POINTS",
         help=f"allowed drop per task in points on the card's 0-100 scale (default: {DEFAULT_TOLERANCE})",
     )
     p.add_argument(
@@ -34,7 +41,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one test case per task)")
     p.add_argument("--allow-missing", action="store_true", help="pass although the candidate lacks a baseline task")
-    p.add_argument("--suite", default="c-mteb", help="suite whose tasks and main metrics are checked (default: c-mteb)")
+    add_suite(p, "the checked tasks and their main metrics")
     p.set_defaults(handler=handle)
 
 
@@ -51,6 +58,9 @@ def handle(args) -> int:
         suite=args.suite,
     )
     print(format_table(result))
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # annotations on the workflow run and the PR's changed files
+        for line in github_annotations(result):
+            print(line)
     if args.junit:
         write_output(Path(args.junit), junit_xml(result))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.report.render import FORMATS, SUFFIX_FORMATS, render, write_output
+from evalkit.cli.options import add_suite, described
+from evalkit.errors import UserError
+from evalkit.report.gate import DEFAULT_TOLERANCE
+from evalkit.report.render import FORMATS, SUFFIX_FORMATS, render, render_markdown, write_output
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "compare",
         help="compare a model's results with baselines and rank it on a leaderboard (md, html, csv, json)",
-        description="Compare main scores per task, per task type and over the suite (C-MTEB average over 35 "
-        "tasks). Each input is a results folder (a model, revision or results folder holding one model) or a model "
-        "card README.md. Averages over an incomplete task set are marked (n/N); deltas are the candidate minus each "
-        "baseline.",
+        **described(
+            "Compare main scores per task (grouped by type), per task type and over the suite (C-MTEB average over "
+            "35 tasks). Each input is a results folder (a model, revision or results folder holding one model) or a "
+            "model card README.md. Averages over an incomplete task set are marked (n/N); deltas are the candidate "
+            "minus each baseline. The zpoint card, the usual model to beat: `hf download "
+            "iampanda/zpoint_large_embedding_zh README.md --local-dir zpoint`.",
+            "results/my-org__my-model zpoint/README.md",
+            "results/my-org__my-model zpoint/README.md --pr-comment > comment.md",
+            "results/my-org__my-model results/base-model -o report.html",
+        ),
     )
     p.add_argument("candidate", help="results folder or model card of the model under test")
     p.add_argument("baselines", nargs="*", metavar="BASELINE", help="results folders or model cards to compare with")
     p.add_argument("--format", choices=FORMATS, help="report format (default: from --output's suffix, else md)")
-    p.add_argument("--output", type=Path, help="write the report here (default: stdout)")
+    p.add_argument("-o", "--output", type=Path, help="write the report here (default: stdout)")
     p.add_argument(
         "--leaderboard",
         type=Path,
@@ -27,16 +36,35 @@ def add_parser(sub) -> None:
         help="rank the candidate among every model in DIR, a folder laid out like the public results repository "
         "(<org>__<model>/<revision>/<Task>.json); models lacking a task are listed unranked",
     )
-    p.add_argument("--suite", default="c-mteb", help="suite of the averaged tasks and main metrics (default: c-mteb)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        metavar="POINTS",
+        help="mark task deltas beyond this many points, ▼ down and ▲ up, as `check` would judge them "
+        f"(default: {DEFAULT_TOLERANCE})",
+    )
+    p.add_argument(
+        "--pr-comment",
+        action="store_true",
+        help="Markdown for a pull-request comment: the verdict against each baseline and the averages first, the "
+        "task table folded in <details>",
+    )
+    add_suite(p, "the averaged tasks and their main metrics")
     p.set_defaults(handler=handle)
 
 
 def handle(args) -> int:
     import evalkit
 
-    comparison = evalkit.compare(args.candidate, args.baselines, suite=args.suite, leaderboard=args.leaderboard)
     output = Path(args.output) if args.output else None
-    text = render(comparison, args.format or (SUFFIX_FORMATS.get(output.suffix.lower(), "md") if output else "md"))
+    fmt = args.format or (SUFFIX_FORMATS.get(output.suffix.lower(), "md") if output else "md")
+    if args.pr_comment and fmt != "md":
+        raise UserError(f"--pr-comment writes Markdown, not {fmt}")
+    comparison = evalkit.compare(
+        args.candidate, args.baselines, suite=args.suite, leaderboard=args.leaderboard, tolerance=args.tolerance
+    )
+    text = render_markdown(comparison, pr_comment=True) if args.pr_comment else render(comparison, fmt)
     if output:
         write_output(output, text)
         print(f"wrote {output}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 
 
 def csv_list(text: str) -> list[str]:
@@ -11,6 +13,43 @@ def csv_list(text: str) -> list[str]:
     if not parts:
         raise argparse.ArgumentTypeError("give at least one name")
     return parts
+
+
+def described(text: str, *examples: str) -> dict:
+    """`add_parser` keywords: a description wrapped as argparse wraps options, and an epilog of example commands."""
+    epilog = "examples:\n" + "\n".join(f"  %(prog)s {e}" for e in examples) if examples else None
+    return {
+        "description": textwrap.fill(text, min(100, shutil.get_terminal_size().columns - 2)),
+        "epilog": epilog,
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+
+
+class NameList(argparse.Action):
+    """`-t A,B C -t D`: names comma- or space-separated, over one or several flags, as one list (nargs="+")."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        before = getattr(namespace, self.dest) or []
+        setattr(namespace, self.dest, [*before, *(name for value in values for name in value)])
+
+
+def add_names(parser: argparse.ArgumentParser, *flags: str, help: str) -> None:
+    """An option taking names as `A,B`, `A B` or repeated flags (as mteb's `-t A B` and lm-eval's `--tasks a,b`)."""
+    parser.add_argument(*flags, type=csv_list, nargs="+", action=NameList, metavar="NAME", help=help)
+
+
+def add_suite(parser: argparse.ArgumentParser, purpose: str = "") -> None:
+    """`--suite` / `-b` / `--benchmark`: a bundled suite, a suite file or an mteb benchmark name."""
+    parser.add_argument(
+        "-b",
+        "--benchmark",
+        "--suite",
+        dest="suite",
+        default="c-mteb",
+        metavar="SUITE",
+        help=f"{purpose}{': ' if purpose else ''}a bundled suite (c-mteb, sample), a suite YAML file, or an mteb "
+        "benchmark name such as 'MTEB(cmn, v1)' (default: c-mteb, the 35 tasks of the C-MTEB cards)",
+    )
 
 
 def _positive(cast: type, what: str):
@@ -36,8 +75,6 @@ def dims(text: str) -> list[int]:
     """`1024,512` -> [1024, 512], each above zero, repeats dropped."""
     return list(dict.fromkeys(positive_int(part) for part in csv_list(text)))
 
-
-SUITE_HELP = "bundled suite name (c-mteb, sample) or a suite YAML file (default: c-mteb)"
 
 
 def json_object(text: str) -> dict:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
-from evalkit.cli.options import SUITE_HELP, csv_list, dims, json_object, positive_float, positive_int
+from evalkit.cli.options import add_names, add_suite, described, dims, json_object, positive_float, positive_int
 from evalkit.errors import UserError
+from evalkit.report.comparison import build_comparison
+from evalkit.report.rows import agg_text
+from evalkit.results.scores import ModelScores, TaskScores
 from evalkit.run.cache import default_cache_dir
-from evalkit.run.runner import RunObserver, TaskOutcome
+from evalkit.run.runner import RunObserver, RunReport, TaskOutcome
 from evalkit.text import text_table
 
 DEFAULT_MODEL = "bundled:minilm"
@@ -21,10 +25,19 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "run",
         help="evaluate a model on a suite's tasks and write mteb result JSON",
-        description="Evaluate a model on C-MTEB tasks through mteb. Results go to "
-        "OUTPUT/<org>__<name>/<revision>/<Task>.json; tasks already there are skipped unless --overwrite.",
+        **described(
+            "Evaluate a model on C-MTEB tasks through mteb, one task at a time. Results go to "
+            "OUTPUT_DIR/<org>__<name>/<revision>/<Task>.json as soon as each task ends; tasks already there are "
+            "skipped unless --overwrite, so the same command continues a stopped run. The closing table shows each "
+            "task's main score (the card's metric and 0-100 scale), the per-type and suite averages, and why a task "
+            "failed. Exit status: 0 all done, 1 a task failed, 2 a usage mistake.",
+            "-m iampanda/zpoint_large_embedding_zh -o results",
+            "-m ./my-checkpoint -t STSB,AFQMC --data-dir snapshots",
+            "-m ./my-checkpoint -b 'MTEB(cmn, v1)' --task-types Retrieval Reranking --batch-size 256",
+        ),
     )
     p.add_argument(
+        "-m",
         "--model",
         required=True,
         help="bundled:minilm, a local folder (a sentence-transformers model, or a cross-encoder for the Reranking "
@@ -45,13 +58,24 @@ def add_parser(sub) -> None:
         type=json_object,
         help='JSON passed to the loader (transformers\' from_pretrained), e.g. \'{"attn_implementation": "sdpa"}\'',
     )
-    p.add_argument("--suite", default="c-mteb", help=SUITE_HELP)
-    p.add_argument("--tasks", type=csv_list, help="comma-separated task names (card or mteb names)")
-    p.add_argument("--types", type=csv_list, help="comma-separated task types, e.g. STS,Retrieval")
+    add_suite(p, "the tasks to run")
+    add_names(p, "-t", "--tasks", help="only these tasks (card or mteb names), e.g. -t STSB,AFQMC or -t STSB AFQMC")
+    add_names(p, "--types", "--task-types", help="only these task types, e.g. --types STS,Retrieval")
     p.add_argument(
-        "--data-dir", type=Path, help="local dataset snapshots, one folder per HF repo id (default: the hub)"
+        "--data-dir",
+        type=Path,
+        help="local dataset snapshots, one folder per HF dataset repo id, as `hf download` or `prefetch` makes them "
+        "(default: download from the hub)",
     )
-    p.add_argument("--output-dir", type=Path, default=Path("results"), help="results folder (default: results)")
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        "--output-folder",
+        dest="output_dir",
+        type=Path,
+        default=Path("results"),
+        help="results folder (default: results)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=32, help="encode batch size (default: 32)")
     p.add_argument(
         "--device",
@@ -133,15 +157,58 @@ class Printer(RunObserver):
         print(f"{outcome.label}: {line}", flush=True)
 
 
-def summary_table(outcomes: list[TaskOutcome]) -> str:
-    """The final table of a run: one row per task with its main score (card scale), time, or failure reason."""
-    rows = [("task", "type", "main score", "seconds", "status")]
-    for o in outcomes:
-        name = o.spec.mteb_task + (f" (dim {o.dim})" if o.dim else "")
+def summary_table(report: RunReport) -> str:
+    """The closing table of a run: each task's main score (card scale) and status, then the per-type and suite
+    averages of each results folder (marked (n/N) where the run covers part of the suite), then the failures."""
+    header = ("task", "type", "main score", "seconds", "status")
+    rows = []
+    for o in report.outcomes:
         score = f"{o.main_metric} {o.main_score:.2f}" if o.main_score is not None else "-"
-        status = f"failed: {o.error}" if o.status == "failed" else o.status
-        rows.append((name, o.spec.type, score, f"{o.seconds:.1f}", status))
-    return text_table(rows, rule=True)
+        rows.append((o.spec.mteb_task + _dim(o.dim), o.spec.type, score, f"{o.seconds:.1f}", o.status))
+    averages = []
+    if report.suite is not None:
+        for dim in dict.fromkeys(o.dim for o in report.outcomes):
+            scores = _as_scores([o for o in report.outcomes if o.dim == dim], report.sampled)
+            comp = build_comparison(scores, [], report.suite)
+            for row in [*(r for r in comp.types if r.aggregates[0].n_tasks), comp.average]:
+                name = row.name if row is comp.average else f"{row.name} average"
+                averages.append((name + _dim(dim), "", agg_text(row.aggregates[0]), "", ""))
+    lines = [line.rstrip() for line in text_table([header, *rows, *averages], rule=True).splitlines()]
+    if averages:
+        lines.insert(2 + len(rows), lines[1])
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    lines += [""] if failed else []
+    for o in failed:
+        lines += textwrap.wrap(f"{o.spec.mteb_task}{_dim(o.dim)} failed: {o.error}", 100, subsequent_indent="    ")
+    return "\n".join(lines)
+
+
+def next_steps(prog: str) -> str:
+    """The embedded default's last words: what it showed and what to run next."""
+    return "\n".join([
+        "",
+        "That was the demo: the bundled English MiniLM on six tiny Chinese tasks, one per C-MTEB type. It shows that",
+        "model, mteb and data work together offline; its scores say little about the model. Next:",
+        f"  {prog} run -m YOUR_MODEL -b 'MTEB(cmn, v1)'   evaluate a model on C-MTEB (data from the hub or --data-dir)",
+        f"  {prog} compare RESULTS BASELINE              compare its results with another model's or a model card",
+        f"  {prog} --help                                every command; COMMAND --help explains one",
+    ])  # fmt: skip
+
+
+def _dim(dim: int | None) -> str:
+    return f" (dim {dim})" if dim else ""
+
+
+def _as_scores(outcomes: list[TaskOutcome], sampled: str | None) -> ModelScores:
+    """A run's main scores in the form reports average, so that the table's averages are the reports' own."""
+    tasks = {
+        o.spec.mteb_task: TaskScores(
+            o.spec.mteb_task, o.spec.type, o.spec.split, o.spec.subset, "", {o.main_metric: o.main_score}, sampled
+        )
+        for o in outcomes
+        if o.main_score is not None
+    }
+    return ModelScores("run", "", Path(), tasks)
 
 
 def handle(args) -> int:
@@ -181,7 +248,7 @@ def handle(args) -> int:
         observer=Printer(),
     )
     print()
-    print(summary_table(report.outcomes))
+    print(summary_table(report))
     total = len(report.outcomes)
     print(f"\n{total - len(report.failed)} of {total} result(s) are in {args.output_dir}")
     if report.interrupted:
@@ -189,4 +256,6 @@ def handle(args) -> int:
         return 130
     for path in report.model_index_files:
         print(f"model-index YAML: {path}")
+    if getattr(args, "demo", None):
+        print(next_steps(args.demo))
     return 1 if report.failed else 0

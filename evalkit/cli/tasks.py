@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.cli.options import SUITE_HELP, csv_list
+from evalkit.cli.options import add_names, add_suite
 from evalkit.text import text_table
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("tasks", help="list a suite's tasks with the dataset repo each one needs")
-    p.add_argument("--suite", default="c-mteb", help=SUITE_HELP)
+    p = sub.add_parser(
+        "tasks",
+        help="list a suite's tasks with the dataset repo each one needs",
+        description="List a suite's tasks: card name, type, the split and subset the card reports, and the HF "
+        "dataset repo each one loads (what `hf download --repo-type dataset REPO` or `prefetch` fetches).",
+    )
+    add_suite(p)
     p.set_defaults(handler=handle_tasks)
     p = sub.add_parser(
         "prefetch",
@@ -18,10 +23,10 @@ def add_parsers(sub) -> None:
         description="Download each task's dataset repo at mteb's pinned revision into DATA_DIR/<repo id>, "
         "resuming partial downloads; with --model, the model into the local hub cache.",
     )
-    p.add_argument("--suite", default="c-mteb", help=SUITE_HELP)
-    p.add_argument("--tasks", type=csv_list, help="only these tasks")
-    p.add_argument("--data-dir", type=Path, required=True, help="where the snapshots go")
-    p.add_argument("--model", help="also download this hub model")
+    add_suite(p)
+    add_names(p, "-t", "--tasks", help="only these tasks (card or mteb names)")
+    p.add_argument("--data-dir", type=Path, required=True, help="where the snapshots go (then `run --data-dir`)")
+    p.add_argument("-m", "--model", help="also download this hub model into the hub cache")
     p.set_defaults(handler=handle_prefetch)
 
 
@@ -33,7 +38,7 @@ def handle_tasks(args) -> int:
     rows = [("task", "type", "split", "subset", "dataset repo")]
     rows += [(t["task"], t["type"], t["split"], t["subset"], t["repo"]) for t in evalkit.list_tasks(suite)]
     print(text_table(rows))
-    print(f"\n{len(suite.tasks)} tasks in {suite.path}")
+    print(f"\n{len(suite.tasks)} tasks in {suite.origin}")
     return 0
 
 

@@ -10,6 +10,17 @@ from dataclasses import dataclass
 from evalkit.results.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec
 
+EPSILON = 1e-9  # float noise allowed on top of a tolerance, so a change of exactly the tolerance is within it
+
+
+def beyond(delta: float | None, tolerance: float | None) -> str:
+    """`regressed` or `improved` when `delta` (points) goes beyond `tolerance` either way, else `ok`."""
+    if delta is None or tolerance is None:
+        return "ok"
+    if delta < -tolerance - EPSILON:
+        return "regressed"
+    return "improved" if delta > tolerance + EPSILON else "ok"
+
 
 @dataclass(frozen=True)
 class Aggregate:
@@ -87,6 +98,11 @@ class Comparison:
     average: AggregateRow
     leaderboard: list[LeaderboardRow] | None = None
     leaderboard_source: str | None = None
+    tolerance: float | None = None  # points; task deltas beyond it are marked
+
+    def regressed(self, baseline: int) -> list[TaskRow]:
+        """The tasks whose delta to baseline number `baseline` (0 = the first) fell beyond the tolerance."""
+        return [r for r in self.tasks if beyond(r.deltas[baseline], self.tolerance or 0.0) == "regressed"]
 
 
 def aggregate(model: ModelScores, specs: list[TaskSpec], suite: Suite) -> Aggregate:
@@ -118,12 +134,14 @@ def _aggregate_row(name: str, aggregates: list[Aggregate]) -> AggregateRow:
     )
 
 
-def build_comparison(candidate: ModelScores, baselines: list[ModelScores], suite: Suite) -> Comparison:
-    """Compare the candidate's main scores on the suite's tasks with each baseline's."""
+def build_comparison(
+    candidate: ModelScores, baselines: list[ModelScores], suite: Suite, tolerance: float | None = None
+) -> Comparison:
+    """Compare the candidate's main scores on the suite's tasks with each baseline's; tasks grouped by type."""
     models = [candidate, *baselines]
     labels = _labels(models)
     tasks = []
-    for spec in suite.tasks:
+    for spec in sorted(suite.tasks, key=lambda s: TASK_TYPES.index(s.type)):
         scores = [m.main_score(spec.mteb_task, suite.main_metrics) for m in models]
         tasks.append(
             TaskRow(
@@ -153,6 +171,7 @@ def build_comparison(candidate: ModelScores, baselines: list[ModelScores], suite
         tasks=tasks,
         types=types,
         average=average,
+        tolerance=tolerance,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from evalkit.errors import OptionError, UserError
 from evalkit.fileio import read_text
+from evalkit.report.comparison import beyond
 from evalkit.results.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec
 from evalkit.text import md_escape, md_table, suggest, text_table
@@ -23,7 +24,6 @@ DEFAULT_TOLERANCE = 0.5
 HEADER = ("status", "task", "type", "baseline", "candidate", "delta", "tolerance")
 SHOWN_IMPROVED = 10  # the tables list at most this many improved tasks; the JUnit report has every task
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # characters XML 1.0 cannot hold
-EPSILON = 1e-9  # float noise allowed on top of a tolerance, so a drop of exactly the tolerance passes
 
 
 @dataclass(frozen=True)
@@ -107,11 +107,7 @@ class TaskCheck:
         """`invalid` (no finite main score on either side), `missing`, `regressed`, `improved` or `ok`."""
         if self.baseline is None or (self.candidate is None and self.candidate_has_task):
             return "invalid"
-        if self.delta is None:
-            return "missing"
-        if self.delta < -self.tolerance - EPSILON:
-            return "regressed"
-        return "improved" if self.delta > self.tolerance + EPSILON else "ok"
+        return "missing" if self.delta is None else beyond(self.delta, self.tolerance)
 
     @property
     def message(self) -> str:
@@ -232,6 +228,29 @@ def format_markdown(result: GateResult) -> str:
     if rows:
         parts.append(md_table(list(HEADER), [list(row) for row in rows]))
     return "\n".join(parts) + "\n\n"
+
+
+def _workflow_text(text: str, property: bool = False) -> str:
+    """`text` escaped for a GitHub Actions workflow command (a property value also escapes `:` and `,`)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property else text
+
+
+def github_annotations(result: GateResult) -> list[str]:
+    """A GitHub Actions `::error` line for each task that fails the gate; the job log shows them as annotations."""
+    lines = []
+    for c in result.failures:
+        title = _workflow_text(f"evalkit check: {c.task} {c.status}", property=True)
+        if c.candidate is None:
+            message = f"{c.task} is missing from {result.candidate} (baseline {result.baseline}: {c.metric} "
+            message += f"{c.baseline:.2f})"
+        else:
+            message = (
+                f"{c.task} {c.metric} fell from {c.baseline:.2f} ({result.baseline}) to {c.candidate:.2f} "
+                f"({result.candidate}): {c.delta:+.2f} points, tolerance {c.tolerance:g}"
+            )
+        lines.append(f"::error title={title}::{_workflow_text(message)}")
+    return lines
 
 
 def junit_xml(result: GateResult) -> str:

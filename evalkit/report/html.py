@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import warnings
 
 from evalkit.report import rows as shared
-from evalkit.report.comparison import Comparison
+from evalkit.report.comparison import Comparison, beyond
 
-POSITIVE, NEGATIVE, HIGHLIGHT = "#2e7d32", "#c62828", "#ef6c00"
+POSITIVE, NEGATIVE, HIGHLIGHT, WITHIN = "#2e7d32", "#c62828", "#ef6c00", "#90a4ae"
 HTML_STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1500px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}
@@ -74,8 +75,9 @@ def _chart_averages(comp: Comparison) -> str:
                     fontsize=7,
                 )
     ax.set_xticks(range(len(rows)), [_mpl_text(r.name) for r in rows], fontsize=8)
-    ax.set_ylabel("main score (0–100)")
-    ax.set_ylim(0, 105)
+    low, high = _zoom([a.score for r in rows for a in r.aggregates if a.score is not None])
+    ax.set_ylim(low, high)
+    ax.set_ylabel("main score (0–100)" if low == 0 else f"main score, axis from {low:g} (not 0)", fontsize=8)
     handles = [Patch(color=f"C{i}", label=_mpl_text(m.label)) for i, m in enumerate(comp.models)]
     handles.append(Patch(facecolor="white", edgecolor="#444", hatch="//", label="incomplete task set"))
     ax.legend(
@@ -90,27 +92,58 @@ def _chart_averages(comp: Comparison) -> str:
     return _svg(fig, "averages")
 
 
+def _zoom(scores: list[float]) -> tuple[float, float]:
+    """A score axis around the data, so that half-point gaps show: from a multiple of 5 below the lowest score
+    (0 when the data come near it) to a little above the highest, within 0-100 plus room for the labels."""
+    if not scores:
+        return 0.0, 105.0
+    low, high = min(scores), max(scores)
+    pad = max(1.0, 0.15 * (high - low))
+    start = 5 * math.floor((low - pad) / 5)
+    return (float(start) if start > 10 else 0.0), min(105.0, high + pad)
+
+
 def _chart_deltas(comp: Comparison) -> str:
-    """Horizontal bars of the candidate's per-task delta to each baseline, one panel per baseline."""
+    """Horizontal bars of the candidate's per-task delta to each baseline, one panel per baseline, tasks grouped
+    by type; the tolerance band is shaded and bars beyond it are coloured."""
     from matplotlib.figure import Figure
 
     baselines = comp.models[1:]
     fig = Figure(figsize=(3.2 + 3.0 * len(baselines), 0.9 + 0.22 * len(comp.tasks)))
     axes = fig.subplots(1, len(baselines), sharey=True, squeeze=False)[0]
     ys = range(len(comp.tasks))
+    starts = [y for y, r in enumerate(comp.tasks) if y == 0 or comp.tasks[y - 1].type != r.type]
+    colours = {"regressed": NEGATIVE, "improved": POSITIVE, "ok": WITHIN}
     for j, (ax, base) in enumerate(zip(axes, baselines)):
         deltas = [r.deltas[j] for r in comp.tasks]
-        ax.barh(ys, [d or 0.0 for d in deltas], color=[POSITIVE if (d or 0) >= 0 else NEGATIVE for d in deltas])
+        if comp.tolerance:
+            ax.axvspan(-comp.tolerance, comp.tolerance, color="#bdbdbd", alpha=0.35, linewidth=0)
+        ax.barh(ys, [d or 0.0 for d in deltas], color=[colours[beyond(d, comp.tolerance)] for d in deltas])
         for y, d in zip(ys, deltas):
             if d is None:
                 ax.text(0, y, " n/a", va="center", fontsize=7, color="#777")
+        for y in starts[1:]:
+            ax.axhline(y - 0.5, color="#999", linewidth=0.6)
         ax.axvline(0, color="#444", linewidth=0.8)
+        if comp.tolerance:
+            ax.set_xlabel(f"Δ points (shaded: ±{comp.tolerance:g} tolerance)", fontsize=8)
+        else:
+            ax.set_xlabel("Δ points", fontsize=8)
         ax.set_title(_mpl_text(f"{comp.models[0].label}\nminus {base.label}"), fontsize=8)
-        ax.set_xlabel("Δ points", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(list(ys), [_mpl_text(r.name) for r in comp.tasks])
     axes[0].invert_yaxis()
+    for y in starts:  # the type of each group, right of the last panel
+        axes[-1].annotate(
+            comp.tasks[y].type,
+            (1.02, y - 0.4),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            fontstyle="italic",
+            color="#555",
+            va="top",
+        )
     return _svg(fig, "deltas")
 
 

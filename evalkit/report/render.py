@@ -10,6 +10,7 @@ from pathlib import Path
 
 from evalkit.errors import UserError
 from evalkit.fileio import write_text_atomic
+from evalkit.report import rows
 from evalkit.report.comparison import Comparison
 from evalkit.report.html import render_html
 from evalkit.report.rows import (
@@ -26,17 +27,28 @@ from evalkit.text import md_escape, md_table
 FORMATS = ("md", "html", "csv", "json")
 
 
-def render_markdown(comp: Comparison) -> str:
-    """A Markdown report for PR comments."""
-    cand = comp.average.aggregates[0]
-    parts = [f"## {md_escape(comp.models[0].label)}: {comp.suite} average {agg_text(cand)}", ""]
-    parts += [
+def render_markdown(comp: Comparison, pr_comment: bool = False) -> str:
+    """A Markdown report; `pr_comment` puts the verdict and the averages first and folds the task table."""
+    title = f"{md_escape(comp.models[0].label)}: {comp.suite} average {agg_text(comp.average.aggregates[0])}"
+    n_regressed = sum(len(comp.regressed(j)) for j in range(len(comp.models) - 1))
+    if pr_comment and len(comp.models) > 1:
+        title = ("❌ " if n_regressed else "✅ ") + title
+    parts = [f"## {title}", ""]
+    models = [
         f"- {'candidate' if i == 0 else 'baseline'}: **{md_escape(m.label)}** "
         f"(revision {md_escape(m.revision)}, {m.n_tasks} tasks) from {md_escape(m.source)}"
         for i, m in enumerate(comp.models)
     ]
-    parts += ["", metrics_sentence(comp), "", "### Averages", "", md_table(*summary_rows(comp)), ""]
-    parts += ["### Tasks", "", md_table(*task_rows(comp)), ""]
+    averages = ["### Averages", "", md_table(*summary_rows(comp)), ""]
+    tasks = md_table(*task_rows(comp))
+    if pr_comment:
+        parts += [f"- {md_escape(line)}" for line in rows.verdicts(comp)] + [""]
+        parts += averages
+        summary = f"{len(comp.tasks)} tasks" + (f", {n_regressed} marked ▼" if n_regressed else "")
+        parts += ["<details><summary>" + summary + "</summary>", "", tasks, "", "</details>", ""]
+        parts += [*models, "", metrics_sentence(comp), ""]
+    else:
+        parts += [*models, "", metrics_sentence(comp), "", *averages, "### Tasks", "", tasks, ""]
     if comp.leaderboard is not None:
         parts += ["### Leaderboard", "", candidate_rank_sentence(comp), "", md_table(*leaderboard_rows(comp)), ""]
     parts += [f"_{md_escape(note)}_  " for note in legend(comp)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from evalkit.report.comparison import Aggregate, Comparison
+from evalkit.report.comparison import Aggregate, Comparison, beyond
+
+MARKS = {"regressed": " ▼", "improved": " ▲", "ok": ""}
 
 
 def num(value: float | None, signed: bool = False) -> str:
@@ -23,6 +25,11 @@ def delta_text(delta: float | None, comparable: bool) -> str:
     return num(delta, signed=True) + ("" if comparable or delta is None else " †")
 
 
+def task_delta_text(delta: float | None, tolerance: float | None) -> str:
+    """A task's delta, marked ▼ or ▲ when it goes beyond the tolerance."""
+    return num(delta, signed=True) + MARKS[beyond(delta, tolerance)]
+
+
 def task_text(score: float | None, sampled: str | None) -> str:
     return num(score) + (" ~" if sampled else "")
 
@@ -39,6 +46,8 @@ def legend(comp: Comparison) -> list[str]:
     if len(comp.models) > 1:
         label = comp.models[0].label
         notes.append(f"Δ: {label} minus the baseline; † marks a delta between averages that are not both complete.")
+        if comp.tolerance is not None:
+            notes.append(f"▼ ▲: a task's delta beyond the tolerance of ±{comp.tolerance:g} points.")
     if any(any(r.sampled) for r in comp.tasks):
         notes.append("~: sampled result (`run --limit`), an estimate not comparable with full runs.")
     return notes
@@ -56,10 +65,32 @@ def summary_rows(comp: Comparison) -> tuple[list[str], list[list[str]]]:
 def task_rows(comp: Comparison) -> tuple[list[str], list[list[str]]]:
     header = ["task", "type", "metric", *(m.label for m in comp.models), *(f"Δ {m.label}" for m in comp.models[1:])]
     rows = [
-        [r.name, r.type, r.metric, *map(task_text, r.scores, r.sampled), *(num(d, signed=True) for d in r.deltas)]
+        [
+            r.name,
+            r.type,
+            r.metric,
+            *map(task_text, r.scores, r.sampled),
+            *(task_delta_text(d, comp.tolerance) for d in r.deltas),
+        ]
         for r in comp.tasks
     ]
     return header, rows
+
+
+def verdicts(comp: Comparison) -> list[str]:
+    """One line per baseline: did any task fall beyond the tolerance, and how did the suite average move?"""
+    lines, tolerance = [], comp.tolerance or 0.0
+    for j, base in enumerate(comp.models[1:]):
+        regressed = comp.regressed(j)
+        missing = [r.name for r in comp.tasks if r.scores[0] is None and r.scores[j + 1] is not None]
+        avg = f"{comp.average.name} {delta_text(comp.average.deltas[j], comp.average.comparable[j])}"
+        if regressed:
+            names = ", ".join(f"{r.name} ({num(r.deltas[j], signed=True)})" for r in regressed)
+            line = f"vs {base.label}: ❌ {len(regressed)} task(s) fell by more than {tolerance:g} points: {names}"
+        else:
+            line = f"vs {base.label}: ✅ no task fell by more than {tolerance:g} points"
+        lines.append(f"{line}; {avg}" + (f"; missing: {', '.join(missing)}" if missing else ""))
+    return lines
 
 
 def short_revision(revision: str) -> str:

@@ -23,7 +23,7 @@ def repo_id(task) -> str:
 
 
 def snapshot_folder(data_dir: Path, task) -> Path:
-    """`DATA_DIR/<repo id>`, the folder `huggingface-cli download --local-dir` makes for the task's repo."""
+    """`DATA_DIR/<repo id>`, the folder `hf download --local-dir` makes for the task's repo."""
     return Path(data_dir) / repo_id(task)
 
 
@@ -50,7 +50,7 @@ def check_snapshot(task, data_dir: Path) -> Path:
     if not folder.is_dir():
         raise SnapshotMissing(
             f"no local snapshot for {task.metadata.name}: looked for {folder} "
-            f"(get it with `huggingface-cli download --repo-type dataset {repo_id(task)} --local-dir {folder}`)"
+            f"(get it with `hf download --repo-type dataset {repo_id(task)} --local-dir {folder}`)"
         )
     return folder
 
@@ -104,43 +104,56 @@ def content_keyed_path(folder: Path, fingerprint: str) -> Path:
 
 
 def prefetch(specs, data_dir: Path, model: str | None = None) -> None:
-    """Download each task's dataset repo (at mteb's pinned revision) and optionally a model; resumable."""
+    """Download each task's dataset repo (at mteb's pinned revision) and optionally a model; resumable.
+
+    huggingface_hub does every request, so proxies (`HTTPS_PROXY`), `HF_ENDPOINT` and tokens work as for `hf`.
+    """
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     from evalkit.suite import load_task
 
-    _check_hub_reachable()
     jobs = []
     for spec in specs:
         task = load_task(spec)
         jobs.append((repo_id(task), task.metadata.revision, snapshot_folder(data_dir, task)))
+    jobs = list(dict.fromkeys(jobs))
+    _check_hub_reachable(*jobs[0][:2])
     try:
-        for repo, revision, folder in dict.fromkeys(jobs):
+        for repo, revision, folder in jobs:
             print(f"downloading dataset {repo}@{revision} -> {folder}", flush=True)
             snapshot_download(repo, repo_type="dataset", revision=revision, local_dir=folder)
         if model:
             print(f"downloading model {model}", flush=True)
             snapshot_download(model)
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        raise UserError(f"download failed: {str(exc).splitlines()[0]} (run prefetch again to resume)") from exc
+    except Exception as exc:  # noqa: BLE001 - hub errors, and the HTTP library's, which differs by version
+        raise UserError(f"download failed: {_first_line(exc)} (run prefetch again to resume)") from exc
 
 
-def _check_hub_reachable(timeout: float = 5.0) -> None:
-    """Fail in one line, at once, when the hub cannot be reached (offline mode, no network)."""
-    import socket
-    from urllib.parse import urlparse
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
-    from huggingface_hub import constants
+
+def _check_hub_reachable(repo: str, revision: str) -> None:
+    """Fail in one line, at once, when huggingface_hub cannot reach the hub (offline mode, no network, bad proxy)."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError
 
     if constants.HF_HUB_OFFLINE:
         raise UserError(
             "HF_HUB_OFFLINE is set: prefetch needs the Hugging Face hub; unset it on a machine with a network"
         )
-    url = urlparse(constants.ENDPOINT)
     try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-    except OSError as exc:
-        raise UserError(
-            f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({exc}); prefetch needs a network"
-        ) from exc
+        HfApi().dataset_info(repo, revision=revision, timeout=10)
+    except HfHubHTTPError as exc:
+        status = getattr(exc.response, "status_code", None)
+        if status is not None and status < 500 and status != 407:
+            return  # the hub answered: the download says what is wrong with this repo
+        problem = exc  # a proxy or gateway answered instead of the hub
+    except Exception as exc:  # noqa: BLE001 - the HTTP library's connection error (httpx or requests, by version)
+        problem = exc
+    else:
+        return
+    raise UserError(
+        f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({_first_line(problem)}); prefetch needs a "
+        "network (a proxy is taken from HTTPS_PROXY)"
+    ) from problem

@@ -390,7 +390,7 @@ def _load_sentence_transformers(found: Resolution, options: ModelOptions, revisi
             raise NEEDS_REMOTE_CODE(found.name) from exc
         hint = ""
         if found.is_hub:
-            hint = " (offline? download it first with `run_eval.py prefetch --model ...` or pass a local folder)"
+            hint = f" (offline? download it first with `hf download {found.name}`, or give a local folder)"
         raise UserError(f"cannot load model {found.name!r}: {str(exc).splitlines()[0]}{hint}") from exc
     except TypeError as exc:  # an unknown model_kwargs key
         raise OptionError("model_kwargs", options.model_kwargs, str(exc).splitlines()[0]) from exc

@@ -25,7 +25,7 @@ from evalkit.results.scores import main_score
 from evalkit.run import data, sampling
 from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.run.models import LoadedModel
-from evalkit.suite import TaskSpec, load_task
+from evalkit.suite import Suite, TaskSpec, load_task
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ class RunReport:
     interrupted: bool = False  # stopped by Ctrl-C; what is done is on disk
     folders: list[Path] = field(default_factory=list)  # the results folder of each variant
     model_index_files: list[Path] = field(default_factory=list)  # `model-index.yaml` written beside full results
+    suite: Suite | None = None  # the suite the tasks came from
+    sampled: str | None = None  # the `--limit` marker of a sampled run
 
     @property
     def failed(self) -> list[TaskOutcome]:
