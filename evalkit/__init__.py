@@ -80,6 +80,7 @@ def evaluate(
     dims: list[int] | None = None,
     limit: int | None = None,
     seed: int = 42,
+    save_predictions: bool = False,
     show_progress: bool = False,
     observer: RunObserver | None = None,
 ) -> RunReport:
@@ -96,6 +97,7 @@ def evaluate(
     and, for full runs, `model-index.yaml`. Tasks whose result is there (same data, same model identity) are
     skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
     `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
+    `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
     """
     from evalkit.errors import OptionError
@@ -166,6 +168,7 @@ def evaluate(
         limit=limit,
         seed=seed,
         main_metrics=the_suite.main_metrics,
+        save_predictions=save_predictions,
     )
     plan = variants(loaded, run_options)
     observer = observer or RunObserver()

@@ -28,6 +28,7 @@ class TaskScores:
     sampled: str | None = None  # e.g. "limit=100,seed=42" for `run --limit` results; None for full runs
     dataset_fingerprint: str | None = None  # content hash of a local snapshot (evalkit runs only)
     model_identity: str | None = None  # the model identity that computed it (evalkit runs only)
+    predictions: Path | None = None  # its per-example predictions file (`run --save-predictions`), None without
 
 
 @dataclass
