@@ -192,24 +192,42 @@ def load_results(path: str | Path, *, suite: str | Path | Suite = "c-mteb") -> M
     return read(Path(path), _suite(suite))
 
 
+def _check_bootstrap(ci: float | None, resamples: int, option: str = "ci") -> None:
+    from evalkit.errors import OptionError
+
+    if ci is not None and not 0 < ci < 100:
+        raise OptionError(option, ci, "a confidence level in percent, between 0 and 100")
+    if resamples < 10:
+        raise OptionError("resamples", resamples, "at least 10 resamples")
+
+
 def compare(
     candidate: str | Path,
     baselines: list[str | Path] = (),
     *,
     suite: str | Path | Suite = "c-mteb",
     leaderboard: str | Path | None = None,
+    ci: float | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> Comparison:
     """Compare the candidate's main scores with each baseline's: per task, per type and over the suite.
 
     Inputs are results folders or model cards; `leaderboard` ranks the candidate among every model of a folder
-    laid out like the public results repository. Render with `evalkit.report.render.render(comparison, fmt)`.
+    laid out like the public results repository. `ci` (a percentage, e.g. 95) adds bootstrap confidence
+    intervals, from `resamples` seeded resamples of each task's saved predictions, to task scores, deltas and
+    averages. Render with `evalkit.report.render.render(comparison, fmt)`.
     """
-    from evalkit.report.comparison import build_comparison, build_leaderboard
+    from evalkit.report.comparison import add_intervals, build_comparison, build_leaderboard
     from evalkit.results.read import load_models
 
+    _check_bootstrap(ci, resamples)
     the_suite = _suite(suite)
     cand = load_results(candidate, suite=the_suite)
-    comparison = build_comparison(cand, [load_results(b, suite=the_suite) for b in baselines], the_suite)
+    bases = [load_results(b, suite=the_suite) for b in baselines]
+    comparison = build_comparison(cand, bases, the_suite)
+    if ci is not None:
+        add_intervals(comparison, [cand, *bases], the_suite, ci / 100, resamples, seed)
     if leaderboard is not None:
         comparison.leaderboard = build_leaderboard(cand, load_models(Path(leaderboard), the_suite), the_suite)
         comparison.leaderboard_source = str(leaderboard)

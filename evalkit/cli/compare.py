@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evalkit.cli.options import add_bootstrap_options, positive_float
 from evalkit.report.render import FORMATS, SUFFIX_FORMATS, render, write_output
 
 
@@ -28,13 +29,30 @@ def add_parser(sub) -> None:
         "(<org>__<model>/<revision>/<Task>.json); models lacking a task are listed unranked",
     )
     p.add_argument("--suite", default="c-mteb", help="suite of the averaged tasks and main metrics (default: c-mteb)")
+    p.add_argument(
+        "--ci",
+        type=positive_float,
+        metavar="PERCENT",
+        help="add bootstrap confidence intervals at this level (e.g. 95) to task scores, deltas and averages, "
+        "resampling the queries, pairs or examples of each task's predictions (run --save-predictions); tasks "
+        "without predictions get none and the report names them",
+    )
+    add_bootstrap_options(p)
     p.set_defaults(handler=handle)
 
 
 def handle(args) -> int:
     import evalkit
 
-    comparison = evalkit.compare(args.candidate, args.baselines, suite=args.suite, leaderboard=args.leaderboard)
+    comparison = evalkit.compare(
+        args.candidate,
+        args.baselines,
+        suite=args.suite,
+        leaderboard=args.leaderboard,
+        ci=args.ci,
+        resamples=args.resamples,
+        seed=args.bootstrap_seed,
+    )
     output = Path(args.output) if args.output else None
     text = render(comparison, args.format or (SUFFIX_FORMATS.get(output.suffix.lower(), "md") if output else "md"))
     if output:
