@@ -242,10 +242,16 @@ def check(
     tolerance_file: str | Path | None = None,
     allow_missing: bool = False,
     suite: str | Path | Suite = "c-mteb",
+    significance: float | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> GateResult:
     """The regression gate: did any baseline task's main score fall by more than its tolerance (points, 0-100)?
 
-    `tolerance_file` maps task or type names to points (and `default:`); `result.passed` is the verdict.
+    `tolerance_file` maps task or type names to points (and `default:`); `result.passed` is the verdict. With
+    `significance` (e.g. 0.05), a task fails only when its drop exceeds the tolerance with that confidence, by a
+    paired bootstrap (`resamples`, `seed`) of both models' saved predictions; tasks without predictions are
+    judged by the tolerance alone.
     """
     from evalkit.report.gate import DEFAULT_TOLERANCE, load_tolerances, run_gate
 
@@ -254,7 +260,8 @@ def check(
     tolerances = load_tolerances(Path(tolerance_file) if tolerance_file else None, the_suite, default)
     cand = load_results(candidate, suite=the_suite)
     base = load_results(baseline, suite=the_suite)
-    return run_gate(cand, base, the_suite, tolerances, allow_missing)
+    _check_bootstrap(None, resamples)
+    return run_gate(cand, base, the_suite, tolerances, allow_missing, significance, resamples, seed)
 
 
 def model_index(results: str | Path, *, suite: str | Path | Suite = "c-mteb", name: str | None = None) -> str:
