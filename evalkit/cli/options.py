@@ -40,11 +40,7 @@ def dims(text: str) -> list[int]:
 def add_bootstrap_options(parser) -> None:
     """`--resamples` and `--bootstrap-seed`, shared by compare --ci and check --significance."""
     parser.add_argument(
-        "--resamples",
-        type=positive_int,
-        default=1000,
-        metavar="N",
-        help="bootstrap resamples per task (default: 1000)",
+        "--resamples", type=positive_int, default=1000, metavar="N", help="bootstrap resamples per task (default: 1000)"
     )
     parser.add_argument("--bootstrap-seed", type=int, default=0, metavar="S", help="bootstrap seed (default: 0)")
 

@@ -231,7 +231,9 @@ def add_intervals(
         if any(score is not None and c is None for score, c in zip(row.scores, ci)):
             without.append(row.name)
         deltas = [task_delta(task, j) for j in range(1, len(models))]
-        comp.tasks[k] = replace(row, ci=ci, delta_ci=[None if d is None else bootstrap.interval(d, level) for d in deltas])
+        comp.tasks[k] = replace(
+            row, ci=ci, delta_ci=[None if d is None else bootstrap.interval(d, level) for d in deltas]
+        )
 
     def aggregate_row(row: AggregateRow, specs: list[TaskSpec]) -> AggregateRow:
         present = [[s.mteb_task for s in specs if m.main_score(s.mteb_task, suite.main_metrics) is not None]
