@@ -11,7 +11,6 @@ from evalkit.report import bootstrap
 from evalkit.results.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec
 
-
 Interval = tuple[float, float]
 
 
