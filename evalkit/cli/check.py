@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evalkit.cli.options import add_bootstrap_options, positive_float
+from evalkit.cli.options import add_bootstrap_options
 from evalkit.report.gate import DEFAULT_TOLERANCE, format_markdown, format_table, gate_json, junit_xml
 from evalkit.report.render import write_output
 
@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--significance",
-        type=positive_float,
+        type=float,
         metavar="ALPHA",
         help="fail a task only when its drop exceeds the tolerance with confidence 1-ALPHA (e.g. 0.05), by a "
         "paired bootstrap of both models' per-example predictions (run --save-predictions); prints each delta's "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.cli.options import add_bootstrap_options, positive_float
+from evalkit.cli.options import add_bootstrap_options
 from evalkit.report.render import FORMATS, SUFFIX_FORMATS, render, write_output
 
 
@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--suite", default="c-mteb", help="suite of the averaged tasks and main metrics (default: c-mteb)")
     p.add_argument(
         "--ci",
-        type=positive_float,
+        type=float,
         metavar="PERCENT",
         help="add bootstrap confidence intervals at this level (e.g. 95) to task scores, deltas and averages, "
         "resampling the queries, pairs or examples of each task's predictions (run --save-predictions); tasks "
