@@ -16,6 +16,7 @@ from conftest import SIX_TASKS, run_sample, shared_path
 import evalkit
 from evalkit.cli import main
 from evalkit.report import bootstrap
+from evalkit.report.html import render_html
 from evalkit.report.render import render_csv, render_json, render_markdown
 from evalkit.results.predictions import predictions_file, read_predictions
 from evalkit.results.read import read_task_file
@@ -133,6 +134,10 @@ def test_coverage_of_the_intervals_is_near_nominal_on_synthetic_data():
         assert 0.90 <= hits / runs <= 0.99, (name, hits / runs)
 
 
+def build_plain(out: Path):
+    return evalkit.compare(folder(out, 32), [folder(out)], suite="sample")
+
+
 def test_compare_with_ci_gives_intervals_in_every_format(predicted):
     comp = evalkit.compare(folder(predicted, 32), [folder(predicted)], suite="sample", ci=95)
     data = json.loads(render_json(comp))
@@ -149,6 +154,8 @@ def test_compare_with_ci_gives_intervals_in_every_format(predicted):
     assert stsb[1]["delta_ci_low"] and not stsb[0]["delta_ci_low"]
     markdown = render_markdown(comp)
     assert "±" in markdown and "95% bootstrap confidence interval" in markdown
+    page = render_html(comp)
+    assert "±" in page and page.count("<path") > render_html(build_plain(predicted)).count("<path")  # error bars
     again = evalkit.compare(folder(predicted, 32), [folder(predicted)], suite="sample", ci=95)
     assert render_json(again) == render_json(comp)  # seeded
 
