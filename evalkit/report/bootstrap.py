@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,19 +38,19 @@ RETRIEVAL_MEASURES = {"ndcg": ("ndcg_cut", "NDCG"), "map": ("map_cut", "MAP"), "
                       "precision": ("P", "P")}  # fmt: skip
 
 
-class Sample:
+class Sample(ABC):
     """One task's predictions, ready to be resampled: `units` say which examples they are (for pairing)."""
 
     units: tuple
     strata: list[int]  # sizes of the groups resampled independently, in example order
 
+    @abstractmethod
     def point(self) -> float:
         """The main metric on the 0-1 scale, as mteb computes it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def replicates(self, counts: np.ndarray) -> np.ndarray:
         """The metric under each row of resample counts (shape resamples x examples)."""
-        raise NotImplementedError
 
 
 def _distance_key(card_prefix: str) -> str:
