@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from evalkit import snapshot  # noqa: E402
+
 TASKS = {"STSB": "test", "T2Retrieval": "dev", "T2Reranking": "dev"}
 
 
@@ -51,28 +53,7 @@ def stsb_pairs(shared: Path, data_dir: Path | None) -> dict[str, list[tuple[str,
     stsb = shared / "data" / "stsb-zh"
     if not stsb.is_dir():
         raise SystemExit(f"{stsb} is absent: give --data-dir D with the hub's mteb/STSB snapshot in D/mteb/STSB")
-
-    def rows(name: str) -> list[tuple[str, str, float]]:
-        lines = (stsb / name).read_text(encoding="utf-8").splitlines()
-        return [(a, b, float(s)) for a, b, s in (ln.split("\t") for ln in lines)]
-
-    return {"test": rows("test.tsv"), "validation": rows("valid.tsv")}
-
-
-def build_data(pairs_by_split: dict[str, list[tuple[str, str, float]]], data: Path) -> None:
-    """Write the STS-B, retrieval and reranking snapshots from the real STS-B text."""
-    from evalkit import snapshot
-
-    test, valid = pairs_by_split["test"], pairs_by_split["validation"]
-    snapshot.write_splits(
-        data / "mteb/STSB",
-        {
-            split: [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in pairs]
-            for split, pairs in (("test", test), ("validation", valid))
-        },
-    )
-    sentences = [t for a, b, _ in test + valid for t in (a, b)]
-    snapshot.write_pair_retrieval(data, [(a, b) for a, b, s in test if s >= 4 and a != b], sentences)
+    return snapshot.read_stsb(stsb)
 
 
 def run_plain(data: Path, batch_size: int) -> int:
@@ -143,7 +124,7 @@ def main() -> None:
         return
     pairs_by_split = stsb_pairs(args.shared, args.data_dir)
     work = Path(tempfile.mkdtemp(prefix="evalkit-bench-"))
-    build_data(pairs_by_split, work / "data")
+    snapshot.write_stsb_tasks(pairs_by_split, work / "data")
     figures = {}
     for mode in ("plain", "reference", "cold", "warm", "sample"):
         proc = subprocess.run(

@@ -80,6 +80,7 @@ def evaluate(
     dims: list[int] | None = None,
     limit: int | None = None,
     seed: int = 42,
+    save_predictions: bool = False,
     show_progress: bool = False,
     observer: RunObserver | None = None,
 ) -> RunReport:
@@ -96,6 +97,7 @@ def evaluate(
     and, for full runs, `model-index.yaml`. Tasks whose result is there (same data, same model identity) are
     skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
     `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
+    `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
     """
     from evalkit.errors import OptionError
@@ -168,6 +170,7 @@ def evaluate(
         limit=limit,
         seed=seed,
         main_metrics=the_suite.main_metrics,
+        save_predictions=save_predictions,
     )
     plan = variants(loaded, run_options)
     observer = observer or RunObserver()
@@ -192,6 +195,15 @@ def load_results(path: str | Path, *, suite: str | Path | Suite = "c-mteb") -> M
     return read(Path(path), _suite(suite))
 
 
+def _check_bootstrap(ci: float | None, resamples: int, option: str = "ci") -> None:
+    from evalkit.errors import OptionError
+
+    if ci is not None and not 0 < ci < 100:
+        raise OptionError(option, ci, "a confidence level in percent, between 0 and 100")
+    if resamples < 10:
+        raise OptionError("resamples", resamples, "at least 10 resamples")
+
+
 def compare(
     candidate: str | Path,
     baselines: list[str | Path] = (),
@@ -199,25 +211,33 @@ def compare(
     suite: str | Path | Suite = "c-mteb",
     leaderboard: str | Path | None = None,
     tolerance: float | None = None,
+    ci: float | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> Comparison:
     """Compare the candidate's main scores with each baseline's: per task, per type and over the suite.
 
     Inputs are results folders or model cards; `leaderboard` ranks the candidate among every model of a folder
     laid out like the public results repository; task deltas beyond `tolerance` points (default: the gate's)
-    are marked. Render with `evalkit.report.render.render(comparison, fmt)`.
+    are marked. `ci` (a percentage, e.g. 95) adds bootstrap confidence intervals, from `resamples` seeded
+    resamples of each task's saved predictions, to task scores, deltas and averages. Render with
+    `evalkit.report.render.render(comparison, fmt)`.
     """
     from evalkit.errors import OptionError
-    from evalkit.report.comparison import build_comparison, build_leaderboard
+    from evalkit.report.comparison import add_intervals, build_comparison, build_leaderboard
     from evalkit.report.gate import DEFAULT_TOLERANCE
     from evalkit.results.read import load_models
 
+    _check_bootstrap(ci, resamples)
     the_suite = _suite(suite)
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     if not 0 <= tolerance < float("inf"):
         raise OptionError("tolerance", tolerance, "a tolerance is a number of points >= 0")
     cand = load_results(candidate, suite=the_suite)
-    baseline_scores = [load_results(b, suite=the_suite) for b in baselines]
-    comparison = build_comparison(cand, baseline_scores, the_suite, tolerance)
+    bases = [load_results(b, suite=the_suite) for b in baselines]
+    comparison = build_comparison(cand, bases, the_suite, tolerance)
+    if ci is not None:
+        add_intervals(comparison, [cand, *bases], the_suite, ci / 100, resamples, seed)
     if leaderboard is not None:
         comparison.leaderboard = build_leaderboard(cand, load_models(Path(leaderboard), the_suite), the_suite)
         comparison.leaderboard_source = str(leaderboard)
@@ -232,10 +252,16 @@ def check(
     tolerance_file: str | Path | None = None,
     allow_missing: bool = False,
     suite: str | Path | Suite = "c-mteb",
+    significance: float | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> GateResult:
     """The regression gate: did any baseline task's main score fall by more than its tolerance (points, 0-100)?
 
-    `tolerance_file` maps task or type names to points (and `default:`); `result.passed` is the verdict.
+    `tolerance_file` maps task or type names to points (and `default:`); `result.passed` is the verdict. With
+    `significance` (e.g. 0.05), a task fails only when its drop exceeds the tolerance with that confidence, by a
+    paired bootstrap (`resamples`, `seed`) of both models' saved predictions; tasks without predictions are
+    judged by the tolerance alone.
     """
     from evalkit.report.gate import DEFAULT_TOLERANCE, load_tolerances, run_gate
 
@@ -244,7 +270,8 @@ def check(
     tolerances = load_tolerances(Path(tolerance_file) if tolerance_file else None, the_suite, default)
     cand = load_results(candidate, suite=the_suite)
     base = load_results(baseline, suite=the_suite)
-    return run_gate(cand, base, the_suite, tolerances, allow_missing)
+    _check_bootstrap(None, resamples)
+    return run_gate(cand, base, the_suite, tolerances, allow_missing, significance, resamples, seed)
 
 
 def model_index(results: str | Path, *, suite: str | Path | Suite = "c-mteb", name: str | None = None) -> str:

@@ -51,18 +51,23 @@ def _umask() -> int:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` through a temporary file and a rename; failure (a read-only or full disk) is a `UserError`.
+    """Write `text` (UTF-8) atomically (see `write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` through a temporary file and a rename; failure (a read-only or full disk) is a `UserError`.
 
     A new file gets 0666 less the umask, as `open()` would give it; a file that exists keeps its mode, and a
     symbolic link keeps being a link: its target is replaced.
     """
     try:
-        _write(Path(path), text)
+        _write(Path(path), data)
     except OSError as exc:
         raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, data: bytes) -> None:
     if path.is_symlink():
         path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,8 +77,8 @@ def _write(path: Path, text: str) -> None:
         mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())

@@ -90,3 +90,33 @@ def write_pair_retrieval(
     used = {c for row in candidates for c in row["corpus-ids"]}
     reranking_corpus = [d for d in corpus if d["id"] in used]
     write_retrieval(Path(data) / "mteb/T2Reranking", "dev", reranking_corpus, queries, qrels, candidates)
+
+
+def read_stsb(stsb: Path, limit: int | None = None) -> dict[str, list[tuple[str, str, float]]]:
+    """The Chinese STS-B pairs (`test.tsv`, `valid.tsv`: s1, s2, score) by split, the first `limit` of each file."""
+
+    def rows(name: str) -> list[tuple[str, str, float]]:
+        lines = (Path(stsb) / name).read_text(encoding="utf-8").splitlines()
+        return [(a, b, float(s)) for a, b, s in (ln.split("\t") for ln in lines[:limit])]
+
+    return {"test": rows("test.tsv"), "validation": rows("valid.tsv")}
+
+
+def write_stsb_tasks(pairs_by_split: Mapping[str, Sequence[tuple[str, str, float]]], data: Path) -> Path:
+    """Three snapshots of real sentences from STS-B pairs (`read_stsb`).
+
+    `mteb/STSB` itself; `mteb/T2Retrieval` (dev): each test pair scored >= 4 is a query (its first sentence)
+    whose one relevant document is its second, the corpus every sentence; `mteb/T2Reranking` (dev): the same
+    queries, each with its positive and 19 seeded negatives.
+    """
+    test, valid = list(pairs_by_split["test"]), list(pairs_by_split["validation"])
+    write_splits(
+        data / "mteb/STSB",
+        {
+            split: [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in pairs]
+            for split, pairs in (("test", test), ("validation", valid))
+        },
+    )
+    sentences = [t for a, b, _ in test + valid for t in (a, b)]
+    write_pair_retrieval(data, [(a, b) for a, b, s in test if s >= 4 and a != b], sentences)
+    return Path(data)

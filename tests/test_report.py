@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
-from argparse import Namespace
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,12 @@ from evalkit.report.render import render, render_csv, render_json, render_markdo
 from evalkit.results.read import merge_revisions
 from evalkit.results.scores import ModelScores, TaskScores
 from evalkit.suite import load_suite
+
+
+def Namespace(**options) -> argparse.Namespace:  # noqa: N802 - stands in for argparse's, with compare's defaults
+    """The parsed arguments of `compare`, with the defaults of the bootstrap options these tests leave out."""
+    return argparse.Namespace(**({"ci": None, "resamples": 1000, "bootstrap_seed": 0} | options))
+
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SEED_CARD = SHARED / "seed" / "zpoint_large_embedding_zh.README.md"

@@ -5,8 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evalkit.cli.options import add_suite, described
-from evalkit.report.gate import DEFAULT_TOLERANCE, format_markdown, format_table, github_annotations, junit_xml
+from evalkit.cli.options import add_bootstrap_options, add_suite, described
+from evalkit.report.gate import (
+    DEFAULT_TOLERANCE,
+    format_markdown,
+    format_table,
+    gate_json,
+    github_annotations,
+    junit_xml,
+)
 from evalkit.report.render import write_output
 
 
@@ -39,7 +46,17 @@ def add_parser(sub) -> None:
         help="YAML mapping of task name or task type to allowed drop in points, plus optional `default:`; "
         "a task's entry wins over its type's, which wins over the default",
     )
+    p.add_argument(
+        "--significance",
+        type=float,
+        metavar="ALPHA",
+        help="fail a task only when its drop exceeds the tolerance with confidence 1-ALPHA (e.g. 0.05), by a "
+        "paired bootstrap of both models' per-example predictions (run --save-predictions); prints each delta's "
+        "interval and p-value; tasks without predictions fall back to the plain tolerance",
+    )
+    add_bootstrap_options(p)
     p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one test case per task)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the verdict and every task's check as JSON")
     p.add_argument("--allow-missing", action="store_true", help="pass although the candidate lacks a baseline task")
     add_suite(p, "the checked tasks and their main metrics")
     p.set_defaults(handler=handle)
@@ -56,6 +73,9 @@ def handle(args) -> int:
         tolerance_file=args.tolerance_file,
         allow_missing=args.allow_missing,
         suite=args.suite,
+        significance=args.significance,
+        resamples=args.resamples,
+        seed=args.bootstrap_seed,
     )
     print(format_table(result))
     if os.environ.get("GITHUB_ACTIONS") == "true":  # annotations on the workflow run and the PR's changed files
@@ -63,6 +83,8 @@ def handle(args) -> int:
             print(line)
     if args.junit:
         write_output(Path(args.junit), junit_xml(result))
+    if args.json:
+        write_output(Path(args.json), gate_json(result))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         write_output(Path(summary), format_markdown(result), append=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.cli.options import add_suite, described
+from evalkit.cli.options import add_bootstrap_options, add_suite, described
 from evalkit.errors import UserError
 from evalkit.report.gate import DEFAULT_TOLERANCE
 from evalkit.report.render import FORMATS, SUFFIX_FORMATS, render, render_markdown, write_output
@@ -51,6 +51,15 @@ def add_parser(sub) -> None:
         "task table folded in <details>",
     )
     add_suite(p, "the averaged tasks and their main metrics")
+    p.add_argument(
+        "--ci",
+        type=float,
+        metavar="PERCENT",
+        help="add bootstrap confidence intervals at this level (e.g. 95) to task scores, deltas and averages, "
+        "resampling the queries, pairs or examples of each task's predictions (run --save-predictions); tasks "
+        "without predictions get none and the report names them",
+    )
+    add_bootstrap_options(p)
     p.set_defaults(handler=handle)
 
 
@@ -62,7 +71,14 @@ def handle(args) -> int:
     if args.pr_comment and fmt != "md":
         raise UserError(f"--pr-comment writes Markdown, not {fmt}")
     comparison = evalkit.compare(
-        args.candidate, args.baselines, suite=args.suite, leaderboard=args.leaderboard, tolerance=args.tolerance
+        args.candidate,
+        args.baselines,
+        suite=args.suite,
+        leaderboard=args.leaderboard,
+        tolerance=args.tolerance,
+        ci=args.ci,
+        resamples=args.resamples,
+        seed=args.bootstrap_seed,
     )
     text = render_markdown(comparison, pr_comment=True) if args.pr_comment else render(comparison, fmt)
     if output:

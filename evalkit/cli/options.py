@@ -76,6 +76,13 @@ def dims(text: str) -> list[int]:
     return list(dict.fromkeys(positive_int(part) for part in csv_list(text)))
 
 
+def add_bootstrap_options(parser) -> None:
+    """`--resamples` and `--bootstrap-seed`, shared by compare --ci and check --significance."""
+    parser.add_argument(
+        "--resamples", type=positive_int, default=1000, metavar="N", help="bootstrap resamples per task (default: 1000)"
+    )
+    parser.add_argument("--bootstrap-seed", type=int, default=0, metavar="S", help="bootstrap seed (default: 0)")
+
 
 def json_object(text: str) -> dict:
     """`{"key": value}` -> a dict (a JSON object, nothing else)."""

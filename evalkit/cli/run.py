@@ -126,6 +126,13 @@ def add_parser(sub) -> None:
         "results are marked sampled, go to <revision>__limit=N_seed=S, and never reach a card",
     )
     p.add_argument("--seed", type=int, default=42, help="seed of the --limit sample (default: 42)")
+    p.add_argument(
+        "--save-predictions",
+        action="store_true",
+        help="keep each task's per-example predictions (rankings, similarities, labels, cluster assignments) "
+        "beside its result as <Task>.predictions.json.gz, for confidence intervals (compare --ci) and the "
+        "significance gate (check --significance)",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -244,6 +251,7 @@ def handle(args) -> int:
         dims=args.dims,
         limit=args.limit,
         seed=args.seed,
+        save_predictions=args.save_predictions,
         show_progress=sys.stderr.isatty(),
         observer=Printer(),
     )

@@ -5,8 +5,9 @@ Pure data built from `ModelScores`; `evalkit.report.render` turns a `Comparison`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
+from evalkit.report import bootstrap
 from evalkit.results.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec
 
@@ -20,6 +21,9 @@ def beyond(delta: float | None, tolerance: float | None) -> str:
     if delta < -tolerance - EPSILON:
         return "regressed"
     return "improved" if delta > tolerance + EPSILON else "ok"
+
+
+Interval = tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class TaskRow:
     scores: list[float | None]
     deltas: list[float | None]
     sampled: list[str | None]
+    ci: list[Interval | None] | None = None  # per model, with `compare(ci=...)`: the bootstrap interval
+    delta_ci: list[Interval | None] | None = None  # per baseline: the paired bootstrap interval of the delta
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ class AggregateRow:
     aggregates: list[Aggregate]
     deltas: list[float | None]
     comparable: list[bool]
+    ci: list[Interval | None] | None = None
+    delta_ci: list[Interval | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,10 +107,21 @@ class Comparison:
     leaderboard: list[LeaderboardRow] | None = None
     leaderboard_source: str | None = None
     tolerance: float | None = None  # points; task deltas beyond it are marked
+    intervals: Intervals | None = None  # how the confidence intervals were computed, when there are any
 
     def regressed(self, baseline: int) -> list[TaskRow]:
         """The tasks whose delta to baseline number `baseline` (0 = the first) fell beyond the tolerance."""
         return [r for r in self.tasks if beyond(r.deltas[baseline], self.tolerance or 0.0) == "regressed"]
+
+
+@dataclass
+class Intervals:
+    """The bootstrap behind a comparison's intervals, and the tasks that have none for some model."""
+
+    level: float  # e.g. 0.95
+    resamples: int
+    seed: int
+    without: list[str] = field(default_factory=list)  # tasks scored by some model without usable predictions
 
 
 def aggregate(model: ModelScores, specs: list[TaskSpec], suite: Suite) -> Aggregate:
@@ -187,3 +206,70 @@ def build_leaderboard(candidate: ModelScores, others: list[ModelScores], suite: 
         LeaderboardRow(i + 1 if avg.complete else None, m.name, m.revision, is_cand, avg, by_type)
         for i, (m, is_cand, avg, by_type) in enumerate(rows)
     ]
+
+
+def _pairable(a: bootstrap.Sample | None, b: bootstrap.Sample | None) -> bool:
+    return a is not None and b is not None and a.units == b.units
+
+
+def add_intervals(
+    comp: Comparison,
+    models: list[ModelScores],
+    suite: Suite,
+    level: float,
+    resamples: int = bootstrap.DEFAULT_RESAMPLES,
+    seed: int = bootstrap.DEFAULT_SEED,
+) -> None:
+    """Add bootstrap intervals at `level` (0-1) from each model's predictions, for tasks and averages.
+
+    A task's resamples are seeded by its name, so models with the same examples are resampled alike: the
+    delta's interval is paired. An average has an interval when every task it averages has one; its delta
+    when, in addition, both averages are complete and every task pairs.
+    """
+    samples: list[dict[str, bootstrap.Sample]] = [{} for _ in models]
+    reps: list[dict] = [{} for _ in models]
+    for spec in suite.tasks:
+        metric = suite.main_metrics[spec.type]
+        for i, model in enumerate(models):
+            scores = model.tasks.get(spec.mteb_task)
+            if scores is not None and scores.predictions is not None:
+                sample = bootstrap.load_sample(scores.predictions, spec.type, metric)
+                if sample is not None:
+                    samples[i][spec.mteb_task] = sample
+                    rng = bootstrap.task_rng(spec.mteb_task, seed)
+                    reps[i][spec.mteb_task] = bootstrap.replicates([sample], resamples, rng)[0]
+
+    def task_delta(task: str, j: int):
+        paired = _pairable(samples[0].get(task), samples[j].get(task))
+        return reps[0][task] - reps[j][task] if paired else None
+
+    without = []
+    for k, row in enumerate(comp.tasks):
+        task = row.mteb_task
+        ci = [bootstrap.interval(r[task], level) if task in r else None for r in reps]
+        if any(score is not None and c is None for score, c in zip(row.scores, ci)):
+            without.append(row.name)
+        deltas = [task_delta(task, j) for j in range(1, len(models))]
+        comp.tasks[k] = replace(
+            row, ci=ci, delta_ci=[None if d is None else bootstrap.interval(d, level) for d in deltas]
+        )
+
+    def aggregate_row(row: AggregateRow, specs: list[TaskSpec]) -> AggregateRow:
+        present = [[s.mteb_task for s in specs if m.main_score(s.mteb_task, suite.main_metrics) is not None]
+                   for m in models]  # fmt: skip
+        ci = [
+            bootstrap.interval(sum(r[t] for t in tasks) / len(tasks), level)
+            if tasks and all(t in r for t in tasks)
+            else None
+            for r, tasks in zip(reps, present)
+        ]
+        delta_ci = []
+        for j in range(1, len(models)):
+            deltas = [task_delta(t, j) for t in present[0]]
+            ok = row.comparable[j - 1] and present[0] and all(d is not None for d in deltas)
+            delta_ci.append(bootstrap.interval(sum(deltas) / len(deltas), level) if ok else None)
+        return replace(row, ci=ci, delta_ci=delta_ci)
+
+    comp.types = [aggregate_row(row, [s for s in suite.tasks if s.type == row.name]) for row in comp.types]
+    comp.average = aggregate_row(comp.average, suite.tasks)
+    comp.intervals = Intervals(level, resamples, seed, without)

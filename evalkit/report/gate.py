@@ -1,11 +1,14 @@
 """The CI regression gate: did any task's main score fall by more than its tolerance?
 
 `check CANDIDATE --baseline B` exits 0 when nothing regressed, 1 on a regression or a missing task,
-and 2 on bad input (the CLI turns `UserError` into status 2).
+and 2 on bad input (the CLI turns `UserError` into status 2). With a significance level, a drop beyond the
+tolerance fails only when a bootstrap of both models' per-example predictions says it is beyond the tolerance
+with that confidence; tasks without predictions fall back to the plain tolerance.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from evalkit.errors import OptionError, UserError
 from evalkit.fileio import read_text
+from evalkit.report import bootstrap
 from evalkit.report.comparison import beyond
 from evalkit.results.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec
@@ -22,6 +26,7 @@ from evalkit.yamlio import load_yaml, located
 
 DEFAULT_TOLERANCE = 0.5
 HEADER = ("status", "task", "type", "baseline", "candidate", "delta", "tolerance")
+SIGNIFICANCE_HEADER = ("delta CI", "p")
 SHOWN_IMPROVED = 10  # the tables list at most this many improved tasks; the JUnit report has every task
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # characters XML 1.0 cannot hold
 
@@ -97,6 +102,8 @@ class TaskCheck:
     candidate: float | None
     tolerance: float
     candidate_has_task: bool = True
+    alpha: float | None = None  # the significance level, when the gate tests significance
+    test: bootstrap.DeltaTest | None = None  # the bootstrap of the delta; None without both models' predictions
 
     @property
     def delta(self) -> float | None:
@@ -104,10 +111,16 @@ class TaskCheck:
 
     @property
     def status(self) -> str:
-        """`invalid` (no finite main score on either side), `missing`, `regressed`, `improved` or `ok`."""
+        """`invalid` (no finite main score on either side), `missing`, `regressed`, `noise` (fell beyond the
+        tolerance, but not significantly), `improved` (rose by more than the tolerance) or `ok`."""
         if self.baseline is None or (self.candidate is None and self.candidate_has_task):
             return "invalid"
-        return "missing" if self.delta is None else beyond(self.delta, self.tolerance)
+        if self.delta is None:
+            return "missing"
+        status = beyond(self.delta, self.tolerance)
+        if status == "regressed" and self.test is not None and self.test.p_value >= self.alpha:
+            return "noise"
+        return status
 
     @property
     def message(self) -> str:
@@ -120,6 +133,21 @@ class TaskCheck:
         change = f"{self.delta:+.2f}, tolerance {self.tolerance:g}"
         return f"{self.metric} {self.baseline:.2f} -> {self.candidate:.2f} ({change})"
 
+    @property
+    def decided_by(self) -> str:
+        """`significance` where the bootstrap decided, else `tolerance`."""
+        return "significance" if self.test is not None else "tolerance"
+
+    def record(self) -> dict:
+        """The check as plain data (the JSON report's task entry)."""
+        test = self.test
+        return {
+            "task": self.task, "type": self.type, "metric": self.metric, "status": self.status,
+            "baseline": self.baseline, "candidate": self.candidate, "delta": self.delta, "tolerance": self.tolerance,
+            "decided_by": self.decided_by, "delta_ci": list(test.ci) if test and test.ci else None,
+            "p_value": test.p_value if test else None, "paired": test.paired if test else None,
+        }  # fmt: skip
+
 
 @dataclass(frozen=True)
 class GateResult:
@@ -129,6 +157,7 @@ class GateResult:
     baseline: str
     checks: list[TaskCheck]
     allow_missing: bool
+    alpha: float | None = None  # the significance level of a significance-aware gate
 
     def with_status(self, *statuses: str) -> list[TaskCheck]:
         return [c for c in self.checks if c.status in statuses]
@@ -159,34 +188,81 @@ def _check_sampling(candidate: ModelScores, baseline: ModelScores, specs: list[T
         )
 
 
+def _delta_test(
+    candidate: ModelScores, baseline: ModelScores, spec: TaskSpec, metric: str, tolerance: float, alpha: float,
+    resamples: int, seed: int,
+) -> bootstrap.DeltaTest | None:  # fmt: skip
+    """The bootstrap of the task's delta, None unless both models have predictions that recompute `metric`."""
+    cand, base = candidate.tasks.get(spec.mteb_task), baseline.tasks.get(spec.mteb_task)
+    if cand is None or cand.predictions is None or base.predictions is None:
+        return None
+    samples = [bootstrap.load_sample(t.predictions, spec.type, metric) for t in (cand, base)]
+    if None in samples:
+        return None
+    return bootstrap.delta_test(spec.mteb_task, *samples, tolerance, alpha, resamples, seed)
+
+
 def run_gate(
-    candidate: ModelScores, baseline: ModelScores, suite: Suite, tolerances: Tolerances, allow_missing: bool = False
+    candidate: ModelScores,
+    baseline: ModelScores,
+    suite: Suite,
+    tolerances: Tolerances,
+    allow_missing: bool = False,
+    alpha: float | None = None,
+    resamples: int = bootstrap.DEFAULT_RESAMPLES,
+    seed: int = bootstrap.DEFAULT_SEED,
 ) -> GateResult:
-    """Check every suite task that the baseline has against the candidate."""
+    """Check every suite task that the baseline has against the candidate.
+
+    With `alpha`, a drop beyond the tolerance fails only when it is significant at that level (paired bootstrap
+    of both models' predictions); tasks without predictions are judged by the tolerance alone.
+    """
+    if alpha is not None and not 0 < alpha < 1:
+        raise OptionError("significance", alpha, "a significance level between 0 and 1, e.g. 0.05")
     specs = [s for s in suite.tasks if s.mteb_task in baseline.tasks]
     if not specs:
         raise UserError(f"baseline {baseline.name} has no task of suite {suite.name!r}")
     _check_sampling(candidate, baseline, specs)
-    checks = [
-        TaskCheck(
-            task=s.mteb_task,
-            type=s.type,
-            metric=suite.main_metrics[s.type],
-            baseline=baseline.main_score(s.mteb_task, suite.main_metrics),
-            candidate=candidate.main_score(s.mteb_task, suite.main_metrics),
-            tolerance=tolerances.for_task(s),
-            candidate_has_task=s.mteb_task in candidate.tasks,
+    checks = []
+    for s in specs:
+        metric, tolerance = suite.main_metrics[s.type], tolerances.for_task(s)
+        test = None
+        if alpha is not None:
+            test = _delta_test(candidate, baseline, s, metric, tolerance, alpha, resamples, seed)
+        checks.append(
+            TaskCheck(
+                task=s.mteb_task,
+                type=s.type,
+                metric=metric,
+                baseline=baseline.main_score(s.mteb_task, suite.main_metrics),
+                candidate=candidate.main_score(s.mteb_task, suite.main_metrics),
+                tolerance=tolerance,
+                candidate_has_task=s.mteb_task in candidate.tasks,
+                alpha=alpha,
+                test=test,
+            )
         )
-        for s in specs
-    ]
-    return GateResult(candidate.name, baseline.name, checks, allow_missing)
+    return GateResult(candidate.name, baseline.name, checks, allow_missing, alpha)
+
+
+def _significance_cells(c: TaskCheck) -> tuple[str, str]:
+    """The delta's interval and p-value, or what the gate fell back to."""
+    if c.test is None:
+        return ("tolerance only", "–") if c.candidate is not None else ("–", "–")
+    ci = "–" if c.test.ci is None else f"[{c.test.ci[0]:+.2f}, {c.test.ci[1]:+.2f}]"
+    return ci, f"{c.test.p_value:.3f}"
+
+
+def _header(result: GateResult) -> tuple[str, ...]:
+    return HEADER + (SIGNIFICANCE_HEADER if result.alpha is not None else ())
 
 
 def _rows(result: GateResult) -> list[tuple[str, ...]]:
-    """Every regressed and missing task, worst first, then the SHOWN_IMPROVED most improved."""
+    """Every regressed, missing and noisy task, worst first, then the SHOWN_IMPROVED most improved."""
     regressed = sorted(result.with_status("regressed"), key=lambda c: c.delta)
+    noise = sorted(result.with_status("noise"), key=lambda c: c.delta)
     improved = sorted(result.with_status("improved"), key=lambda c: -c.delta)[:SHOWN_IMPROVED]
-    shown = result.with_status("invalid") + regressed + result.with_status("missing") + improved
+    shown = result.with_status("invalid") + regressed + result.with_status("missing") + noise + improved
     return [
         (
             c.status.upper() if c in result.failures else c.status,
@@ -197,14 +273,18 @@ def _rows(result: GateResult) -> list[tuple[str, ...]]:
             "–" if c.delta is None else f"{c.delta:+.2f}",
             f"{c.tolerance:g}",
         )
+        + (_significance_cells(c) if result.alpha is not None else ())
         for c in shown
     ]
 
 
 def verdict(result: GateResult) -> str:
-    """One line: PASS or FAIL with counts, naming the failed tasks."""
-    counts = {s: len(result.with_status(s)) for s in ("invalid", "regressed", "missing", "improved", "ok")}
+    """One line: PASS or FAIL with counts, naming the failed tasks (and how a significance gate decided)."""
+    counts = {s: len(result.with_status(s)) for s in ("invalid", "regressed", "missing", "noise", "improved", "ok")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    if result.alpha is not None:
+        tested = sum(c.test is not None for c in result.checks)
+        summary += f"; significance {result.alpha:g}: {tested} tested, {len(result.checks) - tested} on tolerance only"
     if result.passed:
         return f"PASS: {result.candidate} vs {result.baseline}, {len(result.checks)} tasks ({summary})"
     names = ", ".join(c.task for c in result.failures)
@@ -216,7 +296,8 @@ def format_table(result: GateResult) -> str:
     rows = _rows(result)
     if not rows:
         return verdict(result)
-    table = text_table([HEADER, *rows], right=range(3, len(HEADER)))
+    header = _header(result)
+    table = text_table([header, *rows], right=[i for i in range(3, len(header)) if header[i] != "delta CI"])
     return "\n".join([table, "", verdict(result)])
 
 
@@ -226,7 +307,7 @@ def format_markdown(result: GateResult) -> str:
     parts = [f"### {icon} evalkit check", "", md_escape(verdict(result)), ""]
     rows = _rows(result)
     if rows:
-        parts.append(md_table(list(HEADER), [list(row) for row in rows]))
+        parts.append(md_table(list(_header(result)), [list(row) for row in rows]))
     return "\n".join(parts) + "\n\n"
 
 
@@ -253,6 +334,19 @@ def github_annotations(result: GateResult) -> list[str]:
     return lines
 
 
+def gate_json(result: GateResult) -> str:
+    """The verdict and every task's check as JSON."""
+    data = {
+        "passed": result.passed,
+        "verdict": verdict(result),
+        "candidate": result.candidate,
+        "baseline": result.baseline,
+        "significance": result.alpha,
+        "tasks": [c.record() for c in result.checks],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def junit_xml(result: GateResult) -> str:
     """JUnit XML: one test case per baseline task; regressions and missing tasks fail, allowed missing ones skip."""
     failures = result.failures
@@ -268,6 +362,15 @@ def junit_xml(result: GateResult) -> str:
     for c in result.checks:
         case = ET.SubElement(suite_el, "testcase", classname=f"evalkit.check.{c.type}", name=c.task, time="0")
         message = c.message
+        if c.status not in ("invalid", "missing") and result.alpha is not None:
+            ci, p = _significance_cells(c)
+            message += f"; delta CI {ci}, p {p}" if c.test is not None else "; tolerance only, no predictions"
+        if result.alpha is not None:  # the JSON report's fields, as JUnit properties
+            properties = ET.SubElement(case, "properties")
+            for key, value in c.record().items():
+                if key not in ("task", "type") and value is not None:
+                    text = value if isinstance(value, str) else json.dumps(value)
+                    ET.SubElement(properties, "property", name=key, value=text)
         if c in failures:
             ET.SubElement(case, "failure", message=message, type=c.status).text = message
         elif c in skipped:

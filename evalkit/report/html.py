@@ -50,6 +50,20 @@ def _svg(fig, chart_id: str) -> str:
     return text[text.index("<svg") :]
 
 
+def _error_bars(ax, positions: list[float], values: list[float | None], intervals: list, vertical: bool) -> None:
+    """Black error bars from each value to the ends of its confidence interval (where it has one)."""
+    shown = [(p, v, ci) for p, v, ci in zip(positions, values, intervals) if v is not None and ci is not None]
+    if not shown:
+        return
+    positions, values, intervals = zip(*shown)
+    extent = [[max(0.0, v - ci[0]) for v, ci in zip(values, intervals)],
+              [max(0.0, ci[1] - v) for v, ci in zip(values, intervals)]]  # fmt: skip
+    if vertical:
+        ax.errorbar(positions, values, yerr=extent, fmt="none", ecolor="#222", elinewidth=0.8, capsize=2)
+    else:
+        ax.errorbar(values, positions, xerr=extent, fmt="none", ecolor="#222", elinewidth=0.8, capsize=2)
+
+
 def _chart_averages(comp: Comparison) -> str:
     """Grouped bars of each model's suite and per-type averages; hatched bars cover only some tasks."""
     from matplotlib.figure import Figure
@@ -63,6 +77,7 @@ def _chart_averages(comp: Comparison) -> str:
         xs = [j + (i - (len(comp.models) - 1) / 2) * width for j in range(len(rows))]
         aggs = [r.aggregates[i] for r in rows]
         bars = ax.bar(xs, [a.score or 0.0 for a in aggs], width, color=f"C{i}")
+        _error_bars(ax, xs, [a.score for a in aggs], [r.ci[i] if r.ci else None for r in rows], vertical=True)
         for bar, agg in zip(bars, aggs):
             if agg.score is not None and not agg.complete:
                 bar.set_hatch("//")
@@ -119,6 +134,7 @@ def _chart_deltas(comp: Comparison) -> str:
         if comp.tolerance:
             ax.axvspan(-comp.tolerance, comp.tolerance, color="#bdbdbd", alpha=0.35, linewidth=0)
         ax.barh(ys, [d or 0.0 for d in deltas], color=[colours[beyond(d, comp.tolerance)] for d in deltas])
+        _error_bars(ax, list(ys), deltas, [r.delta_ci[j] if r.delta_ci else None for r in comp.tasks], vertical=False)
         for y, d in zip(ys, deltas):
             if d is None:
                 ax.text(0, y, " n/a", va="center", fontsize=7, color="#777")

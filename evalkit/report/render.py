@@ -69,7 +69,18 @@ CSV_FIELDS = (
     "complete",
     "sampled",
     "rank",
+    "ci_low",
+    "ci_high",
+    "delta_ci_low",
+    "delta_ci_high",
 )
+
+
+def _bounds(ci, i: int, prefix: str = "") -> dict[str, float]:
+    """The CSV columns of the i-th interval of a row (none when it has no such interval)."""
+    if not ci or i < 0 or ci[i] is None:
+        return {}
+    return {f"{prefix}ci_low": ci[i][0], f"{prefix}ci_high": ci[i][1]}
 
 
 def render_csv(comp: Comparison) -> str:
@@ -92,6 +103,7 @@ def render_csv(comp: Comparison) -> str:
                 "score": row.scores[i], "delta": row.deltas[i - 1] if i else None,
                 "comparable": row.deltas[i - 1] is not None if i else None,
                 "sampled": row.sampled[i],
+                **_bounds(row.ci, i), **_bounds(row.delta_ci, i - 1, "delta_"),
             })  # fmt: skip
     for section, agg_rows in (("type", comp.types), ("average", [comp.average])):
         for row in agg_rows:
@@ -102,6 +114,7 @@ def render_csv(comp: Comparison) -> str:
                     "delta": row.deltas[i - 1] if i else None, "comparable": row.comparable[i - 1] if i else None,
                     "n_tasks": agg.n_tasks, "n_expected": agg.n_expected, "complete": agg.complete,
                     "sampled": agg.sampled,
+                    **_bounds(row.ci, i), **_bounds(row.delta_ci, i - 1, "delta_"),
                 })  # fmt: skip
     for row in comp.leaderboard or []:
         write({

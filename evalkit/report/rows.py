@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalkit.report.comparison import Aggregate, Comparison, beyond
+from evalkit.report.comparison import Aggregate, Comparison, Interval, beyond
 
 MARKS = {"regressed": " ▼", "improved": " ▲", "ok": ""}
 
@@ -19,6 +19,13 @@ def agg_text(agg: Aggregate) -> str:
     if agg.score is not None and not agg.complete:
         text += f" ({agg.n_tasks}/{agg.n_expected})"
     return text + (" ~" if agg.sampled else "")
+
+
+def pm(ci: list[Interval | None] | None, i: int) -> str:
+    """` ±h`: half the width of the i-th interval of a row (nothing when the row has no such interval)."""
+    if not ci or ci[i] is None:
+        return ""
+    return f" ±{(ci[i][1] - ci[i][0]) / 2:.2f}"
 
 
 def delta_text(delta: float | None, comparable: bool) -> str:
@@ -50,6 +57,15 @@ def legend(comp: Comparison) -> list[str]:
             notes.append(f"▼ ▲: a task's delta beyond the tolerance of ±{comp.tolerance:g} points.")
     if any(any(r.sampled) for r in comp.tasks):
         notes.append("~: sampled result (`run --limit`), an estimate not comparable with full runs.")
+    intervals = comp.intervals
+    if intervals is not None:
+        notes.append(
+            f"±: half the width of the {intervals.level:.0%} bootstrap confidence interval ({intervals.resamples} "
+            f"resamples of the examples, seed {intervals.seed}); CSV and JSON give its exact bounds. A delta's "
+            "interval is paired (both models resampled on the same examples) and shown only where both have them."
+        )
+        if intervals.without:
+            notes.append(f"No interval (no saved per-example predictions): {', '.join(intervals.without)}.")
     return notes
 
 
@@ -58,7 +74,9 @@ def summary_rows(comp: Comparison) -> tuple[list[str], list[list[str]]]:
     header = ["", *(m.label for m in comp.models), *(f"Δ {m.label}" for m in comp.models[1:])]
     rows = []
     for row in (comp.average, *comp.types):
-        rows.append([row.name, *map(agg_text, row.aggregates), *map(delta_text, row.deltas, row.comparable)])
+        scores = [agg_text(a) + pm(row.ci, i) for i, a in enumerate(row.aggregates)]
+        deltas = [delta_text(d, c) + pm(row.delta_ci, j) for j, (d, c) in enumerate(zip(row.deltas, row.comparable))]
+        rows.append([row.name, *scores, *deltas])
     return header, rows
 
 
@@ -69,8 +87,8 @@ def task_rows(comp: Comparison) -> tuple[list[str], list[list[str]]]:
             r.name,
             r.type,
             r.metric,
-            *map(task_text, r.scores, r.sampled),
-            *(task_delta_text(d, comp.tolerance) for d in r.deltas),
+            *(task_text(s, sampled) + pm(r.ci, i) for i, (s, sampled) in enumerate(zip(r.scores, r.sampled))),
+            *(task_delta_text(d, comp.tolerance) + pm(r.delta_ci, j) for j, d in enumerate(r.deltas)),
         ]
         for r in comp.tasks
     ]

@@ -23,6 +23,7 @@ from evalkit.errors import UserError
 from evalkit.fileio import read_text
 from evalkit.metrics import card_metrics, from_card, mteb_key
 from evalkit.results.files import META_FILE
+from evalkit.results.predictions import KEY as PREDICTIONS
 from evalkit.results.scores import ModelScores, TaskScores
 from evalkit.suite import Suite, TaskSpec
 from evalkit.yamlio import load_yaml, located
@@ -146,7 +147,7 @@ def card_scores(scores: dict, spec: TaskSpec) -> dict[str, float]:
     return card_metrics(spec.type, entry) if entry is not None else {}
 
 
-MARKS = ("sampled", "dataset_fingerprint", "model_identity")  # evalkit's keys beside mteb's in a result file
+MARKS = ("sampled", "dataset_fingerprint", "model_identity", PREDICTIONS)  # evalkit's keys beside mteb's
 
 
 def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> TaskScores | None:
@@ -173,6 +174,7 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
     if out_of_range:
         raise UserError(f"{path}: score {out_of_range[0]} is out of range")
     marks = {key: raw.get(key) if isinstance(raw.get(key), str) else None for key in MARKS}
+    predictions = path.parent / Path(marks[PREDICTIONS]).name if marks[PREDICTIONS] else None
     return TaskScores(
         task=spec.mteb_task,
         type=spec.type,
@@ -185,6 +187,7 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         model_identity=marks["model_identity"],
         revision=path.parent.name,
         date=result.date.timestamp() if result.date else None,
+        predictions=predictions if predictions is not None and predictions.is_file() else None,
     )
 
 

@@ -30,6 +30,7 @@ class TaskScores:
     model_identity: str | None = None  # the model identity that computed it (evalkit runs only)
     revision: str | None = None  # the revision folder it was read from (`external` for a card)
     date: float | None = None  # when mteb computed it (POSIX time), where the result file records it
+    predictions: Path | None = None  # its per-example predictions file (`run --save-predictions`), None without
 
 
 @dataclass

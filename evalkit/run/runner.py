@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +21,13 @@ from evalkit.results.files import (
     write_model_meta,
     write_task_result,
 )
+from evalkit.results.predictions import predictions_file, write_predictions
 from evalkit.results.read import card_scores, read_task_file
 from evalkit.results.scores import main_score
 from evalkit.run import data, sampling
 from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.run.models import LoadedModel
+from evalkit.run.record import recording
 from evalkit.suite import Suite, TaskSpec, load_task
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ class RunOptions:
     limit: int | None = None  # `--limit`: evaluate a seeded sample of at most this many examples per task
     seed: int = 42
     main_metrics: dict[str, str] = field(default_factory=dict)  # the suite's main metric per task type
+    save_predictions: bool = False  # keep per-example predictions beside each result (`run --save-predictions`)
 
     @property
     def sampled(self) -> str | None:
@@ -133,11 +137,12 @@ def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
     return out
 
 
-def _existing(
-    path: Path, spec: TaskSpec, version: data.DataVersion, model_identity: str, main_metrics: dict[str, str]
-) -> TaskOutcome | None:
-    """A complete result of the same model on the same data (as a skipped outcome), or None when the task must run."""
-    if not path.is_file():
+def _existing(path: Path, spec: TaskSpec, version: data.DataVersion, model_identity: str, options: RunOptions):
+    """A complete result of the same model on the same data (as a skipped outcome), or None when the task must run.
+
+    With `save_predictions`, a result is complete only with its predictions file.
+    """
+    if not path.is_file() or (options.save_predictions and not predictions_file(path).is_file()):
         return None
     try:
         scores = read_task_file(path, spec)
@@ -151,7 +156,7 @@ def _existing(
         version.fingerprint,
         model_identity,
     )
-    metric, score = main_score(scores.metrics, spec.type, main_metrics)
+    metric, score = main_score(scores.metrics, spec.type, options.main_metrics)
     return TaskOutcome(spec, "skipped", None, metric, score, path=path) if same and score is not None else None
 
 
@@ -300,7 +305,7 @@ def _run_one(
     todo = []
     for variant in plan:
         path = task_file(variant.folder, spec.mteb_task)
-        done = None if options.overwrite else _existing(path, spec, version, model.model_identity, options.main_metrics)
+        done = None if options.overwrite else _existing(path, spec, version, model.model_identity, options)
         if done is None:
             todo.append((variant, path))
         else:
@@ -319,22 +324,40 @@ def _run_one(
         start = time.monotonic()
         try:
             encoder = _encoder(model, variant, options, report.stats)
-            task_result = evaluate_task(model, encoder, task, version.revision, options)
+            with recording(task, spec.type) if options.save_predictions else nullcontext() as recorder:
+                task_result = evaluate_task(model, encoder, task, version.revision, options)
             metric, score = main_score(card_scores(task_result.scores, spec), spec.type, options.main_metrics)
             if score is None:
                 raise RuntimeError(f"mteb gave no finite {metric} (NaN or infinite embeddings?)")
+            saved = _save_predictions(recorder, task_result, spec, path) if recorder else None
+            if saved is None:  # predictions of an earlier run would not match this result
+                predictions_file(path).unlink(missing_ok=True)
             write_task_result(
                 task_result,
                 path,
                 sampled=options.sampled,
                 dataset_fingerprint=version.fingerprint,
                 model_identity=model.model_identity,
+                predictions=saved,
             )
             finish(TaskOutcome(spec, "done", variant.dim, metric, score, time.monotonic() - start, path=path))
         except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
             failed(variant, exc, time.monotonic() - start)
     if task.data_loaded:
         task.unload_data()
+
+
+def _save_predictions(recorder, task_result, spec: TaskSpec, path: Path) -> str | None:
+    """Write the recorded predictions beside the result file; the name the result file refers to them by."""
+    entry = next((e for e in task_result.scores.get(spec.split, []) if e.get("hf_subset") == spec.subset), {})
+    record = recorder.record(entry)
+    if record is None:
+        logger.warning("%s: mteb scored no predictions that evalkit can record", spec.mteb_task)
+        return None
+    target = predictions_file(path)
+    meta = {"task": spec.mteb_task, "type": spec.type, "split": spec.split, "subset": spec.subset}
+    write_predictions(target, meta | record)
+    return target.name
 
 
 def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:

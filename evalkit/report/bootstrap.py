@@ -1,0 +1,336 @@
+"""Bootstrap confidence intervals of main scores, recomputed from per-example predictions (`run --save-predictions`).
+
+The point estimate of each type's main metric comes from the function mteb computes it with: scipy's Spearman or
+Pearson correlation (STS), sklearn's average precision (PairClassification), sklearn's accuracy averaged over the
+experiments (Classification), sklearn's V-measure averaged over the cluster sets (Clustering), and pytrec_eval's
+per-query measures averaged as mteb's `parse_metrics_from_scores` does (Retrieval, Reranking).
+
+A resample is a vector of counts, how often each example was drawn; the metrics of a block of resamples are
+computed at once as matrix operations on those counts, each equal to the library function applied to the
+examples repeated that many times (the tests check both). Resampling units:
+
+- Retrieval, Reranking: queries;
+- STS, PairClassification: pairs;
+- Classification: test examples (the predictions of every experiment for a drawn example go together);
+- Clustering: documents, drawn within each cluster set with the set's k-means assignments held fixed. The
+  interval covers which documents were evaluated, not the randomness of k-means itself.
+
+Two models' resamples are paired (the same counts for both) when their predictions cover the same examples.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evalkit.metrics import SIMILARITIES, mteb_key, to_card
+from evalkit.results.predictions import read_predictions
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_SEED = 0
+CHUNK = 100  # resamples computed at once: bounds memory to CHUNK x examples counts
+RETRIEVAL_MEASURES = {"ndcg": ("ndcg_cut", "NDCG"), "map": ("map_cut", "MAP"), "recall": ("recall", "Recall"),
+                      "precision": ("P", "P")}  # fmt: skip
+
+
+class Sample(ABC):
+    """One task's predictions, ready to be resampled: `units` say which examples they are (for pairing)."""
+
+    units: tuple
+    strata: list[int]  # sizes of the groups resampled independently, in example order
+
+    @abstractmethod
+    def point(self) -> float:
+        """The main metric on the 0-1 scale, as mteb computes it."""
+
+    @abstractmethod
+    def replicates(self, counts: np.ndarray) -> np.ndarray:
+        """The metric under each row of resample counts (shape resamples x examples)."""
+
+
+def _distance_key(card_prefix: str) -> str:
+    name = SIMILARITIES[card_prefix]
+    return f"{name}_distances" if name in ("euclidean", "manhattan") else f"{name}_scores"
+
+
+def _weighted_ranks(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per row, each example's rank among the examples repeated `counts` times, ties averaged (scipy's rankdata)."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    new = np.r_[True, xs[1:] != xs[:-1]]
+    starts = np.flatnonzero(new)
+    group = np.cumsum(new) - 1
+    size = np.add.reduceat(counts[:, order], starts, axis=1)
+    rank = np.cumsum(size, axis=1) - (size - 1) / 2
+    ranks = np.empty(counts.shape)
+    ranks[:, order] = rank[:, group]
+    return ranks
+
+
+def _weighted_pearson(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per row, Pearson's r of the examples repeated `counts` times (x, y: one row or one row per resample)."""
+    total = counts.sum(axis=1, keepdims=True)
+    dx = x - (counts * x).sum(axis=1, keepdims=True) / total
+    dy = y - (counts * y).sum(axis=1, keepdims=True) / total
+    cov = (counts * dx * dy).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cov / np.sqrt((counts * dx * dx).sum(axis=1) * (counts * dy * dy).sum(axis=1))
+
+
+@dataclass
+class Correlation(Sample):
+    """STS: Spearman's or Pearson's r of the gold scores against one similarity, over pairs."""
+
+    gold: np.ndarray
+    pred: np.ndarray
+    spearman: bool
+
+    def __post_init__(self) -> None:
+        self.units = ("pairs", tuple(self.gold))
+        self.strata = [len(self.gold)]
+
+    def point(self) -> float:
+        from scipy.stats import pearsonr, spearmanr
+
+        return float((spearmanr if self.spearman else pearsonr)(self.gold, self.pred)[0])
+
+    def replicates(self, counts: np.ndarray) -> np.ndarray:
+        if not self.spearman:
+            return _weighted_pearson(self.gold, self.pred, counts)
+        return _weighted_pearson(_weighted_ranks(self.gold, counts), _weighted_ranks(self.pred, counts), counts)
+
+
+@dataclass
+class AveragePrecision(Sample):
+    """PairClassification: sklearn's average precision of the labels against one similarity, over pairs."""
+
+    labels: np.ndarray
+    scores: np.ndarray  # higher means more similar (distances negated, as mteb does)
+
+    def __post_init__(self) -> None:
+        self.units = ("pairs", tuple(self.labels))
+        self.strata = [len(self.labels)]
+
+    def point(self) -> float:
+        from sklearn.metrics import average_precision_score
+
+        return float(average_precision_score(self.labels, self.scores))
+
+    def replicates(self, counts: np.ndarray) -> np.ndarray:
+        order = np.argsort(-self.scores, kind="stable")
+        ordered = self.scores[order]
+        last = np.r_[np.flatnonzero(ordered[1:] != ordered[:-1]), len(ordered) - 1]  # one threshold per score
+        drawn = counts[:, order]
+        tps = np.cumsum(drawn * self.labels[order], axis=1)[:, last]
+        pos = np.cumsum(drawn, axis=1)[:, last]
+        precision = np.divide(tps, pos, out=np.ones_like(tps), where=pos > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = tps / tps[:, -1:]
+        steps = np.diff(recall, axis=1, prepend=0.0)
+        return (steps * precision).sum(axis=1)
+
+
+@dataclass
+class Mean(Sample):
+    """A mean of per-unit values (per-query retrieval measures, per-example accuracy over experiments)."""
+
+    values: np.ndarray
+    mteb_point: float
+    units: tuple
+
+    def __post_init__(self) -> None:
+        self.strata = [len(self.values)]
+
+    def point(self) -> float:
+        return self.mteb_point
+
+    def replicates(self, counts: np.ndarray) -> np.ndarray:
+        return counts @ self.values / len(self.values)
+
+
+def _v_measures(contingency: np.ndarray) -> np.ndarray:
+    """sklearn's V-measure (beta 1) from weighted contingency tables (resamples x labels x clusters)."""
+    total = contingency.sum(axis=(1, 2))[:, None, None]
+    p = contingency / total
+    p_label, p_cluster = p.sum(axis=2), p.sum(axis=1)
+
+    def entropy(q: np.ndarray) -> np.ndarray:
+        return -np.where(q > 0, q * np.log(np.where(q > 0, q, 1)), 0).sum(axis=1)
+
+    outer = p_label[:, :, None] * p_cluster[:, None, :]
+    mi = np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / np.where(outer > 0, outer, 1)), 0).sum(axis=(1, 2))
+    h_label, h_cluster = entropy(p_label), entropy(p_cluster)
+    homogeneity = np.where(h_label > 0, mi / np.where(h_label > 0, h_label, 1), 1.0)
+    completeness = np.where(h_cluster > 0, mi / np.where(h_cluster > 0, h_cluster, 1), 1.0)
+    both = homogeneity + completeness
+    return np.where(both > 0, 2 * homogeneity * completeness / np.where(both > 0, both, 1), 0.0)
+
+
+@dataclass
+class VMeasure(Sample):
+    """Clustering: sklearn's V-measure per cluster set, averaged over the sets (single-label sets count 1.0)."""
+
+    sets: list[tuple[np.ndarray, np.ndarray]]  # (labels, assignments) per set
+    constant_sets: int
+
+    def __post_init__(self) -> None:
+        self.units = ("documents", tuple(tuple(labels) for labels, _ in self.sets), self.constant_sets)
+        self.strata = [len(labels) for labels, _ in self.sets]
+        self._cells = []
+        for labels, assignments in self.sets:
+            _, label_ids = np.unique(labels, return_inverse=True)
+            _, cluster_ids = np.unique(assignments, return_inverse=True)
+            shape = (label_ids.max() + 1, cluster_ids.max() + 1)
+            onehot = np.zeros((len(labels), shape[0] * shape[1]))
+            onehot[np.arange(len(labels)), label_ids * shape[1] + cluster_ids] = 1
+            self._cells.append((onehot, shape))
+
+    def point(self) -> float:
+        from sklearn.metrics import v_measure_score
+
+        values = [v_measure_score(labels, assignments) for labels, assignments in self.sets]
+        return float(np.mean(values + [1.0] * self.constant_sets))
+
+    def replicates(self, counts: np.ndarray) -> np.ndarray:
+        total = np.full(len(counts), float(self.constant_sets))
+        start = 0
+        for onehot, shape in self._cells:
+            block = counts[:, start : start + len(onehot)]
+            start += len(onehot)
+            total += _v_measures((block @ onehot).reshape(len(counts), *shape))
+        return total / (len(self.sets) + self.constant_sets)
+
+
+def _retrieval(record: dict, metric: str) -> Sample | None:
+    import pytrec_eval
+    from mteb._evaluators.retrieval_metrics import parse_metrics_from_scores
+
+    match = re.fullmatch(r"(ndcg|map|recall|precision)_at_(\d+)", metric)
+    depth = record.get("depth")
+    if match is None or (depth is not None and int(match[2]) > depth):
+        return None
+    k = int(match[2])
+    rankings = record["rankings"]
+    if record.get("skip_first_result"):  # as mteb's calculate_retrieval_scores
+        rankings = {q: dict(sorted(d.items(), key=lambda x: x[1], reverse=True)[1:]) for q, d in rankings.items()}
+    names = ("map_cut", "ndcg_cut", "recall", "P", "success")
+    scores = pytrec_eval.RelevanceEvaluator(record["qrels"], {f"{n}.{k}" for n in names}).evaluate(rankings)
+    if not scores:
+        return None
+    measure, label = RETRIEVAL_MEASURES[match[1]]
+    parsed = parse_metrics_from_scores(scores, [k])
+    point = next(part[f"{label}@{k}"] for part in parsed[:4] if f"{label}@{k}" in part)
+    queries = sorted(scores)
+    values = np.array([scores[q][f"{measure}_{k}"] for q in queries])
+    return Mean(values, point, ("queries", tuple(queries)))
+
+
+def load_sample(path: Path, task_type: str, metric: str) -> Sample | None:
+    """The predictions of `path` for the card metric `metric`, None when they cannot recompute that metric."""
+    record = read_predictions(path)
+    if record["type"] != task_type:
+        return None
+    if task_type in ("Retrieval", "Reranking"):
+        return _retrieval(record, mteb_key(task_type, metric))
+    if task_type == "Classification":
+        if metric != "accuracy":
+            return None
+        labels = np.asarray(record["labels"])
+        correct = np.array([np.asarray(p) == labels for p in record["experiments"]], dtype=float)
+        from sklearn.metrics import accuracy_score
+
+        point = float(np.mean([accuracy_score(labels, p) for p in record["experiments"]]))
+        return Mean(correct.mean(axis=0), point, ("examples", tuple(record["labels"])))
+    if task_type == "Clustering":
+        if metric != "v_measure":
+            return None
+        sets = [(np.asarray(s["labels"]), np.asarray(s["assignments"])) for s in record["sets"]]
+        return VMeasure(sets, int(record.get("constant_sets", 0)))
+    prefix = next((p for p in SIMILARITIES if metric.startswith(p + "_")), None)
+    values = record["scores"].get(_distance_key(prefix)) if prefix else None
+    if values is None:
+        return None
+    name = metric.removeprefix(prefix + "_")
+    values = np.asarray(values, dtype=float)
+    if task_type == "STS" and name in ("spearman", "pearson"):
+        return Correlation(np.asarray(record["gold"], dtype=float), values, name == "spearman")
+    if task_type == "PairClassification" and name == "ap":
+        sign = -1.0 if SIMILARITIES[prefix] in ("euclidean", "manhattan") else 1.0
+        return AveragePrecision(np.asarray(record["labels"], dtype=float), sign * values)
+    return None
+
+
+def _draw(strata: list[int], rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Resample counts (rows x examples): each stratum's examples drawn with replacement, as many as it has."""
+    blocks = []
+    for size in strata:
+        drawn = rng.integers(0, size, size=(rows, size)) + np.arange(rows)[:, None] * size
+        blocks.append(np.bincount(drawn.ravel(), minlength=rows * size).reshape(rows, size).astype(float))
+    return np.concatenate(blocks, axis=1)
+
+
+def task_rng(task: str, seed: int = DEFAULT_SEED, stream: int = 0) -> np.random.Generator:
+    """The resampling stream of one task: the same for every model, so models with the same examples pair."""
+    return np.random.default_rng([seed, zlib.crc32(task.encode("utf-8")), stream])
+
+
+def replicates(samples: list[Sample], resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Card-scale (x100) replicates of each sample (samples x resamples), all under the same resample counts."""
+    strata = samples[0].strata
+    if any(s.strata != strata for s in samples):
+        raise ValueError("paired samples need the same examples")
+    out = np.empty((len(samples), resamples))
+    for start in range(0, resamples, CHUNK):
+        counts = _draw(strata, min(CHUNK, resamples - start), rng)
+        for i, sample in enumerate(samples):
+            out[i, start : start + len(counts)] = sample.replicates(counts)
+    return to_card(out)
+
+
+def interval(values: np.ndarray, level: float) -> tuple[float, float] | None:
+    """The central percentile interval holding `level` (0-1) of the replicates; None when they are all NaN."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    tail = (1 - level) / 2
+    low, high = np.quantile(values, [tail, 1 - tail], method="inverted_cdf")
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class DeltaTest:
+    """The bootstrap distribution of a candidate-minus-baseline delta (card points) against a tolerance."""
+
+    ci: tuple[float, float] | None  # the (1 - alpha) percentile interval of the delta
+    p_value: float  # twice the share of resampled deltas at or above -tolerance (capped at 1)
+    paired: bool  # the same resamples for both models (same examples)
+
+
+def delta_test(
+    task: str,
+    candidate: Sample,
+    baseline: Sample,
+    tolerance: float,
+    alpha: float,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    epsilon: float = 1e-9,
+) -> DeltaTest:
+    """Is the drop larger than `tolerance` with confidence 1 - alpha? Paired when both cover the same examples."""
+    paired = candidate.units == baseline.units
+    if paired:
+        both = replicates([candidate, baseline], resamples, task_rng(task, seed))
+        deltas = both[0] - both[1]
+    else:  # different examples: independent resamples of each
+        deltas = (
+            replicates([candidate], resamples, task_rng(task, seed, 1))[0]
+            - replicates([baseline], resamples, task_rng(task, seed, 2))[0]
+        )
+    finite = deltas[np.isfinite(deltas)]
+    share = float(np.mean(finite >= -tolerance - epsilon)) if len(finite) else 1.0
+    return DeltaTest(interval(deltas, 1 - alpha), min(1.0, 2 * share), paired)
