@@ -8,6 +8,7 @@ from pathlib import Path
 from evalkit.cli.options import SUITE_HELP, csv_list, dims, positive_float, positive_int
 from evalkit.errors import UserError
 from evalkit.run.cache import default_cache_dir
+from evalkit.run.distributed import ClusterObserver
 from evalkit.run.runner import RunObserver, TaskOutcome
 from evalkit.text import text_table
 
@@ -24,7 +25,13 @@ def add_parser(sub) -> None:
         description="Evaluate a sentence-transformers model on C-MTEB tasks through mteb. Results go to "
         "OUTPUT/<org>__<name>/<revision>/<Task>.json; tasks already there are skipped unless --overwrite.",
     )
-    p.add_argument("--model", required=True, help="hub id, local model folder, or bundled:minilm")
+    p.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        help="hub id, local model folder, or bundled:minilm; repeat it, or give a quoted glob ('ckpts/step-*'), "
+        "to evaluate several models, each into its own results folder",
+    )
     p.add_argument("--revision", help="model revision (hub models only)")
     p.add_argument("--suite", default="c-mteb", help=SUITE_HELP)
     p.add_argument("--tasks", type=csv_list, help="comma-separated task names (card or mteb names)")
@@ -72,6 +79,18 @@ def add_parser(sub) -> None:
         "results are marked sampled, go to <revision>__limit=N_seed=S, and never reach a card",
     )
     p.add_argument("--seed", type=int, default=42, help="seed of the --limit sample (default: 42)")
+    p.add_argument(
+        "--ray",
+        metavar="local|auto|ADDRESS",
+        help="evaluate the (model, task) pairs on a Ray cluster: local starts a private one on this machine, auto "
+        "joins this node's cluster (RAY_ADDRESS or `ray start`), an address joins that head; needs evalkit[ray]",
+    )
+    p.add_argument(
+        "--ray-cpus-per-worker",
+        type=positive_float,
+        default=1.0,
+        help="with --ray on a cluster without GPUs: CPUs per evaluation worker (default: 1; with GPUs: one per GPU)",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -101,6 +120,28 @@ class Printer(RunObserver):
         print(f"{outcome.label}: {line}", flush=True)
 
 
+class RayPrinter(ClusterObserver):
+    """Prints a Ray run's progress: the cluster, then one line per unit with its node and the queue."""
+
+    def cluster_ready(self, shape) -> None:
+        print(
+            f"evalkit: Ray cluster of {shape['nodes']} node(s), {shape['workers']} worker(s) of {shape['worker']}, "
+            f"ready in {shape['startup_seconds']:.1f} s",
+            flush=True,
+        )
+
+    def unit_finished(self, model, outcome, node, counts) -> None:
+        if outcome.status == "failed":
+            line = f"FAILED: {outcome.error}"
+        elif outcome.status == "skipped":
+            line = "already done, skipped"
+        else:
+            line = f"{outcome.main_metric} {outcome.main_score:.2f} ({outcome.seconds:.1f} s)"
+        where = f" on {node}" if node else ""
+        queue = f"done {counts['done']}, running {counts['running']}, queued {counts['queued']}"
+        print(f"{outcome.label} {model}{where}: {line} | {queue}", flush=True)
+
+
 def summary_table(outcomes: list[TaskOutcome]) -> str:
     """The final table of a run: one row per task with its main score (card scale), time, or failure reason."""
     rows = [("task", "type", "main score", "seconds", "status")]
@@ -120,8 +161,12 @@ def handle(args) -> int:
             "--no-cache is the reference mode without the embedding cache; "
             "it takes no --dims, --cache-dir or --cache-max-gb"
         )
-    report = evalkit.evaluate(
+    if args.ray_cpus_per_worker != 1.0 and args.ray is None:
+        raise UserError("--ray-cpus-per-worker applies to --ray runs")
+    reports = evalkit.evaluate_many(
         args.model,
+        ray=args.ray,
+        ray_cpus_per_worker=args.ray_cpus_per_worker,
         tasks=args.tasks,
         types=args.types,
         suite=args.suite,
@@ -142,15 +187,21 @@ def handle(args) -> int:
         limit=args.limit,
         seed=args.seed,
         show_progress=sys.stderr.isatty(),
-        observer=Printer(),
+        observer=RayPrinter() if args.ray is not None else Printer(),
     )
-    print()
-    print(summary_table(report.outcomes))
-    total = len(report.outcomes)
-    print(f"\n{total - len(report.failed)} of {total} result(s) are in {args.output_dir}")
-    if report.interrupted:
+    several = len(reports) > 1
+    outcomes = [o for report in reports for o in report.outcomes]
+    failed = sum(len(report.failed) for report in reports)
+    for report in reports:
+        print()
+        if several and report.folders:
+            print(f"{report.folders[0]}:")
+        print(summary_table(report.outcomes))
+    print(f"\n{len(outcomes) - failed} of {len(outcomes)} result(s) are in {args.output_dir}")
+    if any(report.interrupted for report in reports):
         print("interrupted: the results above are on disk; run the same command again to continue", file=sys.stderr)
         return 130
-    for path in report.model_index_files:
-        print(f"model-index YAML: {path}")
-    return 1 if report.failed else 0
+    for report in reports:
+        for path in report.model_index_files:
+            print(f"model-index YAML: {path}")
+    return 1 if failed else 0

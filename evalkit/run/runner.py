@@ -12,13 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import OptionError, UserError
-from evalkit.results.files import model_dir, recorded_identity, task_file, write_model_meta, write_task_result
+from evalkit.fileio import write_json_atomic
+from evalkit.results.card import write_beside
+from evalkit.results.files import (
+    SUMMARY_FILE,
+    model_dir,
+    recorded_identity,
+    task_file,
+    write_model_meta,
+    write_task_result,
+)
 from evalkit.results.read import card_scores, read_task_file
 from evalkit.results.scores import main_score
 from evalkit.run import data, sampling
 from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.run.models import LoadedModel
-from evalkit.suite import TaskSpec, load_task
+from evalkit.suite import Suite, TaskSpec, load_task
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +131,7 @@ def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
     return out
 
 
-def _existing(
+def existing_result(
     path: Path, spec: TaskSpec, version: data.DataVersion, model_identity: str, main_metrics: dict[str, str]
 ) -> TaskOutcome | None:
     """A complete result of the same model on the same data (as a skipped outcome), or None when the task must run."""
@@ -213,13 +222,13 @@ def run_tasks(
     """Evaluate each task in turn, for each variant of `plan`; a failing task is reported and the others still run."""
     observer = observer or RunObserver()
     for variant in plan:
-        _check_same_model(variant.folder, model, options.overwrite)
+        check_same_model(variant.folder, model, options.overwrite)
     _write_meta(model, options, plan)
     report = RunReport(folders=[v.folder for v in plan])
     start = time.monotonic()
     try:
         for index, spec in enumerate(specs, start=1):
-            _run_one(model, spec, plan, options, report, (index, len(specs)), observer)
+            run_one(model, spec, plan, options, report, (index, len(specs)), observer)
     except KeyboardInterrupt:
         report.interrupted = True
     report.wall_seconds = time.monotonic() - start
@@ -227,7 +236,7 @@ def run_tasks(
     return report
 
 
-def _check_same_model(folder: Path, model: LoadedModel, overwrite: bool) -> None:
+def check_same_model(folder: Path, model: LoadedModel, overwrite: bool) -> None:
     """Refuse to mix results of another model, or of other model options, into one results folder."""
     recorded = recorded_identity(folder)
     if recorded and recorded != model.model_identity and not overwrite:
@@ -237,15 +246,20 @@ def _check_same_model(folder: Path, model: LoadedModel, overwrite: bool) -> None
         )
 
 
+def variant_meta(model: LoadedModel, options: RunOptions, variant: Variant) -> dict:
+    """The `model_meta.json` of one results folder of a run."""
+    meta = model.record(variant.name, variant.dim)
+    if options.sampled:
+        meta["sampled"] = options.sampled
+    return meta
+
+
 def _write_meta(model: LoadedModel, options: RunOptions, plan: list[Variant]) -> None:
     for variant in plan:
-        meta = model.record(variant.name, variant.dim)
-        if options.sampled:
-            meta["sampled"] = options.sampled
-        write_model_meta(variant.folder, meta)
+        write_model_meta(variant.folder, variant_meta(model, options, variant))
 
 
-def _run_one(
+def run_one(
     model: LoadedModel,
     spec: TaskSpec,
     plan: list[Variant],
@@ -253,8 +267,12 @@ def _run_one(
     report: RunReport,
     position: tuple[int, int],
     observer: RunObserver,
+    write=write_task_result,
 ) -> None:
-    """One task in every variant: skip what is done, load (and sample) the data once, evaluate the rest."""
+    """One task in every variant: skip what is done, load (and sample) the data once, evaluate the rest.
+
+    Each result goes to `write(task_result, path, **marks)`: the file itself, or a Ray worker's list for its driver.
+    """
 
     def finish(outcome: TaskOutcome) -> None:
         outcome.position = position
@@ -275,7 +293,11 @@ def _run_one(
     todo = []
     for variant in plan:
         path = task_file(variant.folder, spec.mteb_task)
-        done = None if options.overwrite else _existing(path, spec, version, model.model_identity, options.main_metrics)
+        done = (
+            None
+            if options.overwrite
+            else existing_result(path, spec, version, model.model_identity, options.main_metrics)
+        )
         if done is None:
             todo.append((variant, path))
         else:
@@ -298,7 +320,7 @@ def _run_one(
             metric, score = main_score(card_scores(task_result.scores, spec), spec.type, options.main_metrics)
             if score is None:
                 raise RuntimeError(f"mteb gave no finite {metric} (NaN or infinite embeddings?)")
-            write_task_result(
+            write(
                 task_result,
                 path,
                 sampled=options.sampled,
@@ -310,6 +332,22 @@ def _run_one(
             failed(variant, exc, time.monotonic() - start)
     if task.data_loaded:
         task.unload_data()
+
+
+def write_run_files(
+    model: LoadedModel,
+    options: RunOptions,
+    plan: list[Variant],
+    report: RunReport,
+    suite: Suite,
+    extra: dict | None = None,
+) -> None:
+    """`run_summary.json` (with `extra` keys) and, after a full run, `model-index.yaml` in each folder with results."""
+    write_json_atomic(plan[0].folder / SUMMARY_FILE, summary(model, options, report) | (extra or {}))
+    if not report.interrupted and not options.sampled:
+        for variant in plan:
+            if any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
+                report.model_index_files.append(write_beside(variant.folder, suite))
 
 
 def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
