@@ -130,7 +130,7 @@ class RayPrinter(ClusterObserver):
             flush=True,
         )
 
-    def unit_finished(self, model, outcome, node, counts) -> None:
+    def unit_finished(self, model, outcome, node, pid, counts) -> None:
         if outcome.status == "failed":
             line = f"FAILED: {outcome.error}"
         elif outcome.status == "skipped":

@@ -164,7 +164,8 @@ class ClusterObserver(RunObserver):
     def unit_started(self, model: str, spec: TaskSpec, node: str, pid: int) -> None:
         logger.debug("%s %s started on %s (pid %d)", model, spec.mteb_task, node, pid)
 
-    def unit_finished(self, model: str, outcome: TaskOutcome, node: str, counts: dict[str, int]) -> None:
+    def unit_finished(self, model: str, outcome: TaskOutcome, node: str, pid: int, counts: dict[str, int]) -> None:
+        """`node` and `pid`: the worker that evaluated it ("" and 0 where none did: skipped, or failed to start)."""
         if outcome.status == "failed":
             what = f"FAILED: {outcome.error}"
         elif outcome.status == "skipped":
@@ -263,9 +264,9 @@ class _Driver:
         plan = self.runs[spec].plan
         return plan.name if plan else spec
 
-    def _report(self, run: _ModelRun, outcome: TaskOutcome, node: str) -> None:
+    def _report(self, run: _ModelRun, outcome: TaskOutcome, node: str = "", pid: int = 0) -> None:
         run.report.outcomes.append(outcome)
-        self.observer.unit_finished(self._name(run.spec), outcome, node, self.counts())
+        self.observer.unit_finished(self._name(run.spec), outcome, node, pid, self.counts())
 
     def _number(self) -> tuple[int, int]:
         self.numbered += 1
@@ -275,13 +276,13 @@ class _Driver:
         self.holding.update({i: None for i, held in self.holding.items() if held == run.spec})
         for spec in self.specs:
             self.done += 1
-            self._report(run, TaskOutcome(spec, "failed", error=reason, position=self._number()), "")
+            self._report(run, TaskOutcome(spec, "failed", error=reason, position=self._number()))
 
     def _fail_unit(self, unit: Unit, reason: str) -> None:
         self.done += 1
         run = self.runs[unit.model]
         for variant in unit.variants:
-            self._report(run, TaskOutcome(unit.spec, "failed", variant.dim, error=reason, position=unit.position), "")
+            self._report(run, TaskOutcome(unit.spec, "failed", variant.dim, error=reason, position=unit.position))
 
     def _described(self, index: int, spec: str, plan: ModelPlan | None, error: str | None) -> None:
         run = self.runs[spec]
@@ -327,7 +328,7 @@ class _Driver:
                 skipped.append(done)
         self.done += not todo
         for outcome in skipped:
-            self._report(run, outcome, "")
+            self._report(run, outcome)
         return todo
 
     def _finished(self, unit: Unit, result: UnitResult | None, error: str | None) -> None:
@@ -350,7 +351,7 @@ class _Driver:
                     write_task_result(task_result, outcome.path, **marks)
                 except OSError as exc:
                     outcome = dataclasses.replace(outcome, status="failed", error=f"cannot write {outcome.path}: {exc}")
-            self._report(run, outcome, result.node)
+            self._report(run, outcome, result.node, result.pid)
 
 
 def _connect(ray, address: str) -> bool:
