@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from evalkit.report.comparison import Comparison
     from evalkit.report.gate import GateResult
     from evalkit.results.scores import ModelScores
+    from evalkit.run.distributed import ClusterObserver
     from evalkit.run.runner import RunObserver, RunReport
     from evalkit.suite import Suite
 
@@ -122,7 +123,7 @@ def evaluate_many(
     *,
     ray: str | None = None,
     ray_cpus_per_worker: float = 1.0,
-    observer: RunObserver | None = None,
+    observer: RunObserver | ClusterObserver | None = None,
     **options: Any,
 ) -> list[RunReport]:
     """Evaluate several models (hub ids, folders, or globs of folders such as `ckpts/step-*`), each into its own
@@ -130,7 +131,8 @@ def evaluate_many(
 
     Without `ray` the models run one after another in this process. With `ray` ("local": a private cluster on this
     machine, "auto": the cluster this node belongs to, or a head's address) every (model, task) pair is a unit of
-    work for one evaluation actor per GPU (or per `ray_cpus_per_worker` CPUs); this process writes every file.
+    work for one evaluation actor per GPU (or per `ray_cpus_per_worker` CPUs); this process writes every file,
+    and `observer` is then a `ClusterObserver`.
     """
     from evalkit.errors import OptionError
     from evalkit.run.checkpoints import expand

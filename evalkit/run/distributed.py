@@ -155,8 +155,8 @@ class Evaluator:
         return UnitResult(report.outcomes, results, report.stats, node, pid, time.monotonic() - start)
 
 
-class ClusterObserver(RunObserver):
-    """Told what a Ray run does; this default logs it. The CLI prints instead."""
+class ClusterObserver:
+    """Told what a Ray run does (in place of a local run's `RunObserver`); this default logs it. The CLI prints."""
 
     def cluster_ready(self, shape: dict[str, Any]) -> None:
         logger.info("Ray cluster: %(nodes)d node(s), %(workers)d worker(s), ready in %(startup_seconds).1f s", shape)
