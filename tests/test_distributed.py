@@ -184,7 +184,7 @@ def test_a_killed_driver_is_resumed_by_the_same_command(cluster, models, six_sna
     rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     lines = [line for line in rerun.stdout.splitlines() if "| done" in line]
-    skipped = [line for line in lines if "already done, skipped" in line]
+    skipped = [line for line in lines if "skipped |" in line]
     assert len(lines) == 6 and len(skipped) == len(written)
     assert "Ray cluster of 2 node(s), 2 worker(s)" in rerun.stdout
     assert len([p for p in tmp_path.rglob("*.json") if p.stem in TASKS]) == 6

@@ -111,13 +111,16 @@ class Printer(RunObserver):
         )
 
     def task_finished(self, outcome: TaskOutcome) -> None:
-        if outcome.status == "failed":
-            line = f"FAILED: {outcome.error}"
-        elif outcome.status == "skipped":
-            line = f"already done ({outcome.path}), skipped"
-        else:
-            line = f"{outcome.main_metric} {outcome.main_score:.2f} ({outcome.seconds:.1f} s)"
-        print(f"{outcome.label}: {line}", flush=True)
+        print(f"{outcome.label}: {_result(outcome)}", flush=True)
+
+
+def _result(outcome: TaskOutcome) -> str:
+    """What a progress line says of a task: its main score and time, or why it did not run."""
+    if outcome.status == "failed":
+        return f"FAILED: {outcome.error}"
+    if outcome.status == "skipped":
+        return f"already done ({outcome.path}), skipped"
+    return f"{outcome.main_metric} {outcome.main_score:.2f} ({outcome.seconds:.1f} s)"
 
 
 class RayPrinter(ClusterObserver):
@@ -131,15 +134,9 @@ class RayPrinter(ClusterObserver):
         )
 
     def unit_finished(self, model, outcome, node, pid, counts) -> None:
-        if outcome.status == "failed":
-            line = f"FAILED: {outcome.error}"
-        elif outcome.status == "skipped":
-            line = "already done, skipped"
-        else:
-            line = f"{outcome.main_metric} {outcome.main_score:.2f} ({outcome.seconds:.1f} s)"
         where = f" on {node}" if node else ""
         queue = f"done {counts['done']}, running {counts['running']}, queued {counts['queued']}"
-        print(f"{outcome.label} {model}{where}: {line} | {queue}", flush=True)
+        print(f"{outcome.label} {model}{where}: {_result(outcome)} | {queue}", flush=True)
 
 
 def summary_table(outcomes: list[TaskOutcome]) -> str:

@@ -166,13 +166,8 @@ class ClusterObserver:
 
     def unit_finished(self, model: str, outcome: TaskOutcome, node: str, pid: int, counts: dict[str, int]) -> None:
         """`node` and `pid`: the worker that evaluated it ("" and 0 where none did: skipped, or failed to start)."""
-        if outcome.status == "failed":
-            what = f"FAILED: {outcome.error}"
-        elif outcome.status == "skipped":
-            what = "already done, skipped"
-        else:
-            what = f"{outcome.main_metric} {outcome.main_score:.2f}"
-        logger.info("%s %s on %s: %s (%s)", model, outcome.label, node or "-", what, counts)
+        what = outcome.error or f"{outcome.main_metric} {outcome.main_score}"
+        logger.info("%s %s on %s: %s, %s (%s)", model, outcome.label, node or "-", outcome.status, what, counts)
 
 
 @dataclass
