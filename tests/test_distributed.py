@@ -21,7 +21,6 @@ from conftest import REPO, SAMPLE, _rows
 
 import evalkit
 from evalkit import snapshot
-from evalkit.cli import main
 from evalkit.run import distributed
 
 BUNDLED_FOLDER = "sentence-transformers__all-MiniLM-L6-v2"
@@ -189,26 +188,3 @@ def test_a_killed_driver_is_resumed_by_the_same_command(cluster, models, six_sna
     assert "Ray cluster of 2 node(s), 2 worker(s)" in rerun.stdout
     assert len([p for p in tmp_path.rglob("*.json") if p.stem in TASKS]) == 6
     assert {p: p.stat().st_mtime_ns for p in written} == written  # what was done is not evaluated again
-
-
-def test_without_ray_installed_the_flag_is_one_line(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(sys.modules, "ray", None)
-    monkeypatch.chdir(tmp_path)
-    code = main(["run", "--model", "bundled:minilm", "--suite", "sample", "--ray", "local", "--output-dir", "out"])
-    assert code == 2
-    assert capsys.readouterr().err.strip() == "error: Ray is not installed; install it with: pip install 'evalkit[ray]'"
-
-
-def test_model_globs_expand_to_folders_in_checkpoint_order(tmp_path, capsys):
-    from evalkit.run.checkpoints import expand
-
-    for step in (10, 2, 1):
-        (tmp_path / f"step-{step}").mkdir()
-    (tmp_path / "step-notes.txt").write_text("")
-    assert expand([str(tmp_path / "step-*"), "bundled:minilm"]) == [
-        *(str(tmp_path / f"step-{s}") for s in (1, 2, 10)),
-        "bundled:minilm",
-    ]
-    code = main(["run", "--model", str(tmp_path / "ckpt-*"), "--suite", "sample"])
-    assert code == 2
-    assert capsys.readouterr().err.strip() == f"error: --model {tmp_path / 'ckpt-*'}: matches no model folder"

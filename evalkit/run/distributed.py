@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from evalkit.suite import TaskSpec
 logger = logging.getLogger(__name__)
 
 RETRIES = 3  # restarts of a dead actor, and retries of the unit it was running
+CONNECT_SECONDS = 10  # how long a head given by address may take to accept a connection
 
 
 def import_ray():
@@ -349,10 +351,25 @@ class _Driver:
             self._report(run, outcome, result.node, result.pid)
 
 
+def _reachable(address: str) -> None:
+    """An explicit `HOST:PORT` that nothing answers on is one clear line at once (Ray would wait for minutes)."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise OptionError("ray", address, "use local, auto, or the HOST:PORT of a Ray head")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        raise OptionError("ray", address, f"no Ray head answers there ({exc.strerror or exc})") from exc
+
+
 def _connect(ray, address: str) -> bool:
-    """Join the cluster (`local` starts a private one); True when this process started it and must stop it."""
+    """Join the cluster (`local` starts a private one); True when this process started it and must stop it.
+
+    A process already connected (a notebook, a test) keeps its connection."""
     if ray.is_initialized():
         return False
+    if address not in ("local", "auto"):
+        _reachable(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     settings: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address == "local":
