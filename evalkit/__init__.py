@@ -138,7 +138,7 @@ def evaluate_many(
     from evalkit.run.checkpoints import expand
 
     params = inspect.signature(evaluate).parameters
-    unknown = set(options) - set(params) | {"model", "observer"} & set(options)
+    unknown = set(options) - (set(params) - {"model", "observer"})
     if unknown:
         raise TypeError(f"evaluate_many() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
     specs = expand(models)
