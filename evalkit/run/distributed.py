@@ -401,7 +401,7 @@ def evaluate_on_ray(
     """Evaluate `models` on `setup`'s tasks on a Ray cluster; `settings` are `evalkit.evaluate`'s keywords."""
     ray = import_ray()
     observer = observer or ClusterObserver()
-    models = [str(Path(m).resolve()) if Path(m).expanduser().exists() else m for m in models]
+    models = [str(Path(m).expanduser().resolve()) if Path(m).expanduser().exists() else m for m in models]
     options = setup.run_options(settings["overwrite"], False, settings["dims"], settings["limit"], settings["seed"])
     options.output_dir = options.output_dir.resolve()
     options.data_dir = options.data_dir.resolve() if options.data_dir else None
