@@ -15,6 +15,8 @@ User mistakes raise `evalkit.errors.UserError` with a one-line message.
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from evalkit.report.comparison import Comparison
     from evalkit.report.gate import GateResult
     from evalkit.results.scores import ModelScores
+    from evalkit.run.distributed import ClusterObserver
     from evalkit.run.runner import RunObserver, RunReport
     from evalkit.suite import Suite
 
@@ -33,6 +36,7 @@ except PackageNotFoundError:  # a source checkout that was never installed
 
 __all__ = [
     "evaluate",
+    "evaluate_many",
     "load_results",
     "compare",
     "check",
@@ -101,36 +105,13 @@ def evaluate(
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
     """
     from evalkit.errors import OptionError
-    from evalkit.fileio import write_json_atomic
-    from evalkit.results.card import write_beside
-    from evalkit.results.files import SUMMARY_FILE
-    from evalkit.run.cache import EmbeddingStore, claim_root, default_cache_dir
-    from evalkit.run.data import check_snapshot
-    from evalkit.run.models import ModelOptions, load_model, resolve
-    from evalkit.run.runner import RunObserver, RunOptions, run_tasks, summary, variants
-    from evalkit.suite import load_prompts, load_task
+    from evalkit.run.cache import EmbeddingStore
+    from evalkit.run.models import load_model, resolve
+    from evalkit.run.runner import RunObserver, run_tasks, variants, write_run_files
 
-    if not cache and (dims or cache_dir or cache_max_gb):
-        raise OptionError("cache", False, "the reference mode takes no dims, cache_dir or cache_max_gb")
-    the_suite = _suite(suite)
-    specs = the_suite.select(tasks, types)
-    data_dir = Path(data_dir) if data_dir is not None else the_suite.data_dir
-    if data_dir is not None and not data_dir.is_dir():
-        raise OptionError("data_dir", data_dir, "is not a folder")
-    for spec in specs:  # mistakes in the suite or the data folder show before the model loads
-        task = load_task(spec)
-        if data_dir is not None:
-            check_snapshot(task, data_dir)
-    output_dir = Path(output_dir)
-    cache_dir = None if not cache else Path(cache_dir) if cache_dir else default_cache_dir()
-    for folder, option in ((output_dir, "output_dir"), (cache_dir, "cache_dir")):
-        try:
-            if folder is not None:
-                folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
+    setup = _Setup.of(suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts)
     found = resolve(str(model), model_source) if isinstance(model, (str, Path)) else model
-    cross = [s.name for s in specs if s.type != "Reranking"] if getattr(found, "cross_encoder", False) else []
+    cross = [s.name for s in setup.specs if s.type != "Reranking"] if getattr(found, "cross_encoder", False) else []
     if cross:
         raise OptionError(
             "model",
@@ -138,54 +119,141 @@ def evaluate(
             f"is a cross-encoder: it scores the candidate lists of Reranking tasks only, not {cross[0]}"
             + (f" and {len(cross) - 1} other task(s)" if len(cross) > 1 else ""),
         )
-    options = ModelOptions(
-        device,
-        dtype,
-        batch_size,
-        max_seq_length,
-        query_prompt,
-        passage_prompt,
-        source=model_source,
-        trust_remote_code=trust_remote_code,
-        model_kwargs=dict(model_kwargs or {}),
-        prompts=the_suite.prompts | (load_prompts(Path(prompts), the_suite) if prompts else {}),
-    )
-    if cache_dir is not None:
-        claim_root(cache_dir)  # a folder that is not an evalkit cache is refused before the model loads
+    options = setup.model_options(
+        device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt, model_source, trust_remote_code,
+        model_kwargs,
+    )  # fmt: skip
     loaded = load_model(found, options, revision=revision, name=name)
-    store = None
-    if cache_dir is not None and not loaded.cross_encoder:
-        max_bytes = int((cache_max_gb or DEFAULT_CACHE_GB) * 2**30)
+    run_options = setup.run_options(overwrite, show_progress, dims, limit, seed, save_predictions)
+    if setup.cache_dir is not None and not loaded.cross_encoder:
         try:
-            store = EmbeddingStore(cache_dir, loaded.model_identity, max_bytes=max_bytes)
+            run_options.store = EmbeddingStore(setup.cache_dir, loaded.model_identity, max_bytes=setup.cache_max_bytes)
         except OSError as exc:
-            raise OptionError("cache_dir", cache_dir, f"cannot use it ({exc.strerror})") from exc
-    run_options = RunOptions(
-        output_dir=output_dir,
-        data_dir=data_dir,
-        overwrite=overwrite,
-        show_progress=show_progress,
-        store=store,
-        dims=dims,
-        limit=limit,
-        seed=seed,
-        main_metrics=the_suite.main_metrics,
-        save_predictions=save_predictions,
-    )
+            raise OptionError("cache_dir", setup.cache_dir, f"cannot use it ({exc.strerror})") from exc
     plan = variants(loaded, run_options)
     observer = observer or RunObserver()
-    observer.started(loaded, specs, the_suite.name, store is not None)
+    observer.started(loaded, setup.specs, setup.suite.name, run_options.store is not None)
     try:
-        report = run_tasks(loaded, specs, run_options, plan, observer)
+        report = run_tasks(loaded, setup.specs, run_options, plan, observer)
     finally:
         loaded.close()
-    report.suite, report.sampled = the_suite, run_options.sampled
-    write_json_atomic(plan[0].folder / SUMMARY_FILE, summary(loaded, run_options, report))
-    if not report.interrupted and not run_options.sampled:
-        for variant in plan:
-            if any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
-                report.model_index_files.append(write_beside(variant.folder, the_suite))
+    write_run_files(loaded, run_options, plan, report, setup.suite)
     return report
+
+
+def evaluate_many(
+    models: list[str],
+    *,
+    ray: str | None = None,
+    ray_cpus_per_worker: float = 1.0,
+    observer: RunObserver | ClusterObserver | None = None,
+    **options: Any,
+) -> list[RunReport]:
+    """Evaluate several models (hub ids, folders, or globs of folders such as `ckpts/step-*`), each into its own
+    results folder, with the keywords of `evaluate`; one report per model, in order.
+
+    Without `ray` the models run one after another in this process. With `ray` ("local": a private cluster on this
+    machine, "auto": the cluster this node belongs to, or a head's address) every (model, task) pair is a unit of
+    work for one evaluation actor per GPU (or per `ray_cpus_per_worker` CPUs); this process writes every file,
+    and `observer` is then a `ClusterObserver`.
+    """
+    from evalkit.errors import OptionError
+    from evalkit.run.checkpoints import expand
+
+    params = inspect.signature(evaluate).parameters
+    unknown = set(options) - (set(params) - {"model", "observer"})
+    if unknown:
+        raise TypeError(f"evaluate_many() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    specs = expand(models)
+    if options.get("name") and len(specs) > 1:
+        raise OptionError("name", options["name"], "names one model; several are evaluated")
+    if ray is None:
+        return [evaluate(spec, observer=observer, **options) for spec in specs]
+    from evalkit.run.distributed import evaluate_on_ray
+
+    settings = {key: p.default for key, p in params.items() if p.default is not p.empty} | options
+    setup = _Setup.of(**{key: settings[key] for key in inspect.signature(_Setup.of).parameters})
+    return evaluate_on_ray(specs, setup, settings, ray, ray_cpus_per_worker, observer)
+
+
+@dataclass
+class _Setup:
+    """What a run checks and prepares before any model loads: the suite's tasks, their data, the folders."""
+
+    suite: Suite
+    specs: list
+    data_dir: Path | None
+    output_dir: Path
+    cache_dir: Path | None  # None: the reference mode
+    cache_max_bytes: int
+    prompts: dict[str, str]  # the suite's `prompts:` with a prompts file's on top, as mteb prompt keys
+
+    @classmethod
+    def of(cls, suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts) -> _Setup:
+        from evalkit.errors import OptionError
+        from evalkit.run.cache import claim_root, default_cache_dir
+        from evalkit.run.data import check_snapshot
+        from evalkit.suite import load_prompts, load_task
+
+        if not cache and (dims or cache_dir or cache_max_gb):
+            raise OptionError("cache", False, "the reference mode takes no dims, cache_dir or cache_max_gb")
+        the_suite = _suite(suite)
+        specs = the_suite.select(tasks, types)
+        data_dir = Path(data_dir) if data_dir is not None else the_suite.data_dir
+        if data_dir is not None and not data_dir.is_dir():
+            raise OptionError("data_dir", data_dir, "is not a folder")
+        for spec in specs:  # mistakes in the suite or the data folder show before the model loads
+            task = load_task(spec)
+            if data_dir is not None:
+                check_snapshot(task, data_dir)
+        output_dir = Path(output_dir)
+        cache_dir = None if not cache else Path(cache_dir) if cache_dir else default_cache_dir()
+        for folder, option in ((output_dir, "output_dir"), (cache_dir, "cache_dir")):
+            try:
+                if folder is not None:
+                    folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
+        if cache_dir is not None:
+            claim_root(cache_dir)  # a folder that is not an evalkit cache is refused before the model loads
+        max_bytes = int((cache_max_gb or DEFAULT_CACHE_GB) * 2**30)
+        merged = the_suite.prompts | (load_prompts(Path(prompts), the_suite) if prompts else {})
+        return cls(the_suite, specs, data_dir, output_dir, cache_dir, max_bytes, merged)
+
+    def model_options(
+        self, device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt, source, trust_remote_code,
+        model_kwargs,
+    ):  # fmt: skip
+        """How to load and call the model, with the run's prompts."""
+        from evalkit.run.models import ModelOptions
+
+        return ModelOptions(
+            device,
+            dtype,
+            batch_size,
+            max_seq_length,
+            query_prompt,
+            passage_prompt,
+            source=source,
+            trust_remote_code=trust_remote_code,
+            model_kwargs=dict(model_kwargs or {}),
+            prompts=self.prompts,
+        )
+
+    def run_options(self, overwrite: bool, show_progress: bool, dims, limit, seed: int, save_predictions: bool):
+        from evalkit.run.runner import RunOptions
+
+        return RunOptions(
+            output_dir=self.output_dir,
+            data_dir=self.data_dir,
+            overwrite=overwrite,
+            show_progress=show_progress,
+            dims=dims,
+            limit=limit,
+            seed=seed,
+            main_metrics=self.suite.main_metrics,
+            save_predictions=save_predictions,
+        )
 
 
 def load_results(path: str | Path, *, suite: str | Path | Suite = "c-mteb") -> ModelScores:

@@ -12,6 +12,7 @@ from evalkit.report.comparison import build_comparison
 from evalkit.report.rows import agg_text
 from evalkit.results.scores import ModelScores, TaskScores
 from evalkit.run.cache import default_cache_dir
+from evalkit.run.distributed import ClusterObserver
 from evalkit.run.runner import RunObserver, RunReport, TaskOutcome
 from evalkit.text import text_table
 
@@ -40,9 +41,11 @@ def add_parser(sub) -> None:
         "-m",
         "--model",
         required=True,
+        action="append",
         help="bundled:minilm, a local folder (a sentence-transformers model, or a cross-encoder for the Reranking "
         "tasks), a model mteb's registry knows (loaded as mteb loads it: its prompts, instructions, dtype and pinned "
-        "revision), or another hub id (plain sentence-transformers)",
+        "revision), or another hub id (plain sentence-transformers); repeat it, or give a quoted glob "
+        "('ckpts/step-*'), to evaluate several models, each into its own results folder",
     )
     p.add_argument(
         "--model-source",
@@ -133,6 +136,18 @@ def add_parser(sub) -> None:
         "beside its result as <Task>.predictions.json.gz, for confidence intervals (compare --ci) and the "
         "significance gate (check --significance)",
     )
+    p.add_argument(
+        "--ray",
+        metavar="local|auto|ADDRESS",
+        help="evaluate the (model, task) pairs on a Ray cluster: local starts a private one on this machine, auto "
+        "joins this node's cluster (RAY_ADDRESS or `ray start`), an address joins that head; needs evalkit[ray]",
+    )
+    p.add_argument(
+        "--ray-cpus-per-worker",
+        type=positive_float,
+        default=1.0,
+        help="with --ray on a cluster without GPUs: CPUs per evaluation worker (default: 1; with GPUs: one per GPU)",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -155,13 +170,32 @@ class Printer(RunObserver):
         print(f"loader: {model.loader}; prompts: {prompts}", flush=True)
 
     def task_finished(self, outcome: TaskOutcome) -> None:
-        if outcome.status == "failed":
-            line = f"FAILED: {outcome.error}"
-        elif outcome.status == "skipped":
-            line = f"already done ({outcome.path}), skipped"
-        else:
-            line = f"{outcome.main_metric} {outcome.main_score:.2f} ({outcome.seconds:.1f} s)"
-        print(f"{outcome.label}: {line}", flush=True)
+        print(f"{outcome.label}: {_result(outcome)}", flush=True)
+
+
+def _result(outcome: TaskOutcome) -> str:
+    """What a progress line says of a task: its main score and time, or why it did not run."""
+    if outcome.status == "failed":
+        return f"FAILED: {outcome.error}"
+    if outcome.status == "skipped":
+        return f"already done ({outcome.path}), skipped"
+    return f"{outcome.main_metric} {outcome.main_score:.2f} ({outcome.seconds:.1f} s)"
+
+
+class RayPrinter(ClusterObserver):
+    """Prints a Ray run's progress: the cluster, then one line per unit with its node and the queue."""
+
+    def cluster_ready(self, shape) -> None:
+        print(
+            f"evalkit: Ray cluster of {shape['nodes']} node(s), {shape['workers']} worker(s) of {shape['worker']}, "
+            f"ready in {shape['startup_seconds']:.1f} s",
+            flush=True,
+        )
+
+    def unit_finished(self, model, outcome, node, pid, counts) -> None:
+        where = f" on {node}" if node else ""
+        queue = f"done {counts['done']}, running {counts['running']}, queued {counts['queued']}"
+        print(f"{outcome.label} {model}{where}: {_result(outcome)} | {queue}", flush=True)
 
 
 def summary_table(report: RunReport) -> str:
@@ -226,8 +260,12 @@ def handle(args) -> int:
             "--no-cache is the reference mode without the embedding cache; "
             "it takes no --dims, --cache-dir or --cache-max-gb"
         )
-    report = evalkit.evaluate(
+    if args.ray_cpus_per_worker != 1.0 and args.ray is None:
+        raise UserError("--ray-cpus-per-worker applies to --ray runs")
+    reports = evalkit.evaluate_many(
         args.model,
+        ray=args.ray,
+        ray_cpus_per_worker=args.ray_cpus_per_worker,
         tasks=args.tasks,
         types=args.types,
         suite=args.suite,
@@ -253,17 +291,23 @@ def handle(args) -> int:
         seed=args.seed,
         save_predictions=args.save_predictions,
         show_progress=sys.stderr.isatty(),
-        observer=Printer(),
+        observer=RayPrinter() if args.ray is not None else Printer(),
     )
-    print()
-    print(summary_table(report))
-    total = len(report.outcomes)
-    print(f"\n{total - len(report.failed)} of {total} result(s) are in {args.output_dir}")
-    if report.interrupted:
+    several = len(reports) > 1
+    outcomes = [o for report in reports for o in report.outcomes]
+    failed = sum(len(report.failed) for report in reports)
+    for report in reports:
+        print()
+        if several and report.folders:
+            print(f"{report.folders[0]}:")
+        print(summary_table(report))
+    print(f"\n{len(outcomes) - failed} of {len(outcomes)} result(s) are in {args.output_dir}")
+    if any(report.interrupted for report in reports):
         print("interrupted: the results above are on disk; run the same command again to continue", file=sys.stderr)
         return 130
-    for path in report.model_index_files:
-        print(f"model-index YAML: {path}")
+    for report in reports:
+        for path in report.model_index_files:
+            print(f"model-index YAML: {path}")
     if getattr(args, "demo", None):
         print(next_steps(args.demo))
-    return 1 if report.failed else 0
+    return 1 if failed else 0

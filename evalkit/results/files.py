@@ -76,3 +76,19 @@ def result_identities(folder: Path) -> dict[str, str | None]:
             data = None
         found[path.stem] = data.get(IDENTITY) if isinstance(data, dict) else None
     return found
+
+
+def remove_stale_temporaries(folder: Path, older_than: float = 600.0) -> list[Path]:
+    """Remove what killed writers left in a results folder: temporary files of atomic writes (`.<name>.*.tmp`)
+    untouched for `older_than` seconds (a live write takes milliseconds). The files removed."""
+    import time
+
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        try:
+            if time.time() - path.stat().st_mtime > older_than:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # another run cleaned it meanwhile
+            continue
+    return removed

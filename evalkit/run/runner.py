@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import OptionError, UserError
+from evalkit.fileio import write_json_atomic
+from evalkit.results.card import write_beside
 from evalkit.results.files import (
+    SUMMARY_FILE,
     model_dir,
     recorded_identity,
     result_identities,
@@ -137,7 +140,7 @@ def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
     return out
 
 
-def _existing(path: Path, spec: TaskSpec, version: data.DataVersion, model_identity: str, options: RunOptions):
+def existing_result(path: Path, spec: TaskSpec, version: data.DataVersion, model_identity: str, options: RunOptions):
     """A complete result of the same model on the same data (as a skipped outcome), or None when the task must run.
 
     With `save_predictions`, a result is complete only with its predictions file.
@@ -229,13 +232,13 @@ def run_tasks(
     """Evaluate each task in turn, for each variant of `plan`; a failing task is reported and the others still run."""
     observer = observer or RunObserver()
     for variant in plan:
-        _check_same_model(variant.folder, model, options.overwrite, specs)
+        check_same_model(variant.folder, model, options.overwrite, specs)
     _write_meta(model, options, plan)
     report = RunReport(folders=[v.folder for v in plan])
     start = time.monotonic()
     try:
         for index, spec in enumerate(specs, start=1):
-            _run_one(model, spec, plan, options, report, (index, len(specs)), observer)
+            run_one(model, spec, plan, options, report, (index, len(specs)), observer)
     except KeyboardInterrupt:
         report.interrupted = True
     report.wall_seconds = time.monotonic() - start
@@ -243,7 +246,7 @@ def run_tasks(
     return report
 
 
-def _check_same_model(folder: Path, model: LoadedModel, overwrite: bool, specs: list[TaskSpec]) -> None:
+def check_same_model(folder: Path, model: LoadedModel, overwrite: bool, specs: list[TaskSpec]) -> None:
     """Refuse to mix results of another model, or of other model options, into one results folder.
 
     `overwrite` replaces another identity's results only when the run evaluates every one of them again.
@@ -267,15 +270,20 @@ def _check_same_model(folder: Path, model: LoadedModel, overwrite: bool, specs: 
         )
 
 
+def variant_meta(model: LoadedModel, options: RunOptions, variant: Variant) -> dict:
+    """The `model_meta.json` of one results folder of a run."""
+    meta = model.record(variant.name, variant.dim)
+    if options.sampled:
+        meta["sampled"] = options.sampled
+    return meta
+
+
 def _write_meta(model: LoadedModel, options: RunOptions, plan: list[Variant]) -> None:
     for variant in plan:
-        meta = model.record(variant.name, variant.dim)
-        if options.sampled:
-            meta["sampled"] = options.sampled
-        write_model_meta(variant.folder, meta)
+        write_model_meta(variant.folder, variant_meta(model, options, variant))
 
 
-def _run_one(
+def run_one(
     model: LoadedModel,
     spec: TaskSpec,
     plan: list[Variant],
@@ -283,8 +291,12 @@ def _run_one(
     report: RunReport,
     position: tuple[int, int],
     observer: RunObserver,
+    write=write_task_result,
 ) -> None:
-    """One task in every variant: skip what is done, load (and sample) the data once, evaluate the rest."""
+    """One task in every variant: skip what is done, load (and sample) the data once, evaluate the rest.
+
+    Each result goes to `write(task_result, path, **marks)`: the file itself, or a Ray worker's list for its driver.
+    """
 
     def finish(outcome: TaskOutcome) -> None:
         outcome.position = position
@@ -305,7 +317,7 @@ def _run_one(
     todo = []
     for variant in plan:
         path = task_file(variant.folder, spec.mteb_task)
-        done = None if options.overwrite else _existing(path, spec, version, model.model_identity, options)
+        done = None if options.overwrite else existing_result(path, spec, version, model.model_identity, options)
         if done is None:
             todo.append((variant, path))
         else:
@@ -332,7 +344,7 @@ def _run_one(
             saved = _save_predictions(recorder, task_result, spec, path) if recorder else None
             if saved is None:  # predictions of an earlier run would not match this result
                 predictions_file(path).unlink(missing_ok=True)
-            write_task_result(
+            write(
                 task_result,
                 path,
                 sampled=options.sampled,
@@ -345,6 +357,23 @@ def _run_one(
             failed(variant, exc, time.monotonic() - start)
     if task.data_loaded:
         task.unload_data()
+
+
+def write_run_files(
+    model: LoadedModel,
+    options: RunOptions,
+    plan: list[Variant],
+    report: RunReport,
+    suite: Suite,
+    extra: dict | None = None,
+) -> None:
+    """`run_summary.json` (with `extra` keys) and, after a full run, `model-index.yaml` in each folder with results."""
+    report.suite, report.sampled = suite, options.sampled
+    write_json_atomic(plan[0].folder / SUMMARY_FILE, summary(model, options, report) | (extra or {}))
+    if not report.interrupted and not options.sampled:
+        for variant in plan:
+            if any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
+                report.model_index_files.append(write_beside(variant.folder, suite))
 
 
 def _save_predictions(recorder, task_result, spec: TaskSpec, path: Path) -> str | None:
