@@ -38,7 +38,7 @@ from evalkit.suite import TASK_TYPES, _benchmark_task, load_suite
 )
 def test_mteb_and_lm_eval_spellings_mean_the_same(argv):
     args = build_parser().parse_args(argv)
-    assert (args.model, args.tasks, args.output_dir) == ("M", ["STSB", "Ocnli"], Path("out"))
+    assert (args.model, args.tasks, args.output_dir) == (["M"], ["STSB", "Ocnli"], Path("out"))
 
 
 def test_task_types_benchmark_and_debug_anywhere():

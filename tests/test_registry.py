@@ -5,6 +5,7 @@ and its pinned revision, and tasks are built from the real Chinese STS-B sentenc
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -147,7 +148,8 @@ PROMPTS = {"T2Retrieval-query": "检索：", "T2Retrieval-document": "文档："
 def test_per_task_prompts_from_suite_and_file_reach_the_encoder(real_data, tmp_path, minilm):
     from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
-    expected = plain(SentenceTransformerEncoderWrapper(minilm, model_prompts=dict(PROMPTS)), real_data)
+    # mteb's wrapper sets the prompts on the model it wraps: a copy, so the session's model keeps none
+    expected = plain(SentenceTransformerEncoderWrapper(copy.deepcopy(minilm), model_prompts=dict(PROMPTS)), real_data)
     suite = yaml.safe_load((REPO / "tasks" / "c-mteb.yaml").read_text(encoding="utf-8"))
     suite["tasks"] = [t for t in suite["tasks"] if t["name"] in TASKS]
     suite["prompts"] = {"T2Retrieval": {"query": "检索：", "document": "文档：x"}, "Reranking": {"query": "排序："}}
