@@ -194,6 +194,21 @@ def test_6_undated_conflicting_revisions_are_refused_naming_both(tmp_path, capsy
     assert "0aaa_old" in line and "f123_new" in line
 
 
+@needs_shared
+def test_6_the_report_says_which_revision_each_score_came_from(tmp_path, capsys):
+    (card,) = evalkit.import_card(SEED_CARD, tmp_path / "imported")
+    model = tmp_path / "org__model"
+    for revision, names in (("rev_a", ("STSB", "AFQMC")), ("rev_b", ("Ocnli", "Waimai"))):
+        (model / revision).mkdir(parents=True)
+        for name in names:
+            shutil.copy(card / f"{name}.json", model / revision / f"{name}.json")
+    assert main(["compare", str(model), "--format", "md"]) == 0
+    out = capsys.readouterr().out
+    assert "merges 2 revisions" in out and "from rev_a" in out and "from rev_b" in out
+    rows = {r.mteb_task: r.revisions[0] for r in evalkit.compare(model).tasks if r.scores[0] is not None}
+    assert rows == {"STSB": "rev_a", "AFQMC": "rev_a", "Ocnli": "rev_b", "Waimai": "rev_b"}
+
+
 # ---------------------------------------------------------------- 7: sampled results keep their mark
 
 

@@ -62,6 +62,7 @@ class TaskRow:
     scores: list[float | None]
     deltas: list[float | None]
     sampled: list[str | None]
+    revisions: list[str | None]  # per model: the revision folder its score was read from (merged models differ)
     ci: list[Interval | None] | None = None  # per model, with `compare(ci=...)`: the bootstrap interval
     delta_ci: list[Interval | None] | None = None  # per baseline: the paired bootstrap interval of the delta
 
@@ -171,6 +172,7 @@ def build_comparison(
                 scores=scores,
                 deltas=[_delta(scores[0], s) for s in scores[1:]],
                 sampled=[m.tasks[spec.mteb_task].sampled if spec.mteb_task in m.tasks else None for m in models],
+                revisions=[m.tasks[spec.mteb_task].revision if spec.mteb_task in m.tasks else None for m in models],
             )
         )
     types = [

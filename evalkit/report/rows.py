@@ -66,6 +66,20 @@ def legend(comp: Comparison) -> list[str]:
         )
         if intervals.without:
             notes.append(f"No interval (no saved per-example predictions): {', '.join(intervals.without)}.")
+    return notes + revision_notes(comp)
+
+
+def revision_notes(comp: Comparison) -> list[str]:
+    """For each model merged from several revision folders: which revision each of its scores came from."""
+    notes = []
+    for i, model in enumerate(comp.models):
+        by_revision: dict[str, list[str]] = {}
+        for row in comp.tasks:
+            if row.revisions[i] is not None:
+                by_revision.setdefault(row.revisions[i], []).append(row.name)
+        if len(by_revision) > 1:
+            where = "; ".join(f"{', '.join(tasks)} from {revision}" for revision, tasks in by_revision.items())
+            notes.append(f"{model.label} merges {len(by_revision)} revisions: {where}.")
     return notes
 
 
