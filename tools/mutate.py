@@ -34,10 +34,13 @@ DOC = REPO / "docs" / "mutation.md"
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "metrics": ("evalkit/metrics.py", ("tests/test_metrics.py", "tests/test_verdicts.py", "tests/test_ingest.py")),
     "card": ("evalkit/results/card.py", ("tests/test_verdicts.py", "tests/test_card.py")),
-    "read": ("evalkit/results/read.py", ("tests/test_verdicts.py", "tests/test_ingest.py", "tests/test_card.py")),
-    "gate": ("evalkit/report/gate.py", ("tests/test_verdicts.py", "tests/test_gate.py")),
+    "read": (
+        "evalkit/results/read.py",
+        ("tests/test_verdicts.py", "tests/test_ingest.py", "tests/test_card.py", "tests/test_integrity.py"),
+    ),
+    "gate": ("evalkit/report/gate.py", ("tests/test_verdicts.py", "tests/test_gate.py", "tests/test_integrity.py")),
     "sampling": ("evalkit/run/sampling.py", ("tests/test_sampling.py",)),
-    "cache": ("evalkit/run/cache.py", ("tests/test_cache_store.py",)),
+    "cache": ("evalkit/run/cache.py", ("tests/test_cache_store.py", "tests/test_integrity_runs.py")),
 }
 PREIMPORTS = ("numpy", "yaml", "pytest", "hypothesis", "huggingface_hub", "datasets", "torch", "mteb")
 COPIED = ("evalkit", "tests", "tasks", "run_eval.py", "pyproject.toml")
