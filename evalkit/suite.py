@@ -215,11 +215,7 @@ def load_suite(name_or_path: str) -> Suite:
 
 def load_prompts(path: Path, suite: Suite) -> dict[str, str]:
     """A prompts file (YAML: task or task type -> {query, document}) as mteb prompt keys for `suite`'s tasks."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read prompts ({exc})") from exc
-    return prompt_keys(Path(path), load_yaml(text, Path(path)), suite.tasks)
+    return prompt_keys(Path(path), load_yaml(read_text(Path(path), "prompts"), Path(path)), suite.tasks)
 
 
 def prompt_keys(path: Path, raw: object, tasks: list[TaskSpec]) -> dict[str, str]:
