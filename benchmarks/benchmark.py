@@ -1,19 +1,25 @@
 """Benchmark: evalkit against plain `mteb.evaluate`, on the bundled model, in one run.
 
-Builds three tasks from the real Chinese STS-B text: STSB itself (test split),
+Builds eight tasks from the real Chinese STS-B text: STSB itself (test split),
 a retrieval set (T2Retrieval's definition; queries are STS-B sentences whose pair scores >= 4, the corpus is
-every STS-B sentence) and a reranking set (T2Reranking's definition; each query's positive plus 19 seeded
-negatives). Then, each in a fresh process, it runs:
+every STS-B sentence), a reranking set (T2Reranking's definition; each query's positive plus 19 seeded
+negatives), LCQMC (STS on train pairs), Ocnli (pairs labelled score >= 3), Waimai and TNews (classification
+of sentences by their pair's score) and CLSClusteringS2S (sentences clustered by score). Then, each in a fresh
+process, it runs:
   1. plain mteb: `mteb.evaluate(model, tasks, encode_kwargs={"batch_size": B}, cache=None)`;
   2. evalkit --no-cache (the reference mode);
-  3. evalkit cold (empty embedding cache) and 4. evalkit warm (the same cache, --overwrite);
-and the bundled sample suite once. It prints wall times, ratios to plain mteb, texts encoded and peak memory.
+  3. evalkit cold (empty embedding cache: one encode stream, then parallel evaluation);
+  4. evalkit cold with per-task encoding (the encode phase's recording switched off, so that each task encodes
+     its own texts when it is evaluated, as before the encode phase existed), serial;
+  5. evalkit warm with --workers 1 and 6. with --workers 2 (the cold run's cache, new results folders);
+and the bundled sample suite once. It prints wall times, ratios, texts encoded, encode and model-load seconds,
+peak memory, and whether the cached runs wrote identical scores.
 
 The STS-B text comes from ../shared/data/stsb-zh (beside this repository's checkout) or, anywhere else, from a
 data folder holding the hub's mteb/STSB snapshot (`hf download --repo-type dataset mteb/STSB --local-dir D/mteb/STSB`,
 or `run_eval.py prefetch --data-dir D -t STSB`).
 
-Usage: python benchmarks/benchmark.py [--shared ../shared | --data-dir D] [--batch-size 32]
+Usage: python benchmarks/benchmark.py [--shared ../shared | --data-dir D] [--batch-size 32] [--scale 1.0]
 """
 
 from __future__ import annotations
@@ -34,11 +40,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from evalkit import snapshot  # noqa: E402
 
-TASKS = {"STSB": "test", "T2Retrieval": "dev", "T2Reranking": "dev"}
+TASKS = {
+    "STSB": "test",
+    "T2Retrieval": "dev",
+    "T2Reranking": "dev",
+    "LCQMC": "test",
+    "Ocnli": "validation",
+    "Waimai": "test",
+    "TNews": "validation",
+    "CLSClusteringS2S": "test",
+}
 
 
 def stsb_pairs(shared: Path, data_dir: Path | None) -> dict[str, list[tuple[str, str, float]]]:
-    """The real STS-B test and validation pairs: from a hub snapshot under `data_dir`, else from ../shared."""
+    """The real STS-B pairs by split (test, validation, train): from a hub snapshot under `data_dir`, else ../shared."""
     if data_dir is not None:
         import datasets
 
@@ -48,12 +63,36 @@ def stsb_pairs(shared: Path, data_dir: Path | None) -> dict[str, list[tuple[str,
         loaded = datasets.load_dataset(str(folder))
         return {
             split: [(r["sentence1"], r["sentence2"], float(r["score"])) for r in loaded[split]]
-            for split in ("test", "validation")
+            for split in ("test", "validation", "train")
         }
     stsb = shared / "data" / "stsb-zh"
     if not stsb.is_dir():
         raise SystemExit(f"{stsb} is absent: give --data-dir D with the hub's mteb/STSB snapshot in D/mteb/STSB")
     return snapshot.read_stsb(stsb)
+
+
+def build_data(pairs: dict[str, list[tuple[str, str, float]]], data: Path, scale: float = 1.0) -> None:
+    """Write the eight snapshots from the real STS-B pairs (the first `scale` of each split)."""
+    test, valid, train = (pairs[s][: max(10, round(len(pairs[s]) * scale))] for s in ("test", "validation", "train"))
+    snapshot.write_stsb_tasks({"test": test, "validation": valid}, data)  # STSB, T2Retrieval, T2Reranking
+    k = len(train) // 5  # train pairs: LCQMC [0, k), classification training [k, 3k), clustering [3k, 4.5k)
+    lcqmc = [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in train[:k]]
+    snapshot.write_splits(data / "C-MTEB/LCQMC", {"test": lcqmc})
+    ocnli = [{"sent1": a, "sent2": b, "labels": int(s >= 3)} for a, b, s in valid]
+    snapshot.write_splits(data / "C-MTEB/OCNLI", {"validation": ocnli})
+    waimai = {
+        "train": [{"text": a, "label": int(s >= 2.5)} for a, _, s in train[k : 3 * k]],
+        "test": [{"text": a, "label": int(s >= 2.5)} for a, _, s in test],
+    }
+    snapshot.write_splits(data / "C-MTEB/waimai-classification", waimai)
+    tnews = {
+        "train": [{"text": b, "label": int(s)} for _, b, s in train[k : 3 * k]],
+        "validation": [{"text": b, "label": int(s)} for _, b, s in valid],
+    }
+    snapshot.write_splits(data / "C-MTEB/TNews-classification", tnews)
+    groups = [train[3 * k + i * k // 2 : 3 * k + (i + 1) * k // 2] for i in range(3)]
+    clusters = [{"sentences": [a for a, _, _ in g], "labels": [str(int(s)) for _, _, s in g]} for g in groups]
+    snapshot.write_splits(data / "C-MTEB/CLSClusteringS2S", {"test": clusters})
 
 
 def run_plain(data: Path, batch_size: int) -> int:
@@ -83,13 +122,18 @@ def run_plain(data: Path, batch_size: int) -> int:
     return encoded
 
 
-def run_evalkit(args: list[str], out: Path) -> int | None:
+def run_evalkit(args: list[str], out: Path) -> dict:
+    """One evalkit run; its `run_summary.json`."""
     from evalkit.cli import main
 
     if main(["run", "--model", "bundled:minilm", "--device", "cpu", "--output-dir", str(out), *args]) != 0:
         raise SystemExit(f"evalkit {' '.join(args)} failed")
-    summary = next(out.rglob("run_summary.json"))
-    return json.loads(summary.read_text())["texts_encoded"]
+    return json.loads(next(out.rglob("run_summary.json")).read_text())
+
+
+def scores(out: Path) -> dict:
+    """Every task's scores in a results folder (for the identical-scores check)."""
+    return {p.name: json.loads(p.read_text())["scores"] for p in sorted(out.rglob("*.json")) if p.stem in TASKS}
 
 
 def one(mode: str, work: Path, batch_size: int) -> None:
@@ -97,18 +141,27 @@ def one(mode: str, work: Path, batch_size: int) -> None:
     data, bs = work / "data", str(batch_size)
     tasks = ["--tasks", ",".join(TASKS), "--data-dir", str(data), "--batch-size", bs]
     start = time.perf_counter()
+    summary: dict = {}
     if mode == "plain":
-        encoded = run_plain(data, batch_size)
+        summary["texts_encoded"] = run_plain(data, batch_size)
     elif mode == "reference":
-        encoded = None
-        run_evalkit([*tasks, "--no-cache", "--overwrite"], work / "reference")
-    elif mode in ("cold", "warm"):
-        encoded = run_evalkit([*tasks, "--cache-dir", str(work / "cache"), "--overwrite"], work / mode)
+        run_evalkit([*tasks, "--no-cache"], work / mode)
+    elif mode == "cold":
+        summary = run_evalkit([*tasks, "--cache-dir", str(work / "cache")], work / mode)
+    elif mode == "per-task":
+        from evalkit.run import encode
+
+        encode.record = lambda *args, **kwargs: False  # no recording pass: each task encodes its own texts
+        summary = run_evalkit([*tasks, "--cache-dir", str(work / "cache-per-task"), "--workers", "1"], work / mode)
+    elif mode.startswith("warm-"):
+        workers = mode.removeprefix("warm-")
+        summary = run_evalkit([*tasks, "--cache-dir", str(work / "cache"), "--workers", workers], work / mode)
     else:
-        encoded = run_evalkit(["--suite", "sample", "--cache-dir", str(work / "sample-cache")], work / "sample")
+        summary = run_evalkit(["--suite", "sample", "--cache-dir", str(work / "sample-cache")], work / "sample")
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps({"seconds": seconds, "encoded": encoded, "peak_mib": peak}))
+    keys = ("texts_encoded", "encode_seconds", "model_load_seconds")
+    print("RESULT " + json.dumps({"seconds": seconds, "peak_mib": peak, **{k: summary.get(k) for k in keys}}))
 
 
 def main() -> None:
@@ -116,17 +169,20 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="../shared of this repository")
     parser.add_argument("--data-dir", type=Path, help="a data folder with the hub's mteb/STSB snapshot instead")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of the STS-B pairs to build the tasks from (default: all)"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         one(args.one, args.work, args.batch_size)
         return
-    pairs_by_split = stsb_pairs(args.shared, args.data_dir)
+    pairs = stsb_pairs(args.shared, args.data_dir)
     work = Path(tempfile.mkdtemp(prefix="evalkit-bench-"))
-    snapshot.write_stsb_tasks(pairs_by_split, work / "data")
+    build_data(pairs, work / "data", args.scale)
     figures = {}
-    for mode in ("plain", "reference", "cold", "warm", "sample"):
+    for mode in ("plain", "reference", "cold", "per-task", "warm-1", "warm-2", "sample"):
         proc = subprocess.run(
             [sys.executable, __file__, "--one", mode, "--work", str(work), "--batch-size", str(args.batch_size)],
             capture_output=True,
@@ -137,22 +193,43 @@ def main() -> None:
         if proc.returncode or line is None:
             raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
         figures[mode] = json.loads(line[len("RESULT ") :])
+        print(f"{mode}: {figures[mode]}", flush=True)
 
     plain = figures["plain"]["seconds"]
     labels = {
         "plain": "plain mteb.evaluate",
         "reference": "evalkit --no-cache (reference mode)",
-        "cold": "evalkit, cold cache",
-        "warm": "evalkit, warm cache (rerun)",
+        "cold": "evalkit, cold cache (one stream, workers)",
+        "per-task": "evalkit, cold cache, per-task encode",
+        "warm-1": "evalkit, warm rerun, --workers 1",
+        "warm-2": "evalkit, warm rerun, --workers 2",
         "sample": "evalkit, bundled sample suite (6 tasks)",
     }
-    print(f"\nbenchmark: bundled all-MiniLM-L6-v2 on the CPU, batch size {args.batch_size}, tasks {', '.join(TASKS)}")
-    print(f"{'run':<42}{'seconds':>9}{'vs plain':>10}{'texts encoded':>15}{'peak MiB':>10}")
+    print(
+        f"\nbenchmark: bundled all-MiniLM-L6-v2 on the CPU, batch size {args.batch_size}, {len(TASKS)} tasks "
+        f"(scale {args.scale})"
+    )
+    print(f"{'run':<44}{'seconds':>9}{'vs plain':>10}{'encoded':>9}{'encode s':>10}{'load s':>8}{'peak MiB':>10}")
     for mode, fig in figures.items():
         ratio = f"{fig['seconds'] / plain:.2f}x" if mode != "sample" else "-"
-        encoded = "-" if fig["encoded"] is None else f"{fig['encoded']:,}"
-        print(f"{labels[mode]:<42}{fig['seconds']:>9.2f}{ratio:>10}{encoded:>15}{fig['peak_mib']:>10.0f}")
-    print(f"warm rerun / cold run: {figures['warm']['seconds'] / figures['cold']['seconds']:.2f}")
+        cells = [
+            "-" if fig[k] is None else f"{fig[k]:,.{p}f}"
+            for k, p in (("texts_encoded", 0), ("encode_seconds", 1), ("model_load_seconds", 1))
+        ]
+        print(
+            f"{labels[mode]:<44}{fig['seconds']:>9.2f}{ratio:>10}{cells[0]:>9}{cells[1]:>10}{cells[2]:>8}{fig['peak_mib']:>10.0f}"
+        )
+    cold, warm = figures["cold"], figures["warm-2"]
+    print(f"cold / plain mteb: {cold['seconds'] / plain:.2f}")
+    print(f"warm rerun (--workers 2) / cold run: {warm['seconds'] / cold['seconds']:.2f}")
+    print(f"warm --workers 2 / --workers 1: {warm['seconds'] / figures['warm-1']['seconds']:.2f}")
+    per_task = figures["per-task"]
+    print(
+        f"encode seconds, one stream / per task: {cold['encode_seconds']:.1f} / {per_task['encode_seconds']:.1f}"
+        f" = {cold['encode_seconds'] / per_task['encode_seconds']:.2f}"
+    )
+    same = scores(work / "cold") == scores(work / "warm-1") == scores(work / "warm-2")
+    print(f"cold, --workers 1 and --workers 2 wrote identical scores: {'yes' if same else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ def evaluate(
     limit: int | None = None,
     seed: int = 42,
     save_predictions: bool = False,
+    workers: int | None = None,
     show_progress: bool = False,
     observer: RunObserver | None = None,
 ) -> RunReport:
@@ -102,13 +103,21 @@ def evaluate(
     skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
     `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
     `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
+    In cached mode a sentence-transformers model loads only when a text is missing from the cache, every missing
+    text is encoded in one stream before the evaluation, and `workers` processes (default: one per core, at most 8)
+    evaluate from the cache, each single-threaded, so the scores do not depend on `workers`.
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
     """
     from evalkit.errors import OptionError
     from evalkit.run.cache import EmbeddingStore
+    from evalkit.run.lazy import can_defer, open_model
     from evalkit.run.models import load_model, resolve
     from evalkit.run.runner import RunObserver, run_tasks, variants, write_run_files
 
+    if not cache and workers:
+        raise OptionError("cache", False, "the reference mode takes no workers")
+    if workers is not None and workers < 1:
+        raise OptionError("workers", workers, "must be a positive number")
     setup = _Setup.of(suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts)
     found = resolve(str(model), model_source) if isinstance(model, (str, Path)) else model
     cross = [s.name for s in setup.specs if s.type != "Reranking"] if getattr(found, "cross_encoder", False) else []
@@ -123,8 +132,12 @@ def evaluate(
         device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt, model_source, trust_remote_code,
         model_kwargs,
     )  # fmt: skip
-    loaded = load_model(found, options, revision=revision, name=name)
+    if setup.cache_dir is not None and can_defer(found):  # loaded only when a text is missing from the cache
+        loaded = open_model(found, options, setup.cache_dir, revision=revision, name=name)
+    else:
+        loaded = load_model(found, options, revision=revision, name=name)
     run_options = setup.run_options(overwrite, show_progress, dims, limit, seed, save_predictions)
+    run_options.workers = workers
     if setup.cache_dir is not None and not loaded.cross_encoder:
         try:
             run_options.store = EmbeddingStore(setup.cache_dir, loaded.model_identity, max_bytes=setup.cache_max_bytes)

@@ -93,13 +93,14 @@ def write_pair_retrieval(
 
 
 def read_stsb(stsb: Path, limit: int | None = None) -> dict[str, list[tuple[str, str, float]]]:
-    """The Chinese STS-B pairs (`test.tsv`, `valid.tsv`: s1, s2, score) by split, the first `limit` of each file."""
+    """The Chinese STS-B pairs (`test.tsv`, `valid.tsv`, `train.tsv`: s1, s2, score) by split, the first `limit` of
+    each file."""
 
     def rows(name: str) -> list[tuple[str, str, float]]:
         lines = (Path(stsb) / name).read_text(encoding="utf-8").splitlines()
         return [(a, b, float(s)) for a, b, s in (ln.split("\t") for ln in lines[:limit])]
 
-    return {"test": rows("test.tsv"), "validation": rows("valid.tsv")}
+    return {"test": rows("test.tsv"), "validation": rows("valid.tsv"), "train": rows("train.tsv")}
 
 
 def write_stsb_tasks(pairs_by_split: Mapping[str, Sequence[tuple[str, str, float]]], data: Path) -> Path:

@@ -123,7 +123,7 @@ def test_long_texts_sharing_a_prefix_keep_their_own_embeddings(tmp_path):
 def test_the_batch_size_and_the_device_pool_reach_the_model(tmp_path):
     model = PromptedModel()
     pool = object()
-    enc = encoder(tmp_path, model, encode_kwargs={"pool": pool})
+    enc = encoder(tmp_path, model, encode_kwargs=lambda: {"pool": pool})
     encode(enc, ["a", "b", "c"], batch_size=2)
     encode(enc, ["d"])
     assert [(call["batch_size"], call["pool"]) for call in model.calls] == [(2, pool), (32, pool)]

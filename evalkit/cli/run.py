@@ -137,6 +137,12 @@ def add_parser(sub) -> None:
         "significance gate (check --significance)",
     )
     p.add_argument(
+        "--workers",
+        type=positive_int,
+        help="processes that evaluate tasks in parallel from the embedding cache, each single-threaded, so the "
+        "scores equal a serial run's (default: one per CPU core, at most 8; cached mode)",
+    )
+    p.add_argument(
         "--ray",
         metavar="local|auto|ADDRESS",
         help="evaluate the (model, task) pairs on a Ray cluster: local starts a private one on this machine, auto "
@@ -255,11 +261,13 @@ def _as_scores(outcomes: list[TaskOutcome], sampled: str | None) -> ModelScores:
 def handle(args) -> int:
     import evalkit
 
-    if args.no_cache and (args.dims or args.cache_dir or args.cache_max_gb):
+    if args.no_cache and (args.dims or args.cache_dir or args.cache_max_gb or args.workers):
         raise UserError(
             "--no-cache is the reference mode without the embedding cache; "
-            "it takes no --dims, --cache-dir or --cache-max-gb"
+            "it takes no --dims, --cache-dir, --cache-max-gb or --workers"
         )
+    if args.workers and args.ray is not None:
+        raise UserError("--workers applies to runs on this machine; with --ray every worker evaluates its own tasks")
     if args.ray_cpus_per_worker != 1.0 and args.ray is None:
         raise UserError("--ray-cpus-per-worker applies to --ray runs")
     reports = evalkit.evaluate_many(
@@ -290,6 +298,7 @@ def handle(args) -> int:
         limit=args.limit,
         seed=args.seed,
         save_predictions=args.save_predictions,
+        workers=args.workers,
         show_progress=sys.stderr.isatty(),
         observer=RayPrinter() if args.ray is not None else Printer(),
     )

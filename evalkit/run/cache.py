@@ -23,6 +23,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,11 @@ class EmbeddingStore:
                 found.update(zip((key for key, _ in items), block))
         return found
 
+    def has(self, keys: list[bytes]) -> set[bytes]:
+        """The keys among `keys` that the store indexes (their shards are verified when read)."""
+        self._refresh()
+        return {key for key in keys if key in self._index}
+
     def add(self, keys: list[bytes], vectors: np.ndarray) -> None:
         """Store one shard atomically, then keep the cache under its size limit; on a write error, warn once and
         store nothing more (the cache is an optimisation, the run goes on)."""
@@ -301,6 +307,13 @@ class EncodeStats:
     encode_seconds: float = 0.0
     unique: set[bytes] = field(default_factory=set)
 
+    def merge(self, other: EncodeStats) -> None:
+        """Add another process's counts (a parallel evaluation worker's)."""
+        self.texts_requested += other.texts_requested
+        self.texts_encoded += other.texts_encoded
+        self.encode_seconds += other.encode_seconds
+        self.unique |= other.unique
+
     def record(self) -> dict[str, Any]:
         return {
             "texts_requested": self.texts_requested,
@@ -309,6 +322,22 @@ class EncodeStats:
             "cache_hits": self.texts_requested - self.texts_encoded,
             "encode_seconds": round(self.encode_seconds, 3),
         }
+
+
+def text_keys(
+    model_identity: str, encoder, texts: list[str], task_metadata, prompt_type, hf_split: str, hf_subset: str
+) -> list[bytes]:
+    """Each text's cache key: the SHA-256 of the model identity, the prompt type, the exact prompt or instruction
+    `encoder` (an mteb model) applies for this task (`registry.applied_prompt`), and the text."""
+    prompt = applied_prompt(encoder, task_metadata, prompt_type, hf_split, hf_subset)
+    head = hashlib.sha256(model_identity.encode())
+    head.update(f"\0{prompt_type.value if prompt_type else ''}\0{prompt}\0".encode())
+    keys = []
+    for text in texts:
+        digest = head.copy()
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        keys.append(digest.digest())
+    return keys
 
 
 class CachedEncoder:
@@ -329,33 +358,22 @@ class CachedEncoder:
         stats: EncodeStats,
         dim: int | None = None,
         meta=None,
-        encode_kwargs: dict[str, Any] | None = None,
+        encode_kwargs: Callable[[], dict[str, Any]] = dict,
     ) -> None:
         self.inner = inner
-        self.model_identity = model_identity.encode()
+        self.model_identity = model_identity
         self.store = store
         self.stats = stats
         self.dim = dim
         self.mteb_model_meta = meta or inner.mteb_model_meta
-        self.encode_kwargs = encode_kwargs or {}
-
-    def _keys(self, texts: list[str], task_metadata, prompt_type, hf_split: str, hf_subset: str) -> list[bytes]:
-        prompt = applied_prompt(self.inner, task_metadata, prompt_type, hf_split, hf_subset)
-        head = hashlib.sha256(self.model_identity)
-        head.update(f"\0{prompt_type.value if prompt_type else ''}\0{prompt}\0".encode())
-        keys = []
-        for text in texts:
-            digest = head.copy()
-            digest.update(text.encode("utf-8", "surrogatepass"))
-            keys.append(digest.digest())
-        return keys
+        self.encode_kwargs = encode_kwargs  # called only when something must be encoded (it may start a pool)
 
     def encode(self, inputs, *, task_metadata, hf_split: str, hf_subset: str, prompt_type=None, **kwargs) -> np.ndarray:
         from datasets import Dataset
         from torch.utils.data import DataLoader
 
         texts = [text for batch in inputs for text in batch["text"]]
-        keys = self._keys(texts, task_metadata, prompt_type, hf_split, hf_subset)
+        keys = text_keys(self.model_identity, self.inner, texts, task_metadata, prompt_type, hf_split, hf_subset)
         self.stats.texts_requested += len(keys)
         self.stats.unique.update(keys)
         found = self.store.get(list(dict.fromkeys(keys)))
@@ -371,7 +389,7 @@ class CachedEncoder:
                     hf_split=hf_split,
                     hf_subset=hf_subset,
                     prompt_type=prompt_type,
-                    **{**kwargs, **self.encode_kwargs},
+                    **{**kwargs, **self.encode_kwargs()},
                 ),
                 dtype=np.float32,
             )

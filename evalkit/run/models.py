@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -76,6 +77,7 @@ class LoadedModel:
     wrapper: Any = None
     loader: str = "sentence-transformers"
     cross_encoder: bool = False
+    load_seconds: float | None = None  # how long loading took in this run; None: not loaded (all cached, or given)
     _pool: Any = field(default=None, repr=False)
 
     @property
@@ -347,6 +349,13 @@ def load_model(spec, options: ModelOptions, revision: str | None = None, name: s
         raise OptionError("batch_size", options.batch_size, "must be a positive number")
     if isinstance(spec, SentenceTransformer):
         return _in_memory(spec, options, name)
+    start = time.perf_counter()
+    loaded = _load(spec, options, revision, name)
+    loaded.load_seconds = time.perf_counter() - start
+    return loaded
+
+
+def _load(spec, options: ModelOptions, revision: str | None, name: str | None) -> LoadedModel:
     found = spec if isinstance(spec, Resolution) else resolve(spec, options.source)
     if revision and not found.is_hub:
         raise OptionError("revision", revision, f"applies to hub models; {found.target} is a local model")

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from evalkit.errors import OptionError, UserError
@@ -27,10 +26,11 @@ from evalkit.results.files import (
 from evalkit.results.predictions import predictions_file, write_predictions
 from evalkit.results.read import card_scores, read_task_file
 from evalkit.results.scores import main_score
-from evalkit.run import data, sampling
-from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
+from evalkit.run import data, encode, parallel, sampling
+from evalkit.run.cache import EmbeddingStore, EncodeStats
+from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, failed, reason, run_job, single_threaded
+from evalkit.run.lazy import ModelFacts
 from evalkit.run.models import LoadedModel
-from evalkit.run.record import recording
 from evalkit.suite import Suite, TaskSpec, load_task
 
 logger = logging.getLogger(__name__)
@@ -50,20 +50,12 @@ class RunOptions:
     seed: int = 42
     main_metrics: dict[str, str] = field(default_factory=dict)  # the suite's main metric per task type
     save_predictions: bool = False  # keep per-example predictions beside each result (`run --save-predictions`)
+    workers: int | None = None  # evaluation processes in cached mode; None: one per core (`default_workers`)
 
     @property
     def sampled(self) -> str | None:
         """The marker of a sampled run (None for a full run)."""
         return sampling.sampled_label(self.limit, self.seed) if self.limit else None
-
-
-@dataclass
-class Variant:
-    """One results folder of a run: the model at full size, or truncated to `dim` dimensions."""
-
-    dim: int | None
-    name: str
-    folder: Path
 
 
 @dataclass
@@ -116,6 +108,7 @@ class RunReport:
     model_index_files: list[Path] = field(default_factory=list)  # `model-index.yaml` written beside full results
     suite: Suite | None = None  # the suite the tasks came from
     sampled: str | None = None  # the `--limit` marker of a sampled run
+    workers: int = 1  # the processes that evaluated tasks in parallel (1: all in the run's own process)
 
     @property
     def failed(self) -> list[TaskOutcome]:
@@ -171,55 +164,19 @@ def prepare_task(spec: TaskSpec, options: RunOptions):
     return task, data.DataVersion(task.metadata.revision)
 
 
+def settings(model: LoadedModel, options: RunOptions) -> JobSettings:
+    """How this run evaluates each job."""
+    return JobSettings(model.options, options.limit, options.seed, options.show_progress, options.save_predictions)
+
+
 def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: EncodeStats):
+    """What mteb evaluates with: the model's mteb wrapper, behind the embedding cache in cached mode."""
     wrapper = model.mteb_wrapper()
     if options.store is None or model.cross_encoder:  # a cross-encoder scores pairs: nothing to cache
         return wrapper
-    meta = wrapper.mteb_model_meta
-    if variant.dim:
-        meta = meta.model_copy(update={"name": variant.name, "embed_dim": variant.dim})
-    return CachedEncoder(
-        wrapper,
-        model.model_identity,
-        options.store,
-        stats,
-        dim=variant.dim,
-        meta=meta,
-        encode_kwargs=model.encode_kwargs(),
+    return parallel.cached_encoder(
+        wrapper, model.model_identity, options.store, stats, variant, encode_kwargs=model.encode_kwargs
     )
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-def evaluate_task(model: LoadedModel, encoder, task, revision: str, options: RunOptions):
-    """Evaluate one task through `mteb.evaluate` as plain mteb calls it, halving the batch on GPU out-of-memory."""
-    import mteb
-
-    while True:
-        try:
-            result = mteb.evaluate(
-                encoder,
-                task,
-                encode_kwargs={"batch_size": model.options.batch_size, "show_progress_bar": options.show_progress},
-                cache=None,
-                show_progress_bar=options.show_progress,
-            )
-            break
-        except Exception as exc:
-            if not _is_out_of_memory(exc) or model.options.batch_size == 1:
-                raise
-            model.free_memory()
-            model.options.batch_size //= 2
-            logger.warning(
-                "out of memory on %s: retrying with batch size %d", task.metadata.name, model.options.batch_size
-            )
-    task_result = result.task_results[0]
-    task_result.dataset_revision = revision
-    return task_result
 
 
 def run_tasks(
@@ -229,7 +186,13 @@ def run_tasks(
     plan: list[Variant],
     observer: RunObserver | None = None,
 ) -> RunReport:
-    """Evaluate each task in turn, for each variant of `plan`; a failing task is reported and the others still run."""
+    """Evaluate each task for each variant of `plan`; a failing task is reported and the others still run.
+
+    Cached mode runs in two phases: the encode phase (`encode.py`) embeds every missing text of every task as one
+    stream, then the tasks are evaluated from the cache, in `options.workers` processes where the model's facts
+    allow a worker without the model. The reference mode evaluates one task after the other, each encoding its own
+    texts, as plain mteb does.
+    """
     observer = observer or RunObserver()
     for variant in plan:
         check_same_model(variant.folder, model, options.overwrite, specs)
@@ -237,13 +200,81 @@ def run_tasks(
     report = RunReport(folders=[v.folder for v in plan])
     start = time.monotonic()
     try:
-        for index, spec in enumerate(specs, start=1):
-            run_one(model, spec, plan, options, report, (index, len(specs)), observer)
+        jobs = [
+            job
+            for index, spec in enumerate(specs, start=1)
+            if (job := plan_job(model, spec, plan, options, report, (index, len(specs)), observer))
+        ]
+        if options.store is not None and jobs:
+            if _workers(model, options, jobs) > 1:
+                parallel.start_server()  # its imports overlap the encode phase
+            _encode_phase(model, jobs, options, report)
+        _evaluate(model, jobs, options, report, observer)
     except KeyboardInterrupt:
         report.interrupted = True
+    report.outcomes.sort(key=lambda o: o.position[0])  # suite order (parallel workers finish in any order)
     report.wall_seconds = time.monotonic() - start
     _write_meta(model, options, plan)  # the batch size may have shrunk on out-of-memory
     return report
+
+
+def _facts(model: LoadedModel) -> ModelFacts | None:
+    """What a worker needs to evaluate without the model; None for a model whose mteb loader is its own."""
+    return getattr(model, "facts", None)
+
+
+def _workers(model: LoadedModel, options: RunOptions, jobs: list[Job]) -> int:
+    """How many processes evaluate: 1 in the reference mode or without the model's facts."""
+    if options.store is None or _facts(model) is None:
+        return 1
+    return options.workers or parallel.default_workers(len(jobs))
+
+
+def _encode_phase(model: LoadedModel, jobs: list[Job], options: RunOptions, report: RunReport) -> None:
+    """Record every text the jobs ask for, then encode the missing ones as one stream (see `encode.py`)."""
+    if model.cross_encoder:
+        return
+    requests: dict = {}
+    wrapper = model.mteb_wrapper()
+    for job in jobs:
+        job.recorded = encode.record(
+            job.fresh_task(), wrapper, model.model_identity, options.limit, options.seed, requests
+        )
+    try:
+        encode.encode_missing(model, requests, options.store, report.stats, options.show_progress)
+    except Exception:  # noqa: BLE001 - each task then encodes (and fails on) its own texts
+        logger.debug("the encode phase failed; tasks encode their own texts", exc_info=True)
+        for job in jobs:
+            job.recorded = False
+
+
+def _evaluate(model: LoadedModel, jobs: list[Job], options: RunOptions, report: RunReport, observer) -> None:
+    """Evaluate the jobs: in worker processes from the cache where every text is cached, else in this process."""
+    local = jobs
+    workers = _workers(model, options, jobs)
+    ready = [job for job in jobs if job.recorded]
+    if workers > 1 and len(ready) > 1:
+        local = [job for job in jobs if not job.recorded]
+        quiet = replace(settings(model, options), show_progress=False)
+        setup = parallel.WorkerSetup(options.store.root, _facts(model), quiet)
+        report.workers = workers
+        for job, evaluated, stats in parallel.evaluate_parallel(ready, setup, workers):
+            if any(item.missing for item in evaluated):
+                local.append(job)  # an embedding vanished (evicted): evaluate it here, with the model
+            else:
+                report.stats.merge(stats)
+                finish_job(job, evaluated, model, options, report, observer)
+    for job in sorted(local, key=lambda j: j.position):
+        finish_job(job, evaluate_here(model, job, options, report), model, options, report, observer)
+
+
+def evaluate_here(model: LoadedModel, job: Job, options: RunOptions, report: RunReport) -> list[Evaluated]:
+    """Evaluate a job in this process. A job whose texts are all cached is evaluated single-threaded, as the workers
+    evaluate, so that its scores never depend on where it ran."""
+    with single_threaded() if job.recorded else nullcontext():
+        return run_job(
+            job, lambda v: _encoder(model, v, options, report.stats), settings(model, options), model.free_memory
+        )
 
 
 def check_same_model(folder: Path, model: LoadedModel, overwrite: bool, specs: list[TaskSpec]) -> None:
@@ -283,6 +314,36 @@ def _write_meta(model: LoadedModel, options: RunOptions, plan: list[Variant]) ->
         write_model_meta(variant.folder, variant_meta(model, options, variant))
 
 
+def plan_job(
+    model: LoadedModel,
+    spec: TaskSpec,
+    plan: list[Variant],
+    options: RunOptions,
+    report: RunReport,
+    position: tuple[int, int],
+    observer: RunObserver,
+) -> Job | None:
+    """The task's job (the variants whose result is missing), after reporting what is done already or failing."""
+    try:
+        task, version = prepare_task(spec, options)
+    except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
+        job = Job(spec, position, None, data.DataVersion(""))
+        paths = [(v, task_file(v.folder, spec.mteb_task)) for v in plan]
+        finish_job(job, [failed(spec, v, p, exc) for v, p in paths], model, options, report, observer)
+        return None
+    job = Job(spec, position, task.metadata, version)
+    for variant in plan:
+        path = task_file(variant.folder, spec.mteb_task)
+        done = None if options.overwrite else existing_result(path, spec, version, model.model_identity, options)
+        if done is None:
+            job.todo.append((variant, path))
+        else:
+            done.dim, done.position = variant.dim, position
+            report.outcomes.append(done)
+            observer.task_finished(done)
+    return job if job.todo else None
+
+
 def run_one(
     model: LoadedModel,
     spec: TaskSpec,
@@ -293,70 +354,53 @@ def run_one(
     observer: RunObserver,
     write=write_task_result,
 ) -> None:
-    """One task in every variant: skip what is done, load (and sample) the data once, evaluate the rest.
+    """One task in every variant, encoding its own texts: skip what is done, evaluate the rest (a Ray actor's unit).
 
     Each result goes to `write(task_result, path, **marks)`: the file itself, or a Ray worker's list for its driver.
     """
+    job = plan_job(model, spec, plan, options, report, position, observer)
+    if job is not None:
+        finish_job(job, evaluate_here(model, job, options, report), model, options, report, observer, write)
 
-    def finish(outcome: TaskOutcome) -> None:
-        outcome.position = position
-        report.outcomes.append(outcome)
-        observer.task_finished(outcome)
 
-    def failed(variant: Variant, exc: Exception, seconds: float) -> None:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        logger.debug("%s failed:\n%s", spec.mteb_task, traceback.format_exc())
-        finish(TaskOutcome(spec, "failed", variant.dim, seconds=seconds, error=reason))
-
-    try:
-        task, version = prepare_task(spec, options)
-    except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
-        for variant in plan:
-            failed(variant, exc, 0.0)
-        return
-    todo = []
-    for variant in plan:
-        path = task_file(variant.folder, spec.mteb_task)
-        done = None if options.overwrite else existing_result(path, spec, version, model.model_identity, options)
-        if done is None:
-            todo.append((variant, path))
-        else:
-            done.dim = variant.dim
-            finish(done)
-    try:
-        if todo and (options.limit or len(todo) > 1):
-            task.load_data()  # loaded once for every dimension, and sampled before mteb sees it
-            if options.limit:
-                sampling.limit_task(task, options.limit, options.seed)
-    except Exception as exc:  # noqa: BLE001
-        for variant, _ in todo:
-            failed(variant, exc, 0.0)
-        todo = []
-    for variant, path in todo:
-        start = time.monotonic()
+def finish_job(
+    job: Job,
+    evaluated: list[Evaluated],
+    model: LoadedModel,
+    options: RunOptions,
+    report: RunReport,
+    observer: RunObserver,
+    write=write_task_result,
+) -> None:
+    """Write each evaluated variant's predictions and result (or report its failure), and tell the observer."""
+    spec = job.spec
+    for item in evaluated:
         try:
-            encoder = _encoder(model, variant, options, report.stats)
-            with recording(task, spec.type) if options.save_predictions else nullcontext() as recorder:
-                task_result = evaluate_task(model, encoder, task, version.revision, options)
-            metric, score = main_score(card_scores(task_result.scores, spec), spec.type, options.main_metrics)
+            if item.error:
+                raise RuntimeError(item.error)
+            metric, score = main_score(card_scores(item.result.scores, spec), spec.type, options.main_metrics)
             if score is None:
                 raise RuntimeError(f"mteb gave no finite {metric} (NaN or infinite embeddings?)")
-            saved = _save_predictions(recorder, task_result, spec, path) if recorder else None
-            if saved is None:  # predictions of an earlier run would not match this result
-                predictions_file(path).unlink(missing_ok=True)
+            saved = None
+            if item.predictions is not None:
+                write_predictions(predictions_file(item.path), item.predictions)
+                saved = predictions_file(item.path).name
+            else:  # predictions of an earlier run would not match this result
+                predictions_file(item.path).unlink(missing_ok=True)
             write(
-                task_result,
-                path,
+                item.result,
+                item.path,
                 sampled=options.sampled,
-                dataset_fingerprint=version.fingerprint,
+                dataset_fingerprint=job.version.fingerprint,
                 model_identity=model.model_identity,
                 predictions=saved,
             )
-            finish(TaskOutcome(spec, "done", variant.dim, metric, score, time.monotonic() - start, path=path))
+            outcome = TaskOutcome(spec, "done", item.variant.dim, metric, score, item.seconds, path=item.path)
         except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
-            failed(variant, exc, time.monotonic() - start)
-    if task.data_loaded:
-        task.unload_data()
+            outcome = TaskOutcome(spec, "failed", item.variant.dim, seconds=item.seconds, error=reason(exc))
+        outcome.position = job.position
+        report.outcomes.append(outcome)
+        observer.task_finished(outcome)
 
 
 def write_run_files(
@@ -374,19 +418,6 @@ def write_run_files(
         for variant in plan:
             if any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
                 report.model_index_files.append(write_beside(variant.folder, suite))
-
-
-def _save_predictions(recorder, task_result, spec: TaskSpec, path: Path) -> str | None:
-    """Write the recorded predictions beside the result file; the name the result file refers to them by."""
-    entry = next((e for e in task_result.scores.get(spec.split, []) if e.get("hf_subset") == spec.subset), {})
-    record = recorder.record(entry)
-    if record is None:
-        logger.warning("%s: mteb scored no predictions that evalkit can record", spec.mteb_task)
-        return None
-    target = predictions_file(path)
-    meta = {"task": spec.mteb_task, "type": spec.type, "split": spec.split, "subset": spec.subset}
-    write_predictions(target, meta | record)
-    return target.name
 
 
 def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
@@ -410,6 +441,9 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
         "wall_seconds": round(report.wall_seconds, 3),
         "task_seconds": {_key(o): round(o.seconds, 3) for o in report.outcomes},
         "failed": {_key(o): o.error for o in report.outcomes if o.status == "failed"},
+        "model_load_seconds": None if model.load_seconds is None else round(model.load_seconds, 3),
+        "texts_per_second": _throughput(model, report.stats) if options.store is not None else None,
+        "workers": report.workers,
         "device": model.device,
         "dtype": model.dtype,
         "batch_size": model.options.batch_size,
@@ -418,6 +452,14 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
         "cache_dir": str(options.store.folder) if options.store is not None else None,
         "versions": versions,
     }
+
+
+def _throughput(model: LoadedModel, stats: EncodeStats) -> dict[str, float] | None:
+    """Texts encoded per second of encoding, per device (the devices share the stream); None when none were."""
+    if not stats.texts_encoded or not stats.encode_seconds:
+        return None
+    rate = stats.texts_encoded / stats.encode_seconds / len(model.devices or [model.device])
+    return {device: round(rate, 1) for device in model.devices or [model.device]}
 
 
 def _key(outcome: TaskOutcome) -> str:

@@ -1,0 +1,147 @@
+"""The encode phase of a cached run: find every text the tasks will ask for, then encode the missing ones as one stream.
+
+Which texts a task embeds, with which prompt type and prompt, is decided by mteb's task code (STS sides, pair
+sides, classification train/test, clustering sentences, retrieval queries and corpus, reranking candidates). Rather
+than re-reading each task type's datasets, a recording pass runs `mteb.evaluate` with an encoder that notes every
+request and answers with cheap stand-in vectors: the requests are exactly those of the real evaluation, for every
+task type, present and future. The evaluation itself then runs on a fresh task object, so nothing of the
+recording (data, random state) reaches it.
+
+The missing texts are then encoded grouped by prompt type and prompt, longest first, in chunks of `CHUNK` texts
+that sentence-transformers batches: the device sees one length-sorted stream of full batches instead of one short
+call per task side, and each chunk is stored at once, so a crash loses at most one chunk. We chose this over
+overlapping each task's encoding with the previous task's evaluation because it needs no model in the evaluation
+workers: once the stream is encoded, the evaluation runs on every core in parallel (`parallel.py`), which the
+overlap cannot do while the device waits on each task's data; `benchmarks/benchmark.py` measures the stream
+against per-task encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evalkit.run import sampling
+from evalkit.run.cache import EmbeddingStore, EncodeStats, text_keys
+from evalkit.run.jobs import is_out_of_memory
+from evalkit.run.registry import applied_prompt
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 16384  # texts per encode call and stored shard
+STAND_IN_DIM = 16
+
+
+@dataclass
+class Request:
+    """One text a task asks for, with what decides its prompt."""
+
+    text: str
+    prompt: str
+    prompt_type: Any
+    task_metadata: Any
+    hf_split: str
+    hf_subset: str
+
+
+class TextRecorder:
+    """An mteb encoder that records what a task asks to embed and answers with stand-in vectors (never the model)."""
+
+    def __init__(self, wrapper, model_identity: str, requests: dict[bytes, Request]) -> None:
+        self.inner = wrapper
+        self.mteb_model_meta = wrapper.mteb_model_meta
+        self.model_identity = model_identity
+        self.requests = requests
+
+    def encode(self, inputs, *, task_metadata, hf_split: str, hf_subset: str, prompt_type=None, **kwargs) -> np.ndarray:
+        texts = [text for batch in inputs for text in batch["text"]]
+        keys = text_keys(self.model_identity, self.inner, texts, task_metadata, prompt_type, hf_split, hf_subset)
+        prompt = applied_prompt(self.inner, task_metadata, prompt_type, hf_split, hf_subset)
+        for key, text in zip(keys, texts):
+            if key not in self.requests:
+                self.requests[key] = Request(text, prompt, prompt_type, task_metadata, hf_split, hf_subset)
+        # distinct, deterministic, never all-zero vectors: every evaluator runs on them as on real embeddings
+        raw = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, 32)[:, :STAND_IN_DIM]
+        return raw.astype(np.float32) - 127.5
+
+    def similarity(self, embeddings1, embeddings2):
+        return self.inner.similarity(embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1, embeddings2):
+        return self.inner.similarity_pairwise(embeddings1, embeddings2)
+
+
+def record(task, wrapper, model_identity: str, limit: int | None, seed: int, requests: dict[bytes, Request]) -> bool:
+    """Add every text `task` asks for to `requests`; False (and nothing added) when the recording pass fails."""
+    import mteb
+
+    found: dict[bytes, Request] = {}
+    try:
+        task.load_data()
+        if limit:
+            sampling.limit_task(task, limit, seed)
+        mteb.evaluate(TextRecorder(wrapper, model_identity, found), task, cache=None, show_progress_bar=False)
+    except Exception:  # noqa: BLE001 - the task's texts are then encoded when it is evaluated
+        logger.debug("recording %s failed; its texts are encoded during its evaluation", task.metadata.name, exc_info=1)
+        return False
+    finally:
+        if task.data_loaded:
+            task.unload_data()
+    for key, request in found.items():
+        requests.setdefault(key, request)
+    return True
+
+
+def encode_missing(model, requests: dict[bytes, Request], store: EmbeddingStore, stats: EncodeStats, progress: bool):
+    """Encode the requested texts the store lacks: per prompt, longest first, in chunks stored as they finish."""
+    missing = set(requests) - store.has(list(requests))
+    groups: dict[tuple[Any, str], list[bytes]] = {}
+    for key in requests:  # in request order, so that equal lengths keep a deterministic order
+        if key in missing:
+            request = requests[key]
+            groups.setdefault((request.prompt_type, request.prompt), []).append(key)
+    if not groups:
+        return
+    wrapper = model.mteb_wrapper()
+    for keys in groups.values():
+        keys.sort(key=lambda k: -len(requests[k].text))
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
+            began = time.perf_counter()
+            vectors = _encode_chunk(model, wrapper, [requests[k] for k in chunk], progress)
+            stats.encode_seconds += time.perf_counter() - began
+            stats.texts_encoded += len(chunk)
+            store.add(chunk, vectors)
+
+
+def _encode_chunk(model, wrapper, chunk: list[Request], progress: bool) -> np.ndarray:
+    """One encode call through mteb's wrapper (as a task would make it), halving the batch on GPU out-of-memory."""
+    from datasets import Dataset
+    from torch.utils.data import DataLoader
+
+    first = chunk[0]
+    while True:
+        batch_size = model.options.batch_size
+        loader = DataLoader(Dataset.from_dict({"text": [r.text for r in chunk]}), batch_size=batch_size)
+        try:
+            vectors = wrapper.encode(
+                loader,
+                task_metadata=first.task_metadata,
+                hf_split=first.hf_split,
+                hf_subset=first.hf_subset,
+                prompt_type=first.prompt_type,
+                batch_size=batch_size,
+                show_progress_bar=progress,
+                **model.encode_kwargs(),
+            )
+            return np.asarray(vectors, dtype=np.float32)
+        except Exception as exc:
+            if not is_out_of_memory(exc) or batch_size == 1:
+                raise
+            model.free_memory()
+            model.options.batch_size //= 2
+            logger.warning("out of memory while encoding: retrying with batch size %d", model.options.batch_size)

@@ -1,0 +1,111 @@
+"""Evaluating tasks in parallel worker processes, from cached embeddings only (`workers`).
+
+A worker never loads the model: its encoder reads the embedding cache and raises `MissingEmbeddings` on a miss
+(the run then evaluates that task in its own process). Scores equal a serial run's: every process evaluates
+single-threaded (`single_threaded`), on the same stored float32 embeddings, with each task object freshly seeded
+by mteb as in a serial run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
+from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, reason, run_job, single_threaded
+from evalkit.run.lazy import ModelFacts, lazy_wrapper
+
+
+def default_workers(jobs: int) -> int:
+    """One worker per CPU core this process may use, at most one per task and at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, jobs, 8))
+
+
+@dataclass
+class WorkerSetup:
+    """What a worker needs to evaluate from the cache: the store, the model's facts, the run's options."""
+
+    cache_root: Path
+    facts: ModelFacts
+    settings: JobSettings
+
+
+def cached_encoder(wrapper, identity: str, store: EmbeddingStore, stats: EncodeStats, variant: Variant, **kw):
+    """The cached mteb encoder of one variant (truncated to its dimension, named after it)."""
+    meta = wrapper.mteb_model_meta
+    if variant.dim:
+        meta = meta.model_copy(update={"name": variant.name, "embed_dim": variant.dim})
+    return CachedEncoder(wrapper, identity, store, stats, dim=variant.dim, meta=meta, **kw)
+
+
+_store: EmbeddingStore | None = None
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    single_threaded().__enter__()  # for the worker's whole life
+
+
+def _evaluate(setup: WorkerSetup, job: Job) -> tuple[list[Evaluated], EncodeStats]:
+    global _store
+    if _store is None:
+        _store = EmbeddingStore(setup.cache_root, setup.facts.model_identity)
+    stats = EncodeStats()
+    wrapper = lazy_wrapper(setup.facts)  # without a loader: a miss raises MissingEmbeddings
+    identity = setup.facts.model_identity
+    evaluated = run_job(job, lambda variant: cached_encoder(wrapper, identity, _store, stats, variant), setup.settings)
+    return evaluated, stats
+
+
+def _context():
+    """Workers fork from a clean server process that imported mteb once; never from this process, whose torch
+    thread pools (and GPU) forked children must not inherit. Where there is no fork server, they are spawned."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, "mteb"])
+    return context
+
+
+def start_server() -> None:
+    """Start the workers' fork server now, so that its imports overlap the encode phase."""
+    from multiprocessing import forkserver
+
+    if _context().get_start_method() == "forkserver":
+        forkserver.ensure_running()
+
+
+def evaluate_parallel(
+    jobs: list[Job], setup: WorkerSetup, workers: int
+) -> Iterator[tuple[Job, list[Evaluated], EncodeStats]]:
+    """Evaluate `jobs` in `workers` processes, yielding each job's outcome as it finishes.
+
+    On Ctrl-C the workers are stopped at once and the interruption propagates.
+    """
+    executor = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker)
+    try:
+        pending = {executor.submit(_evaluate, setup, job): job for job in jobs}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = pending.pop(future)
+                try:
+                    evaluated, stats = future.result()
+                except Exception as exc:  # noqa: BLE001 - a worker that died fails its task only
+                    evaluated, stats = (
+                        [Evaluated(v, p, error=f"evaluation worker failed: {reason(exc)}") for v, p in job.todo],
+                        EncodeStats(),
+                    )
+                yield job, evaluated, stats
+    except BaseException:
+        for process in list(executor._processes.values()):  # noqa: SLF001 - the pool's own workers, stopped by id
+            process.terminate()
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    executor.shutdown()

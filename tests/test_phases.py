@@ -1,0 +1,100 @@
+"""Issue 11: a warm run never loads the model, the encode phase asks the model for each unique text once, and
+parallel evaluation writes exactly the scores of a serial one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import SIX_TASKS, result_file, run_sample
+
+MODEL_DIR = "sentence-transformers__all-MiniLM-L6-v2"
+
+
+def _summary(out) -> dict:
+    return json.loads((out / MODEL_DIR / "no_revision_available" / "run_summary.json").read_text())
+
+
+def _scores(out) -> dict:
+    return {task: result_file(out, task)["scores"] for task in SIX_TASKS}
+
+
+@pytest.fixture(scope="module")
+def counted(six_snapshots, tmp_path_factory):
+    """A cold cached run (serial evaluation) that counts every text reaching the model."""
+    from sentence_transformers import SentenceTransformer
+
+    seen: list[list[str]] = []  # the texts of each call
+    real = SentenceTransformer.encode
+
+    def counting(self, sentences, *args, **kwargs):
+        seen.append([sentences] if isinstance(sentences, str) else list(sentences))
+        return real(self, sentences, *args, **kwargs)
+
+    out, cache = tmp_path_factory.mktemp("cold"), tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("encode", "encode_query", "encode_document"):
+            mp.setattr(SentenceTransformer, name, counting)
+        args = ("--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache))
+        assert run_sample(*args, "--workers", "1") == 0
+    return out, cache, seen
+
+
+def test_the_encode_phase_asks_the_model_for_each_unique_text_once(counted):
+    out, _, calls = counted
+    summary = _summary(out)
+    seen = [text for call in calls for text in call]
+    assert len(seen) == len(set(seen)) == summary["texts_encoded"] == summary["unique_texts"] > 0
+    # one stream per prompt type (none, query, document), not one call per task side (12 in this suite)
+    assert len(calls) <= 3
+    for call in calls:
+        assert [len(t) for t in call] == sorted((len(t) for t in call), reverse=True)  # longest first
+    assert summary["model_load_seconds"] > 0
+    assert summary["texts_per_second"]["cpu"] > 0
+
+
+@pytest.fixture(scope="module")
+def warm_runs(counted, six_snapshots, tmp_path_factory):
+    """Warm reruns into new folders, serial and with two workers, with a model loader that fails if called."""
+    from evalkit.run import models
+
+    _, cache, _ = counted
+    outs = {}
+    with pytest.MonkeyPatch.context() as mp:
+
+        def never(*args, **kwargs):
+            raise AssertionError("a warm run loaded the model")
+
+        mp.setattr(models, "load_model", never)
+        mp.setattr("evalkit.run.lazy.load_model", never)
+        for workers in ("1", "2"):
+            out = tmp_path_factory.mktemp(f"warm{workers}")
+            args = ("--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache))
+            assert run_sample(*args, "--workers", workers) == 0
+            outs[workers] = out
+    return outs
+
+
+def test_a_warm_run_never_loads_the_model(warm_runs):
+    for out in warm_runs.values():
+        summary = _summary(out)
+        assert summary["model_load_seconds"] is None
+        assert summary["texts_encoded"] == 0 and summary["cache_hits"] == summary["texts_requested"] > 0
+        assert set(summary["task_seconds"]) == set(SIX_TASKS)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_parallel_evaluation_writes_the_serial_scores_exactly(counted, warm_runs, workers):
+    assert _scores(warm_runs[workers]) == _scores(counted[0])
+
+
+def test_warm_model_meta_matches_the_loaded_model(counted, warm_runs):
+    def meta(out):
+        return json.loads((out / MODEL_DIR / "no_revision_available" / "model_meta.json").read_text())
+
+    assert meta(warm_runs["2"]) == meta(counted[0])
+
+
+def test_workers_need_the_cache(tmp_path, capsys):
+    assert run_sample("--no-cache", "--workers", "2", "--output-dir", str(tmp_path)) == 2
+    assert "--workers" in capsys.readouterr().err
