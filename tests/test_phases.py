@@ -98,3 +98,43 @@ def test_warm_model_meta_matches_the_loaded_model(counted, warm_runs):
 def test_workers_need_the_cache(tmp_path, capsys):
     assert run_sample("--no-cache", "--workers", "2", "--output-dir", str(tmp_path)) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def _auto_run(six_snapshots, out, monkeypatch, batch_size: str, gpu_memory) -> list[int]:
+    """A cold cached STSB run with `--batch-size`; the batch sizes the model saw, in order. `gpu_memory(batch)` gives
+    a fake GPU's peak bytes for a batch of that size (None: the CPU, no probe)."""
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+    from evalkit.run import encode
+
+    real, sizes = SentenceTransformerEncoderWrapper.encode, []
+
+    def recorded(self, inputs, **kwargs):
+        sizes.append(inputs.batch_size)
+        return real(self, inputs, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformerEncoderWrapper, "encode", recorded)
+    if gpu_memory is not None:  # 100 bytes of weights on a 1,000-byte device
+        monkeypatch.setattr(encode, "memory_probe", lambda device: lambda: (100, 100 + gpu_memory(sizes[-1]), 1000))
+    args = ("--tasks", "STSB", "--data-dir", str(six_snapshots), "--output-dir", str(out))
+    assert run_sample(*args, "--cache-dir", str(out / "c"), "--batch-size", batch_size, "--workers", "1") == 0
+    return sizes
+
+
+def test_batch_size_auto_doubles_while_the_gpu_memory_allows(six_snapshots, tmp_path, monkeypatch):
+    # a batch of b texts peaks at 40 b bytes over the weights: doubling fits under 80% of 1,000 up to b = 8
+    sizes = _auto_run(six_snapshots, tmp_path / "auto", monkeypatch, "auto:2", lambda batch: 40 * batch)
+    assert sizes[:5] == [2, 4, 8, 16, 16]
+    summary = json.loads((tmp_path / "auto" / MODEL_DIR / "no_revision_available" / "run_summary.json").read_text())
+    assert summary["batch_size"] == 16 and summary["batch_size_auto"] is True
+    fixed = tmp_path / "fixed"
+    _auto_run(six_snapshots, fixed, monkeypatch, "16", None)
+    grown, plain = (result_file(out, "STSB")["scores"]["test"][0]["main_score"] for out in (tmp_path / "auto", fixed))
+    assert grown == pytest.approx(plain, abs=1e-6)  # the same texts, other batch-mates
+
+
+def test_batch_size_auto_keeps_the_batch_on_the_cpu_and_needs_the_cache(six_snapshots, tmp_path, monkeypatch, capsys):
+    sizes = _auto_run(six_snapshots, tmp_path, monkeypatch, "auto:8", None)
+    assert set(sizes) == {8}
+    assert run_sample("--no-cache", "--batch-size", "auto", "--output-dir", str(tmp_path)) == 2
+    assert "--batch-size auto: grows in the encode phase of cached mode" in capsys.readouterr().err

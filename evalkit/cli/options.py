@@ -71,6 +71,15 @@ positive_int = _positive(int, "a whole number")
 positive_float = _positive(float, "a number")
 
 
+def batch_size(text: str) -> int | str:
+    """`--batch-size`: a positive whole number, `auto` or `auto:N`."""
+    if text == "auto" or text.startswith("auto:"):
+        if text != "auto":
+            positive_int(text[5:])
+        return text
+    return positive_int(text)
+
+
 def dims(text: str) -> list[int]:
     """`1024,512` -> [1024, 512], each above zero, repeats dropped."""
     return list(dict.fromkeys(positive_int(part) for part in csv_list(text)))

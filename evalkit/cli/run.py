@@ -6,7 +6,16 @@ import sys
 import textwrap
 from pathlib import Path
 
-from evalkit.cli.options import add_names, add_suite, described, dims, json_object, positive_float, positive_int
+from evalkit.cli.options import (
+    add_names,
+    add_suite,
+    batch_size,
+    described,
+    dims,
+    json_object,
+    positive_float,
+    positive_int,
+)
 from evalkit.errors import UserError
 from evalkit.report.comparison import build_comparison
 from evalkit.report.rows import agg_text
@@ -79,7 +88,13 @@ def add_parser(sub) -> None:
         default=Path("results"),
         help="results folder (default: results)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=32, help="encode batch size (default: 32)")
+    p.add_argument(
+        "--batch-size",
+        type=batch_size,
+        default=32,
+        help="encode batch size (default: 32); auto (from 32) or auto:N (from N) doubles it in the encode phase "
+        "while the GPU's memory allows, and halves it on out-of-memory (cached mode; on the CPU it stays)",
+    )
     p.add_argument(
         "--device",
         default="auto",

@@ -74,6 +74,8 @@ class ModelPlan:
     options: ModelOptions
     variants: list[Variant]
     records: list[dict[str, Any]]  # `model_meta.json` of each variant
+    devices: list[str] = field(default_factory=list)
+    load_seconds: float | None = None  # the first load, on the worker that described it
 
 
 @dataclass
@@ -145,7 +147,16 @@ class Evaluator:
         plan = variants(model, self.options)
         records = [variant_meta(model, self.options, v) for v in plan]
         return ModelPlan(
-            spec, model.name, model.model_identity, model.device, model.dtype, model.options, plan, records
+            spec,
+            model.name,
+            model.model_identity,
+            model.device,
+            model.dtype,
+            model.options,
+            plan,
+            records,
+            model.devices,
+            model.load_seconds,
         )
 
     def evaluate(self, unit: Unit) -> UnitResult:

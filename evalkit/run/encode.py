@@ -97,7 +97,12 @@ def record(task, wrapper, model_identity: str, limit: int | None, seed: int, req
 
 
 def encode_missing(model, requests: dict[bytes, Request], store: EmbeddingStore, stats: EncodeStats, progress: bool):
-    """Encode the requested texts the store lacks: per prompt, longest first, in chunks stored as they finish."""
+    """Encode the requested texts the store lacks: per prompt, longest first, in chunks stored as they finish.
+
+    With `grow_batch` (`--batch-size auto`) on a GPU, the stream starts with one batch per call and doubles the batch
+    after each call while the peak memory that call took, doubled, fits under `HEADROOM` of the device: texts come
+    longest first, so each batch is measured on texts at least as long as any that follow.
+    """
     missing = set(requests) - store.has(list(requests))
     groups: dict[tuple[Any, str], list[bytes]] = {}
     for key in requests:  # in request order, so that equal lengths keep a deterministic order
@@ -107,15 +112,49 @@ def encode_missing(model, requests: dict[bytes, Request], store: EmbeddingStore,
     if not groups:
         return
     wrapper = model.mteb_wrapper()
+    growing = model.options.grow_batch
     for keys in groups.values():
         keys.sort(key=lambda k: -len(requests[k].text))
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
+        start = 0
+        while start < len(keys):
+            chunk = keys[start : start + (model.options.batch_size if growing else CHUNK)]
+            probe = memory_probe(model.device) if growing else None
             began = time.perf_counter()
             vectors = _encode_chunk(model, wrapper, [requests[k] for k in chunk], progress)
             stats.encode_seconds += time.perf_counter() - began
             stats.texts_encoded += len(chunk)
             store.add(chunk, vectors)
+            start += len(chunk)
+            growing = growing and _grow(model, probe)
+
+
+HEADROOM = 0.8  # the share of a GPU's memory `--batch-size auto` may plan to use
+MAX_BATCH = 4096
+
+
+def memory_probe(device: str):
+    """A function that gives (bytes in use before, peak bytes since, total bytes) of a CUDA device since this call;
+    None for any other device, where `--batch-size auto` keeps the batch size."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return None
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    total = torch.cuda.get_device_properties(device).total_memory
+    return lambda: (base, torch.cuda.max_memory_allocated(device), total)
+
+
+def _grow(model, probe) -> bool:
+    """Double the batch size when the last call's memory allows it; False once it stops growing."""
+    if probe is None or model.options.batch_size * 2 > MAX_BATCH:
+        return False
+    base, peak, total = probe()
+    if base + 2 * (peak - base) > HEADROOM * total:
+        return False
+    model.options.batch_size *= 2
+    logger.info("batch size auto: %d", model.options.batch_size)
+    return True
 
 
 def _encode_chunk(model, wrapper, chunk: list[Request], progress: bool) -> np.ndarray:

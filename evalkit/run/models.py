@@ -37,6 +37,7 @@ class ModelOptions:
     trust_remote_code: bool = False
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the loader (transformers' from_pretrained)
     prompts: dict[str, str] = field(default_factory=dict)  # mteb prompt keys (`T2Retrieval-query`), the suite's/file's
+    grow_batch: bool = False  # `--batch-size auto`: grow the batch while GPU memory allows (the encode phase)
 
 
 @dataclass

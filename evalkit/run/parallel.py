@@ -8,9 +8,12 @@ by mteb as in a serial run.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import sys
+import types
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -73,12 +76,25 @@ def _context():
     return context
 
 
+@contextlib.contextmanager
+def _without_main():
+    """Start processes without the caller's main module: multiprocessing would import it in every worker, running
+    the top level of a script or notebook without a `__main__` guard again there. Workers run evalkit code only."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def start_server() -> None:
     """Start the workers' fork server now, so that its imports overlap the encode phase."""
     from multiprocessing import forkserver
 
     if _context().get_start_method() == "forkserver":
-        forkserver.ensure_running()
+        with _without_main():
+            forkserver.ensure_running()
 
 
 def evaluate_parallel(
@@ -90,7 +106,8 @@ def evaluate_parallel(
     """
     executor = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker)
     try:
-        pending = {executor.submit(_evaluate, setup, job): job for job in jobs}
+        with _without_main():  # the workers start on the first submissions
+            pending = {executor.submit(_evaluate, setup, job): job for job in jobs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

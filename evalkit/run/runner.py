@@ -447,6 +447,7 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
         "device": model.device,
         "dtype": model.dtype,
         "batch_size": model.options.batch_size,
+        "batch_size_auto": model.options.grow_batch,
         "dims": options.dims,
         "sampled": options.sampled,
         "cache_dir": str(options.store.folder) if options.store is not None else None,
