@@ -138,3 +138,23 @@ def test_batch_size_auto_keeps_the_batch_on_the_cpu_and_needs_the_cache(six_snap
     assert set(sizes) == {8}
     assert run_sample("--no-cache", "--batch-size", "auto", "--output-dir", str(tmp_path)) == 2
     assert "--batch-size auto: grows in the encode phase of cached mode" in capsys.readouterr().err
+
+
+def test_workers_never_rerun_a_script_without_a_main_guard(counted, six_snapshots, tmp_path):
+    import subprocess
+    import sys
+
+    _, cache, _ = counted
+    mark = tmp_path / "ran"
+    script = tmp_path / "notebook_like.py"  # no `if __name__ == "__main__":`, as in a notebook or a quick script
+    script.write_text(
+        "import pathlib, evalkit\n"
+        f"pathlib.Path({str(mark)!r}).open('a').write('ran\\n')\n"
+        f"evalkit.evaluate('bundled:minilm', suite='sample', data_dir={str(six_snapshots)!r}, device='cpu', "
+        f"output_dir={str(tmp_path / 'out')!r}, cache_dir={str(cache)!r}, workers=2)\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert mark.read_text() == "ran\n"
+    assert _summary(tmp_path / "out")["workers"] == 2
