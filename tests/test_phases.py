@@ -55,7 +55,8 @@ def test_the_encode_phase_asks_the_model_for_each_unique_text_once(counted):
 
 @pytest.fixture(scope="module")
 def warm_runs(counted, six_snapshots, tmp_path_factory):
-    """Warm reruns into new folders, serial and with two workers, with a model loader that fails if called."""
+    """Warm reruns into new folders, serial and with two workers, with a model loader and a recording pass that
+    fail if called (what is all cached is evaluated from the cache at once)."""
     from evalkit.run import models
 
     _, cache, _ = counted
@@ -67,6 +68,7 @@ def warm_runs(counted, six_snapshots, tmp_path_factory):
 
         mp.setattr(models, "load_model", never)
         mp.setattr("evalkit.run.lazy.load_model", never)
+        mp.setattr("evalkit.run.encode.record", never)
         for workers in ("1", "2"):
             out = tmp_path_factory.mktemp(f"warm{workers}")
             args = ("--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache))

@@ -88,6 +88,10 @@ def _is_unmarked_cache(entries: list[Path]) -> bool:
     return True
 
 
+class MissingEmbeddings(RuntimeError):
+    """A text is not in the cache and this encoder may not encode it (a worker, or the cache-only first pass)."""
+
+
 class BadShard(Exception):
     """A shard that failed its check; the message says why."""
 
@@ -183,6 +187,11 @@ class EmbeddingStore:
         """The keys among `keys` that the store indexes (their shards are verified when read)."""
         self._refresh()
         return {key for key in keys if key in self._index}
+
+    def holds_any(self) -> bool:
+        """Whether any embedding of this model identity is stored."""
+        self._refresh()
+        return bool(self._index)
 
     def add(self, keys: list[bytes], vectors: np.ndarray) -> None:
         """Store one shard atomically, then keep the cache under its size limit; on a write error, warn once and
@@ -359,6 +368,7 @@ class CachedEncoder:
         dim: int | None = None,
         meta=None,
         encode_kwargs: Callable[[], dict[str, Any]] = dict,
+        may_encode: bool = True,
     ) -> None:
         self.inner = inner
         self.model_identity = model_identity
@@ -367,6 +377,7 @@ class CachedEncoder:
         self.dim = dim
         self.mteb_model_meta = meta or inner.mteb_model_meta
         self.encode_kwargs = encode_kwargs  # called only when something must be encoded (it may start a pool)
+        self.may_encode = may_encode  # False: a miss raises MissingEmbeddings
 
     def encode(self, inputs, *, task_metadata, hf_split: str, hf_subset: str, prompt_type=None, **kwargs) -> np.ndarray:
         from datasets import Dataset
@@ -378,6 +389,8 @@ class CachedEncoder:
         self.stats.unique.update(keys)
         found = self.store.get(list(dict.fromkeys(keys)))
         missing = {key: text for key, text in zip(keys, texts) if key not in found}
+        if missing and not self.may_encode:
+            raise MissingEmbeddings(f"{len(missing)} text(s) are missing from the embedding cache")
         if missing:
             start = time.perf_counter()
             batch_size = kwargs.get("batch_size", 32)

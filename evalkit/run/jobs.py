@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.run import data, sampling
-from evalkit.run.lazy import MissingEmbeddings
+from evalkit.run.cache import MissingEmbeddings
 from evalkit.run.models import ModelOptions
 from evalkit.run.record import recording
 from evalkit.suite import TaskSpec, load_task

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.fileio import write_json_atomic
+from evalkit.run.cache import MissingEmbeddings
 from evalkit.run.models import (
     NO_REVISION,
     LoadedModel,
@@ -36,10 +37,6 @@ from evalkit.run.models import (
 logger = logging.getLogger(__name__)
 
 FACTS_FOLDER = ".models"
-
-
-class MissingEmbeddings(RuntimeError):
-    """A text is not in the cache and this encoder may not load the model (a parallel evaluation worker)."""
 
 
 @dataclass

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -109,10 +110,20 @@ class RunReport:
     suite: Suite | None = None  # the suite the tasks came from
     sampled: str | None = None  # the `--limit` marker of a sampled run
     workers: int = 1  # the processes that evaluated tasks in parallel (1: all in the run's own process)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # cache_only, encode_phase, evaluation
 
     @property
     def failed(self) -> list[TaskOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the block's wall time to `phase_seconds[phase]`."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phase_seconds[phase] = round(self.phase_seconds.get(phase, 0.0) + time.monotonic() - start, 3)
 
 
 def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
@@ -169,13 +180,19 @@ def settings(model: LoadedModel, options: RunOptions) -> JobSettings:
     return JobSettings(model.options, options.limit, options.seed, options.show_progress, options.save_predictions)
 
 
-def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: EncodeStats):
+def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: EncodeStats, may_encode: bool = True):
     """What mteb evaluates with: the model's mteb wrapper, behind the embedding cache in cached mode."""
     wrapper = model.mteb_wrapper()
     if options.store is None or model.cross_encoder:  # a cross-encoder scores pairs: nothing to cache
         return wrapper
     return parallel.cached_encoder(
-        wrapper, model.model_identity, options.store, stats, variant, encode_kwargs=model.encode_kwargs
+        wrapper,
+        model.model_identity,
+        options.store,
+        stats,
+        variant,
+        encode_kwargs=model.encode_kwargs,
+        may_encode=may_encode,
     )
 
 
@@ -205,11 +222,16 @@ def run_tasks(
             for index, spec in enumerate(specs, start=1)
             if (job := plan_job(model, spec, plan, options, report, (index, len(specs)), observer))
         ]
-        if options.store is not None and jobs:
+        if options.store is not None and jobs and not model.cross_encoder:
             if _workers(model, options, jobs) > 1:
-                parallel.start_server()  # its imports overlap the encode phase
-            _encode_phase(model, jobs, options, report)
-        _evaluate(model, jobs, options, report, observer)
+                parallel.start_server()  # its imports overlap what comes before the evaluation
+            if options.store.holds_any():  # a rerun: what is all cached is evaluated without recording it
+                with report.timed("cache_only"):
+                    jobs = _evaluate(model, jobs, options, report, observer, cache_only=True)
+            with report.timed("encode_phase"):
+                _encode_phase(model, jobs, options, report)
+        with report.timed("evaluation"):
+            _evaluate(model, jobs, options, report, observer)
     except KeyboardInterrupt:
         report.interrupted = True
     report.outcomes.sort(key=lambda o: o.position[0])  # suite order (parallel workers finish in any order)
@@ -248,32 +270,48 @@ def _encode_phase(model: LoadedModel, jobs: list[Job], options: RunOptions, repo
             job.recorded = False
 
 
-def _evaluate(model: LoadedModel, jobs: list[Job], options: RunOptions, report: RunReport, observer) -> None:
-    """Evaluate the jobs: in worker processes from the cache where every text is cached, else in this process."""
-    local = jobs
+def _evaluate(
+    model: LoadedModel, jobs: list[Job], options: RunOptions, report: RunReport, observer, cache_only: bool = False
+) -> list[Job]:
+    """Evaluate the jobs: in worker processes where every text is cached, else in this process, with the model.
+
+    With `cache_only` every job is tried from the cache alone, and the jobs that miss an embedding are returned
+    unevaluated (the encode phase then records and encodes them).
+    """
+    local, missed = jobs, []
     workers = _workers(model, options, jobs)
-    ready = [job for job in jobs if job.recorded]
+    ready = [job for job in jobs if job.recorded or cache_only]
     if workers > 1 and len(ready) > 1:
-        local = [job for job in jobs if not job.recorded]
+        local = [job for job in jobs if not (job.recorded or cache_only)]
         quiet = replace(settings(model, options), show_progress=False)
         setup = parallel.WorkerSetup(options.store.root, _facts(model), quiet)
         report.workers = workers
         for job, evaluated, stats in parallel.evaluate_parallel(ready, setup, workers):
             if any(item.missing for item in evaluated):
-                local.append(job)  # an embedding vanished (evicted): evaluate it here, with the model
+                (missed if cache_only else local).append(job)  # not cached (or evicted): with the model, here
             else:
                 report.stats.merge(stats)
                 finish_job(job, evaluated, model, options, report, observer)
     for job in sorted(local, key=lambda j: j.position):
-        finish_job(job, evaluate_here(model, job, options, report), model, options, report, observer)
+        stats = EncodeStats()
+        evaluated = evaluate_here(model, job, options, stats, may_encode=not cache_only)
+        if any(item.missing for item in evaluated):
+            missed.append(job)
+        else:
+            report.stats.merge(stats)
+            finish_job(job, evaluated, model, options, report, observer)
+    return sorted(missed, key=lambda j: j.position)
 
 
-def evaluate_here(model: LoadedModel, job: Job, options: RunOptions, report: RunReport) -> list[Evaluated]:
-    """Evaluate a job in this process. A job whose texts are all cached is evaluated single-threaded, as the workers
+def evaluate_here(
+    model: LoadedModel, job: Job, options: RunOptions, stats: EncodeStats, may_encode: bool = True
+) -> list[Evaluated]:
+    """Evaluate a job in this process. A job evaluated from the cache alone runs single-threaded, as the workers
     evaluate, so that its scores never depend on where it ran."""
-    with single_threaded() if job.recorded else nullcontext():
+    from_cache = job.recorded or not may_encode
+    with single_threaded() if from_cache and options.store is not None else nullcontext():
         return run_job(
-            job, lambda v: _encoder(model, v, options, report.stats), settings(model, options), model.free_memory
+            job, lambda v: _encoder(model, v, options, stats, may_encode), settings(model, options), model.free_memory
         )
 
 
@@ -360,7 +398,7 @@ def run_one(
     """
     job = plan_job(model, spec, plan, options, report, position, observer)
     if job is not None:
-        finish_job(job, evaluate_here(model, job, options, report), model, options, report, observer, write)
+        finish_job(job, evaluate_here(model, job, options, report.stats), model, options, report, observer, write)
 
 
 def finish_job(
@@ -444,6 +482,7 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
         "model_load_seconds": None if model.load_seconds is None else round(model.load_seconds, 3),
         "texts_per_second": _throughput(model, report.stats) if options.store is not None else None,
         "workers": report.workers,
+        "phase_seconds": report.phase_seconds,
         "device": model.device,
         "dtype": model.dtype,
         "batch_size": model.options.batch_size,
