@@ -241,8 +241,13 @@ def run_tasks(
 
 
 def _facts(model: LoadedModel) -> ModelFacts | None:
-    """What a worker needs to evaluate without the model; None for a model whose mteb loader is its own."""
-    return getattr(model, "facts", None)
+    """What a worker needs to evaluate without the model: a sentence-transformers model's (remembered, or taken
+    from the loaded model); None for a model whose mteb loader is its own, or a cross-encoder."""
+    if getattr(model, "facts", None) is not None:
+        return model.facts
+    if model.wrapper is None and not model.cross_encoder:
+        return ModelFacts.of(model, model.mteb_wrapper())
+    return None
 
 
 def _workers(model: LoadedModel, options: RunOptions, jobs: list[Job]) -> int:
