@@ -21,7 +21,7 @@ def _scores(out) -> dict:
 
 @pytest.fixture(scope="module")
 def counted(six_snapshots, tmp_path_factory):
-    """A cold cached run (serial evaluation) that counts every text reaching the model."""
+    """A cold cached run with two workers (so with the encode phase) that counts every text reaching the model."""
     from sentence_transformers import SentenceTransformer
 
     seen: list[list[str]] = []  # the texts of each call
@@ -36,7 +36,7 @@ def counted(six_snapshots, tmp_path_factory):
         for name in ("encode", "encode_query", "encode_document"):
             mp.setattr(SentenceTransformer, name, counting)
         args = ("--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache))
-        assert run_sample(*args, "--workers", "1") == 0
+        assert run_sample(*args, "--workers", "2") == 0
     return out, cache, seen
 
 
@@ -119,7 +119,7 @@ def _auto_run(six_snapshots, out, monkeypatch, batch_size: str, gpu_memory) -> l
     if gpu_memory is not None:  # 100 bytes of weights on a 1,000-byte device
         monkeypatch.setattr(encode, "memory_probe", lambda device: lambda: (100, 100 + gpu_memory(sizes[-1]), 1000))
     args = ("--tasks", "STSB", "--data-dir", str(six_snapshots), "--output-dir", str(out))
-    assert run_sample(*args, "--cache-dir", str(out / "c"), "--batch-size", batch_size, "--workers", "1") == 0
+    assert run_sample(*args, "--cache-dir", str(out / "c"), "--batch-size", batch_size, "--workers", "2") == 0
     return sizes
 
 

@@ -25,9 +25,11 @@ from evalkit.run.lazy import ModelFacts, lazy_wrapper
 
 
 def default_workers(jobs: int) -> int:
-    """One worker per CPU core this process may use, at most one per task and at most 8."""
+    """One worker per CPU core this process may use but one (the run's own process encodes and writes), at most one
+    per task and at most 8. On two cores that is 1: there, starting workers (each importing torch and mteb) costs
+    more than the parallel evaluation gains (`benchmarks/benchmark.py`, docs/performance.md)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores, jobs, 8))
+    return max(1, min(cores - 1, jobs, 8))
 
 
 @dataclass
