@@ -103,9 +103,11 @@ def evaluate(
     skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
     `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
     `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
-    In cached mode a sentence-transformers model loads only when a text is missing from the cache, every missing
-    text is encoded in one stream before the evaluation, and `workers` processes (default: one per core, at most 8)
-    evaluate from the cache, each single-threaded, so the scores do not depend on `workers`.
+    In cached mode a sentence-transformers model loads only when a text is missing from the cache; on a GPU or with
+    several `workers` (default: one per core but one, at most 8) every missing text is encoded in one stream
+    before the evaluation, and the workers evaluate from the cache, each single-threaded, so the scores do not
+    depend on `workers`. `batch_size="auto"` (or `"auto:N"`) grows the batch of that stream while GPU memory
+    allows.
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
     """
     from evalkit.errors import OptionError

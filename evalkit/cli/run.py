@@ -155,7 +155,7 @@ def add_parser(sub) -> None:
         "--workers",
         type=positive_int,
         help="processes that evaluate tasks in parallel from the embedding cache, each single-threaded, so the "
-        "scores equal a serial run's (default: one per CPU core, at most 8; cached mode)",
+        "scores equal a serial run's (default: one per CPU core but one, at most 8, so 1 on two cores; cached mode)",
     )
     p.add_argument(
         "--ray",

@@ -51,7 +51,7 @@ class RunOptions:
     seed: int = 42
     main_metrics: dict[str, str] = field(default_factory=dict)  # the suite's main metric per task type
     save_predictions: bool = False  # keep per-example predictions beside each result (`run --save-predictions`)
-    workers: int | None = None  # evaluation processes in cached mode; None: one per core (`default_workers`)
+    workers: int | None = None  # evaluation processes in cached mode; None: `parallel.default_workers`
 
     @property
     def sampled(self) -> str | None:
