@@ -88,11 +88,21 @@ def plain_mteb_scores(model, task_name: str, data_dir: Path, split: str, subset:
 
     The snapshot is read through a link named after its content, as evalkit reads it: `datasets` would otherwise
     serve the rows of an earlier snapshot with the same repo name from its cache."""
+    from evalkit.run.data import folder_fingerprint
+
     known = _PLAIN.setdefault(model, {})
-    key = (task_name, str(data_dir), split, subset)
+    folder = data_dir / mteb_dataset_path(task_name)
+    key = (task_name, folder_fingerprint(folder), split, subset)
     if key not in known:
         known[key] = _plain_mteb_scores(model, task_name, data_dir, split, subset)
     return dict(known[key])
+
+
+def mteb_dataset_path(task_name: str) -> str:
+    """The hub repo id mteb loads a task's data from (its folder under a data folder)."""
+    import mteb
+
+    return mteb.get_task(task_name).metadata.dataset["path"]
 
 
 def _plain_mteb_scores(model, task_name: str, data_dir: Path, split: str, subset: str) -> dict:
