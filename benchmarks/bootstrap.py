@@ -1,19 +1,24 @@
 """Benchmark of the bootstrap: its cost on a full C-MTEB-sized comparison, and the coverage of its intervals.
 
-1. Cost: writes synthetic predictions files for the 35 tasks of `tasks/c-mteb.yaml`, at the sizes of the real
-   evaluation sets (queries, pairs, test examples, cluster sets), for two models, and times `compare --ci 95`
-   (both models, 1,000 resamples, every task, delta and average) and `check --significance 0.05`.
-2. Coverage: on synthetic data whose true value is known (accuracy 0.7; Spearman of a bivariate normal with
-   rho 0.6; average precision and V-measure of fixed populations, their truth taken from a million draws; a mean
-   of per-query nDCG-like values), the share of 95% intervals that hold the truth.
+1. Cost: writes synthetic predictions files for the 35 tasks of `tasks/c-mteb.yaml`, shaped like the real
+   evaluation sets (mteb's descriptive statistics: queries, relevant documents and candidates per query, pairs,
+   test examples and labels, 10 cluster sets of 10,000 documents), for two models, and measures the CPU time of
+   `compare --ci 95` (both models, 1,000 resamples, every task, delta and average) and of
+   `check --significance 0.05`.
+2. Coverage: on synthetic data whose true value is known, the share of 95% intervals that hold it: accuracy 0.7;
+   Spearman of a bivariate normal with rho 0.6; average precision of a fixed population (truth from a million
+   draws); a mean of per-query nDCG-like values; V-measure of labels and cluster assignments drawn from a known
+   joint distribution (truth: the V-measure of that distribution itself, the limit of ever larger sets), at
+   several accuracies, for one set of `--n` documents and for 10 sets of 1,000 and of 10,000 documents.
 
-Usage: python benchmarks/bootstrap.py [--runs 300] [--n 300]
+Usage: python benchmarks/bootstrap.py [--runs 300] [--n 300] [--skip-cost] [--skip-coverage]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -24,44 +29,70 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-# Evaluation-set sizes of the C-MTEB tasks (queries, pairs, test examples; clustering: sets x documents).
-SIZES = {
-    "Retrieval": 1000, "T2Retrieval": 22812, "MMarcoRetrieval": 6980, "DuRetrieval": 2000, "CmedqaRetrieval": 3999,
-    "T2Reranking": 24382, "MMarcoReranking": 7437, "CMedQAv1-reranking": 1000, "CMedQAv2-reranking": 1000,
-    "STS": 2000, "ATEC": 20000, "BQ": 10000, "LCQMC": 12500, "PAWSX": 2000, "QBQTC": 5000, "STSB": 1361,
-    "AFQMC": 3861, "Cmnli": 13880, "Ocnli": 3000, "Classification": 2000, "IFlyTek": 2600,
-    "MultilingualSentiment": 3000, "JDReview": 533, "OnlineShopping": 1000, "Waimai": 1000, "TNews": 10000,
-}  # fmt: skip
-CLUSTER_SETS = (10, 1000)  # the C-MTEB clustering tasks: 10 sets of 1,000 documents
+# The C-MTEB evaluation sets, from mteb's descriptive statistics of each task's split.
+PAIRS = {"AFQMC": 4316, "ATEC": 20000, "BQ": 10000, "LCQMC": 12500, "PAWSX": 2000, "QBQTC": 5000, "STS22": 656,
+         "STSB": 1361, "Cmnli": 8315, "Ocnli": 1847}  # fmt: skip
+EXAMPLES = {"AmazonReviewsClassification": (5000, 5), "IFlyTek": (2599, 119), "JDReview": (533, 2),
+            "MassiveIntentClassification": (2974, 59), "MassiveScenarioClassification": (2974, 18),
+            "MultilingualSentiment": (3000, 3), "OnlineShopping": (1000, 2), "TNews": (10000, 15),
+            "Waimai": (1000, 2)}  # fmt: skip  (test examples, labels)
+CLUSTERS = {"CLSClusteringP2P": 13, "CLSClusteringS2S": 13, "ThuNewsClusteringP2P": 14, "ThuNewsClusteringS2S": 14}
+CLUSTER_SETS = (10, 10000)  # each: 10 sets of 10,000 documents (100,000 in all)
+QUERIES = {"CmedqaRetrieval": (3999, 2), "CovidRetrieval": (949, 1), "DuRetrieval": (2000, 5),
+           "EcomRetrieval": (1000, 1), "MMarcoRetrieval": (6980, 1), "MedicalRetrieval": (1000, 1),
+           "T2Retrieval": (22812, 5), "VideoRetrieval": (1000, 1), "CMedQAv1-reranking": (1000, 2, 100),
+           "CMedQAv2-reranking": (1000, 2, 100), "MMarcoReranking": (100, 1, 1000),
+           "T2Reranking": (5908, 8, 16)}  # fmt: skip  (queries, relevant per query, candidates per query)
 N_EXPERIMENTS = 10
+K_VALUES = (1, 3, 5, 10, 20, 100, 1000)  # mteb's retrieval cutoffs
+
+
+def _ranked(spec, rng: np.random.Generator, quality: float) -> dict:
+    """Retrieval or reranking: qrels, rankings and mteb's per-query pytrec_eval measures."""
+    import pytrec_eval
+
+    from evalkit.results.predictions import query_scores
+    from evalkit.run.record import RETRIEVAL_DEPTH
+
+    queries, relevant, *candidates = QUERIES[spec.mteb_task]
+    depth = RETRIEVAL_DEPTH if spec.type == "Retrieval" else None
+    docs = candidates[0] if candidates else RETRIEVAL_DEPTH
+    scores = rng.normal(0, 1, (queries, docs))
+    scores[:, :relevant] += quality * 2
+    qrels, rankings = {}, {}
+    for q, row in enumerate(scores):
+        qrels[f"q{q}"] = {f"d{q}_{i}": 1 for i in range(relevant)}
+        order = np.argsort(-row, kind="stable")
+        rankings[f"q{q}"] = {f"d{q}_{i}": float(row[i]) for i in order}
+    measures = {f"{m}.{','.join(map(str, K_VALUES))}" for m in ("map_cut", "ndcg_cut", "recall", "P", "success")}
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(rankings)
+    return {"query_scores": query_scores(per_query, depth), "qrels": qrels, "rankings": rankings, "depth": depth,
+            "skip_first_result": False}  # fmt: skip
 
 
 def _predictions(spec, rng: np.random.Generator, quality: float) -> dict:
-    """A predictions record of the task's type and C-MTEB size; `quality` shifts how good the model is."""
-    n = SIZES.get(spec.mteb_task, SIZES.get(spec.type, 1000))
+    """A predictions record of the task's type and C-MTEB shape; `quality` sets how good the model is."""
     if spec.type in ("STS", "PairClassification"):
+        n = PAIRS[spec.mteb_task]
         gold = rng.integers(0, 6, n) / 5 if spec.type == "STS" else rng.integers(0, 2, n)
         scores = {"cosine_scores": (gold * quality + rng.normal(0, 0.5, n)).tolist()}
         return {"gold" if spec.type == "STS" else "labels": gold.tolist(), "scores": scores}
     if spec.type == "Classification":
-        labels = rng.integers(0, 5, n)
-        experiments = [np.where(rng.random(n) < quality, labels, rng.integers(0, 5, n)).tolist() for _ in range(10)]
+        n, k = EXAMPLES[spec.mteb_task]
+        labels = rng.integers(0, k, n)
+        experiments = [np.where(rng.random(n) < quality, labels, rng.integers(0, k, n)).tolist()
+                       for _ in range(N_EXPERIMENTS)]  # fmt: skip
         return {"labels": labels.tolist(), "experiments": experiments}
     if spec.type == "Clustering":
+        k, (n_sets, n) = CLUSTERS[spec.mteb_task], CLUSTER_SETS
+        weights = 1 / np.arange(1, k + 1)  # unbalanced labels, as the CLS and THUCNews categories are
         sets = []
-        for _ in range(CLUSTER_SETS[0]):
-            labels = rng.integers(0, 10, CLUSTER_SETS[1])
-            guess = np.where(rng.random(CLUSTER_SETS[1]) < quality, labels, rng.integers(0, 10, CLUSTER_SETS[1]))
+        for _ in range(n_sets):
+            labels = rng.choice(k, n, p=weights / weights.sum())
+            guess = np.where(rng.random(n) < quality, labels, rng.integers(0, k, n))
             sets.append({"labels": labels.astype(str).tolist(), "assignments": guess.tolist()})
         return {"sets": sets, "constant_sets": 0}
-    qrels, rankings = {}, {}
-    for q in range(n):
-        docs = [f"d{q}_{i}" for i in range(20)]
-        qrels[f"q{q}"] = {docs[0]: 1}
-        rankings[f"q{q}"] = {d: float(s) for d, s in zip(docs, rng.normal(0, 1, len(docs)))}
-        rankings[f"q{q}"][docs[0]] += quality
-    depth = 100 if spec.type == "Retrieval" else None
-    return {"qrels": qrels, "rankings": rankings, "depth": depth, "skip_first_result": False}
+    return _ranked(spec, rng, quality)
 
 
 def _write_model(root: Path, name: str, quality: float, suite) -> Path:
@@ -97,17 +128,20 @@ def cost() -> None:
         cand = _write_model(Path(tmp), "cand", 0.6, suite)
         base = _write_model(Path(tmp), "base", 0.62, suite)
         size = sum(p.stat().st_size for p in cand.glob("*.gz"))
+        load = os.getloadavg()[0]
         start, cpu = time.perf_counter(), time.process_time()
         comp = evalkit.compare(cand, [base], ci=95)
         compared = (time.perf_counter() - start, time.process_time() - cpu)
         start, cpu = time.perf_counter(), time.process_time()
         gate = evalkit.check(cand, baseline=base, significance=0.05)
         checked = (time.perf_counter() - start, time.process_time() - cpu)
+        load = max(load, os.getloadavg()[0])
     with_ci = sum(r.ci[0] is not None for r in comp.tasks)
-    print(f"cost: 35 tasks, 2 models, 1000 resamples; predictions {size / 2**20:.1f} MiB per model (gzip)")
     tested = sum(c.test is not None for c in gate.checks)
-    print(f"  compare --ci 95:            {compared[0]:6.1f} s wall, {compared[1]:6.1f} s CPU  ({with_ci} tasks)")
-    print(f"  check --significance 0.05:  {checked[0]:6.1f} s wall, {checked[1]:6.1f} s CPU  ({tested} tested)")
+    print(f"cost: 35 tasks, 2 models, 1000 resamples; predictions {size / 2**20:.1f} MiB per model (gzip)")
+    print(f"  compare --ci 95:            {compared[1]:6.1f} s CPU, {compared[0]:6.1f} s wall  ({with_ci} tasks)")
+    print(f"  check --significance 0.05:  {checked[1]:6.1f} s CPU, {checked[0]:6.1f} s wall  ({tested} tested)")
+    print(f"  load average (1 min, at most): {load:.1f} on {os.cpu_count()} CPUs", flush=True)
 
 
 def coverage(runs: int, n: int) -> None:

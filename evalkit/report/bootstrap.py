@@ -34,8 +34,10 @@ from evalkit.results.predictions import read_predictions
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 CHUNK = 100  # resamples computed at once: bounds memory to CHUNK x examples counts
+KIND_SAVING = 8  # resample kinds instead of examples when there are at least this many examples per kind
 RETRIEVAL_MEASURES = {"ndcg": ("ndcg_cut", "NDCG"), "map": ("map_cut", "MAP"), "recall": ("recall", "Recall"),
                       "precision": ("P", "P")}  # fmt: skip
+PARSED_MEASURES = ("map_cut", "ndcg_cut", "recall", "P", "success")  # the pytrec_eval measures mteb averages at a k
 
 
 class Sample(ABC):
@@ -51,6 +53,15 @@ class Sample(ABC):
     @abstractmethod
     def replicates(self, counts: np.ndarray) -> np.ndarray:
         """The metric under each row of resample counts (shape resamples x examples)."""
+
+    def kinds(self) -> np.ndarray | None:
+        """Per example, a key such that examples with equal keys are interchangeable for the metric (a resample
+        may then draw kinds instead of examples); None when every example counts on its own."""
+        return None
+
+    def subset(self, index: np.ndarray) -> Sample:
+        """The sample of the examples at `index` (one of each kind), whose counts are then counts per kind."""
+        raise NotImplementedError(f"{type(self).__name__} has no kinds")
 
 
 def _distance_key(card_prefix: str) -> str:
@@ -150,7 +161,13 @@ class Mean(Sample):
         return self.mteb_point
 
     def replicates(self, counts: np.ndarray) -> np.ndarray:
-        return counts @ self.values / len(self.values)
+        return counts @ self.values / counts.sum(axis=1)
+
+    def kinds(self) -> np.ndarray:
+        return np.unique(self.values, return_inverse=True)[1]
+
+    def subset(self, index: np.ndarray) -> Mean:
+        return Mean(self.values[index], self.mteb_point, self.units)
 
 
 def _v_measures(contingency: np.ndarray) -> np.ndarray:
@@ -181,14 +198,12 @@ class VMeasure(Sample):
     def __post_init__(self) -> None:
         self.units = ("documents", tuple(tuple(labels) for labels, _ in self.sets), self.constant_sets)
         self.strata = [len(labels) for labels, _ in self.sets]
-        self._cells = []
+        self._cells = []  # per set: each document's cell of the contingency table, and the table's shape
         for labels, assignments in self.sets:
             _, label_ids = np.unique(labels, return_inverse=True)
             _, cluster_ids = np.unique(assignments, return_inverse=True)
-            shape = (label_ids.max() + 1, cluster_ids.max() + 1)
-            onehot = np.zeros((len(labels), shape[0] * shape[1]))
-            onehot[np.arange(len(labels)), label_ids * shape[1] + cluster_ids] = 1
-            self._cells.append((onehot, shape))
+            shape = (int(label_ids.max()) + 1, int(cluster_ids.max()) + 1)
+            self._cells.append((label_ids * shape[1] + cluster_ids, shape))
 
     def point(self) -> float:
         from sklearn.metrics import v_measure_score
@@ -197,17 +212,33 @@ class VMeasure(Sample):
         return float(np.mean(values + [1.0] * self.constant_sets))
 
     def replicates(self, counts: np.ndarray) -> np.ndarray:
-        total = np.full(len(counts), float(self.constant_sets))
+        rows = len(counts)
+        total = np.full(rows, float(self.constant_sets))
         start = 0
-        for onehot, shape in self._cells:
-            block = counts[:, start : start + len(onehot)]
-            start += len(onehot)
-            total += _v_measures((block @ onehot).reshape(len(counts), *shape))
+        for cells, shape in self._cells:
+            block = counts[:, start : start + len(cells)]
+            start += len(cells)
+            size = shape[0] * shape[1]
+            flat = (np.arange(rows)[:, None] * size + cells).ravel()  # each resample's own table
+            tables = np.bincount(flat, weights=block.ravel(), minlength=rows * size)
+            total += _v_measures(tables.reshape(rows, *shape))
         return total / (len(self.sets) + self.constant_sets)
 
+    def kinds(self) -> np.ndarray:
+        return np.concatenate([cells for cells, _ in self._cells])  # documents of one cell are interchangeable
 
-def _retrieval(record: dict, metric: str) -> Sample | None:
-    import pytrec_eval
+    def subset(self, index: np.ndarray) -> VMeasure:
+        bounds = np.cumsum([0, *self.strata])
+        sets = []
+        for (labels, assignments), low, high in zip(self.sets, bounds, bounds[1:]):
+            local = index[(index >= low) & (index < high)] - low
+            sets.append((labels[local], assignments[local]))
+        return VMeasure(sets, self.constant_sets)
+
+
+def _retrieval(path: Path, record: dict, metric: str) -> Sample | None:
+    """Per-query values of `metric` from mteb's recorded per-query measures, or else from the rankings scored by
+    pytrec_eval as mteb does; the point averaged by mteb's `parse_metrics_from_scores`."""
     from mteb._evaluators.retrieval_metrics import parse_metrics_from_scores
 
     match = re.fullmatch(r"(ndcg|map|recall|precision)_at_(\d+)", metric)
@@ -215,11 +246,13 @@ def _retrieval(record: dict, metric: str) -> Sample | None:
     if match is None or (depth is not None and int(match[2]) > depth):
         return None
     k = int(match[2])
-    rankings = record["rankings"]
-    if record.get("skip_first_result"):  # as mteb's calculate_retrieval_scores
-        rankings = {q: dict(sorted(d.items(), key=lambda x: x[1], reverse=True)[1:]) for q, d in rankings.items()}
-    names = ("map_cut", "ndcg_cut", "recall", "P", "success")
-    scores = pytrec_eval.RelevanceEvaluator(record["qrels"], {f"{n}.{k}" for n in names}).evaluate(rankings)
+    names = [f"{name}_{k}" for name in PARSED_MEASURES]
+    recorded = record.get("query_scores") or {"measures": {}}
+    if all(name in recorded["measures"] for name in names):
+        columns = [recorded["measures"][name] for name in names]
+        scores = {q: dict(zip(names, values)) for q, *values in zip(recorded["queries"], *columns)}
+    else:  # recorded before per-query measures were, or at another cutoff
+        scores = _pytrec_scores(read_predictions(path), k)
     if not scores:
         return None
     measure, label = RETRIEVAL_MEASURES[match[1]]
@@ -230,13 +263,24 @@ def _retrieval(record: dict, metric: str) -> Sample | None:
     return Mean(values, point, ("queries", tuple(queries)))
 
 
+def _pytrec_scores(record: dict, k: int) -> dict[str, dict[str, float]]:
+    """pytrec_eval's per-query measures of the saved rankings, as mteb's `calculate_retrieval_scores` computes them."""
+    import pytrec_eval
+
+    rankings = record["rankings"]
+    if record.get("skip_first_result"):  # as mteb's calculate_retrieval_scores
+        rankings = {q: dict(sorted(d.items(), key=lambda x: x[1], reverse=True)[1:]) for q, d in rankings.items()}
+    measures = {f"{name}.{k}" for name in PARSED_MEASURES}
+    return pytrec_eval.RelevanceEvaluator(record["qrels"], measures).evaluate(rankings)
+
+
 def load_sample(path: Path, task_type: str, metric: str) -> Sample | None:
     """The predictions of `path` for the card metric `metric`, None when they cannot recompute that metric."""
-    record = read_predictions(path)
+    record = read_predictions(path, bulky=False)
     if record["type"] != task_type:
         return None
     if task_type in ("Retrieval", "Reranking"):
-        return _retrieval(record, mteb_key(task_type, metric))
+        return _retrieval(path, record, mteb_key(task_type, metric))
     if task_type == "Classification":
         if metric != "accuracy":
             return None
@@ -265,13 +309,41 @@ def load_sample(path: Path, task_type: str, metric: str) -> Sample | None:
     return None
 
 
-def _draw(strata: list[int], rows: int, rng: np.random.Generator) -> np.ndarray:
-    """Resample counts (rows x examples): each stratum's examples drawn with replacement, as many as it has."""
+def _draw(strata: list[int | np.ndarray], rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Resample counts (rows x examples): each stratum's examples drawn with replacement, as many as it has. A
+    stratum given as multiplicities of kinds draws kinds with those weights (the counts are then per kind)."""
     blocks = []
-    for size in strata:
-        drawn = rng.integers(0, size, size=(rows, size)) + np.arange(rows)[:, None] * size
-        blocks.append(np.bincount(drawn.ravel(), minlength=rows * size).reshape(rows, size).astype(float))
+    for stratum in strata:
+        if isinstance(stratum, np.ndarray):
+            total = int(stratum.sum())
+            blocks.append(rng.multinomial(total, stratum / total, size=rows).astype(float))
+            continue
+        drawn = rng.integers(0, stratum, size=(rows, stratum), dtype=np.int32)
+        drawn += (np.arange(rows, dtype=np.int32) * stratum)[:, None]
+        blocks.append(np.bincount(drawn.ravel(), minlength=rows * stratum).reshape(rows, stratum).astype(float))
     return np.concatenate(blocks, axis=1)
+
+
+def _by_kind(samples: list[Sample]) -> tuple[list[Sample], list[int | np.ndarray]]:
+    """The samples reduced to one example of each kind they all share, with the strata to draw (multiplicities of
+    the kinds); unchanged, with the strata's sizes, where kinds are missing or would save little."""
+    keys = [s.kinds() for s in samples]
+    strata = samples[0].strata
+    if any(k is None for k in keys):
+        return samples, list(strata)
+    stacked, start = np.stack(keys), 0
+    index, weights = [], []
+    for size in strata:
+        _, first, multiplicity = np.unique(
+            stacked[:, start : start + size], axis=1, return_index=True, return_counts=True
+        )
+        index.append(first + start)
+        weights.append(multiplicity.astype(float))
+        start += size
+    if sum(map(len, weights)) * KIND_SAVING > sum(strata):
+        return samples, list(strata)
+    index = np.concatenate(index)
+    return [s.subset(index) for s in samples], weights
 
 
 def task_rng(task: str, seed: int = DEFAULT_SEED, stream: int = 0) -> np.random.Generator:
@@ -280,16 +352,22 @@ def task_rng(task: str, seed: int = DEFAULT_SEED, stream: int = 0) -> np.random.
 
 
 def replicates(samples: list[Sample], resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Card-scale (x100) replicates of each sample (samples x resamples), all under the same resample counts."""
-    strata = samples[0].strata
-    if any(s.strata != strata for s in samples):
+    """Card-scale (x100) bias-corrected replicates of each sample (samples x resamples), all under the same
+    resample counts: each sample's replicates shifted by twice the bootstrap estimate of its bias (their mean
+    minus the unresampled value), so that they centre on the population value, not on a set of this size's."""
+    if any(s.strata != samples[0].strata for s in samples):
         raise ValueError("paired samples need the same examples")
+    reduced, strata = _by_kind(samples)
     out = np.empty((len(samples), resamples))
     for start in range(0, resamples, CHUNK):
         counts = _draw(strata, min(CHUNK, resamples - start), rng)
-        for i, sample in enumerate(samples):
+        for i, sample in enumerate(reduced):
             out[i, start : start + len(counts)] = sample.replicates(counts)
-    return to_card(out)
+    once = np.concatenate([np.ones(s) if isinstance(s, int) else s for s in strata])[None]
+    finite = np.isfinite(out)
+    mean = np.where(finite, out, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
+    bias = mean - np.array([sample.replicates(once)[0] for sample in reduced])
+    return to_card(out - 2 * bias[:, None])
 
 
 def interval(values: np.ndarray, level: float) -> tuple[float, float] | None:
