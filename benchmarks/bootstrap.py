@@ -144,8 +144,29 @@ def cost() -> None:
     print(f"  load average (1 min, at most): {load:.1f} on {os.cpu_count()} CPUs", flush=True)
 
 
+def _clustering(rng: np.random.Generator, labels: int, accuracies: list[float], sets: int, size: int):
+    """Cluster sets of `size` documents: labels unbalanced (weights 1/rank) and each model's assignment the label
+    with probability `accuracy`, else a label drawn at random; one (labels, assignments) list per model."""
+    weights = 1 / np.arange(1, labels + 1)
+    drawn = [[] for _ in accuracies]
+    for _ in range(sets):
+        gold = rng.choice(labels, size, p=weights / weights.sum())
+        for model, q in zip(drawn, accuracies):
+            model.append((gold, np.where(rng.random(size) < q, gold, rng.integers(0, labels, size))))
+    return drawn
+
+
+def _population_v_measure(labels: int, accuracy: float) -> float:
+    """The V-measure of the generating distribution itself: the limit of ever larger cluster sets."""
+    from evalkit.report.bootstrap import _v_measures
+
+    weights = 1 / np.arange(1, labels + 1)
+    joint = (weights / weights.sum())[:, None] * (accuracy * np.eye(labels) + (1 - accuracy) / labels)
+    return float(_v_measures(joint[None])[0])
+
+
 def coverage(runs: int, n: int) -> None:
-    from sklearn.metrics import average_precision_score, v_measure_score
+    from sklearn.metrics import average_precision_score
 
     from evalkit.report import bootstrap
 
@@ -156,52 +177,62 @@ def coverage(runs: int, n: int) -> None:
         labels = rng.random(size) < 0.4
         return labels.astype(float), labels * 1.0 + rng.normal(0, 1, size)
 
-    def cl(size):  # 5 labels; the assignment is right 60% of the time
-        labels = rng.integers(0, 5, size)
-        return labels, np.where(rng.random(size) < 0.6, labels, rng.integers(0, 5, size))
-
-    big = 1_000_000
-    truths = {
-        "accuracy": 0.7,
-        "spearman": 6 / np.pi * np.arcsin(rho / 2),
-        "average precision": average_precision_score(*pc(big)),
-        "v_measure": v_measure_score(*cl(big)),
-        "per-query mean": 0.5,
-    }
-
-    def draw(name: str) -> bootstrap.Sample:
-        if name == "accuracy":
-            correct = (rng.random(n) < 0.7).astype(float)
-            return bootstrap.Mean(correct, correct.mean(), ())
-        if name == "spearman":
-            x = rng.standard_normal((n, 2)) @ np.linalg.cholesky([[1, rho], [rho, 1]]).T
-            return bootstrap.Correlation(x[:, 0], x[:, 1], True)
-        if name == "average precision":
-            return bootstrap.AveragePrecision(*pc(n))
-        if name == "v_measure":
-            return bootstrap.VMeasure([cl(n)], 0)
-        values = rng.beta(2, 2, n)  # per-query values in [0, 1], mean 0.5
+    def mean(values):
         return bootstrap.Mean(values, values.mean(), ())
 
-    print(f"coverage of 95% intervals ({runs} simulated evaluation sets of {n} examples, 1000 resamples each):")
-    for name, truth in truths.items():
-        hits = 0
+    def normal(size):
+        return rng.standard_normal((size, 2)) @ np.linalg.cholesky([[1, rho], [rho, 1]]).T
+
+    def clustered(labels, accuracies, sets, size):
+        return [bootstrap.VMeasure(s, 0) for s in _clustering(rng, labels, accuracies, sets, size)]
+
+    def paired_accuracy():  # the same examples: right for both, for one, or for none
+        u = rng.random(n)
+        return [mean((u < 0.7).astype(float)), mean((u < 0.72).astype(float))]
+
+    spearman = 6 / np.pi * np.arcsin(rho / 2)
+    scenarios = [  # name, truth (0-1; of the first sample, or of the first minus the second), draw
+        (f"accuracy 0.7, {n} examples", 0.7, lambda: [mean((rng.random(n) < 0.7).astype(float))]),
+        (f"Spearman, rho 0.6, {n} pairs", spearman, lambda: [bootstrap.Correlation(*normal(n).T, True)]),
+        (f"average precision, {n} pairs", average_precision_score(*pc(1_000_000)),
+         lambda: [bootstrap.AveragePrecision(*pc(n))]),
+        (f"per-query mean, {n} queries", 0.5, lambda: [mean(rng.beta(2, 2, n))]),
+        (f"V-measure, 1 set of {n}, 5 labels, 60% right", _population_v_measure(5, 0.6),
+         lambda: clustered(5, [0.6], 1, n)),
+        *((f"V-measure, 10 sets of 1,000, 13 labels, {q:.0%} right", _population_v_measure(13, q),
+           lambda q=q: clustered(13, [q], 10, 1000)) for q in (0.3, 0.5, 0.7, 0.9)),
+        ("V-measure, 10 sets of 10,000, 13 labels, 50% right", _population_v_measure(13, 0.5),
+         lambda: clustered(13, [0.5], 10, 10000)),
+        ("paired delta: accuracy 0.70 - 0.72", -0.02, paired_accuracy),
+        ("paired delta: V-measure 50% - 55% right, 10 x 1,000",
+         _population_v_measure(13, 0.5) - _population_v_measure(13, 0.55),
+         lambda: clustered(13, [0.5, 0.55], 10, 1000)),
+    ]  # fmt: skip
+    print(f"coverage of 95% intervals ({runs} simulated evaluation sets each, 1000 resamples):")
+    print(f"  {'metric (synthetic data)':52s} {'truth':>7s} {'mean score':>10s} {'coverage':>8s}")
+    for name, truth, draw in scenarios:
+        hits, points = 0, []
         for run in range(runs):
-            reps = bootstrap.replicates([draw(name)], 1000, np.random.default_rng(run))[0]
-            low, high = bootstrap.interval(reps, 0.95)
+            samples = draw()
+            reps = bootstrap.replicates(samples, 1000, np.random.default_rng(run))
+            value = reps[0] - reps[1] if len(samples) == 2 else reps[0]
+            low, high = bootstrap.interval(value, 0.95)
             hits += low <= 100 * truth <= high
-        print(f"  {name:18s} {hits / runs:6.1%}  (truth {100 * truth:.2f})", flush=True)
+            points.append(samples[0].point() - (samples[1].point() if len(samples) == 2 else 0))
+        print(f"  {name:52s} {100 * truth:7.2f} {100 * np.mean(points):10.2f} {hits / runs:8.1%}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=300, help="simulated evaluation sets per coverage figure")
+    parser.add_argument("--n", type=int, default=300, help="examples per simulated evaluation set")
     parser.add_argument("--skip-cost", action="store_true", help="only the coverage simulation")
+    parser.add_argument("--skip-coverage", action="store_true", help="only the cost")
     args = parser.parse_args()
     if not args.skip_cost:
         cost()
-    coverage(args.runs, args.n)
+    if not args.skip_coverage:
+        coverage(args.runs, args.n)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,10 @@ class Sample(ABC):
     def replicates(self, counts: np.ndarray) -> np.ndarray:
         """The metric under each row of resample counts (shape resamples x examples)."""
 
+    def bias(self) -> float | None:
+        """An estimate of the metric's bias on a set of this size (0-1 scale), None for the bootstrap's own."""
+        return None
+
     def kinds(self) -> np.ndarray | None:
         """Per example, a key such that examples with equal keys are interchangeable for the metric (a resample
         may then draw kinds instead of examples); None when every example counts on its own."""
@@ -69,18 +73,46 @@ def _distance_key(card_prefix: str) -> str:
     return f"{name}_distances" if name in ("euclidean", "manhattan") else f"{name}_scores"
 
 
-def _weighted_ranks(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per row, each example's rank among the examples repeated `counts` times, ties averaged (scipy's rankdata)."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    new = np.r_[True, xs[1:] != xs[:-1]]
-    starts = np.flatnonzero(new)
-    group = np.cumsum(new) - 1
-    size = np.add.reduceat(counts[:, order], starts, axis=1)
-    rank = np.cumsum(size, axis=1) - (size - 1) / 2
-    ranks = np.empty(counts.shape)
-    ranks[:, order] = rank[:, group]
-    return ranks
+@dataclass(frozen=True)
+class _Ties:
+    """One variable's examples in ascending order, grouped by equal value (ties)."""
+
+    order: np.ndarray  # the examples, ascending
+    starts: np.ndarray  # where each group of equal values starts in `order`
+    group: np.ndarray  # each example's group
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> _Ties:
+        order = np.argsort(x, kind="stable")
+        ordered = x[order]
+        new = np.r_[True, ordered[1:] != ordered[:-1]]
+        group = np.empty(len(x), dtype=np.intp)
+        group[order] = np.cumsum(new) - 1
+        return cls(order, np.flatnonzero(new), group)
+
+    def midranks(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row and group: how many drawn examples it holds, and their rank, ties averaged (scipy's rankdata),
+        among the examples repeated `counts` times."""
+        drawn = counts[:, self.order]
+        size = drawn if len(self.starts) == len(self.order) else np.add.reduceat(drawn, self.starts, axis=1)
+        return size, np.cumsum(size, axis=1) - (size - 1) / 2
+
+
+def _weighted_spearman(x: _Ties, y: _Ties, counts: np.ndarray) -> np.ndarray:
+    """Per row, Spearman's rho (Pearson's r of the midranks) of the examples repeated `counts` times."""
+    total = counts.sum(axis=1)
+    mean = (total + 1) / 2  # the mean midrank, whatever the ties
+    size_x, rank_x = x.midranks(counts)
+    size_y, rank_y = y.midranks(counts)
+    if len(y.starts) == len(y.order):  # no ties: one example per group
+        drawn, ranks_y = size_y, rank_y
+    else:
+        drawn, ranks_y = counts[:, y.order], rank_y[:, y.group[y.order]]
+    cov = (drawn * rank_x[:, x.group[y.order]] * ranks_y).sum(axis=1) / total - mean**2  # in y's order
+    var_x = (size_x * rank_x**2).sum(axis=1) / total - mean**2
+    var_y = (size_y * rank_y**2).sum(axis=1) / total - mean**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cov / np.sqrt(var_x * var_y)
 
 
 def _weighted_pearson(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -104,6 +136,7 @@ class Correlation(Sample):
     def __post_init__(self) -> None:
         self.units = ("pairs", tuple(self.gold))
         self.strata = [len(self.gold)]
+        self._ties = (_Ties.of(self.gold), _Ties.of(self.pred)) if self.spearman else None
 
     def point(self) -> float:
         from scipy.stats import pearsonr, spearmanr
@@ -111,9 +144,9 @@ class Correlation(Sample):
         return float((spearmanr if self.spearman else pearsonr)(self.gold, self.pred)[0])
 
     def replicates(self, counts: np.ndarray) -> np.ndarray:
-        if not self.spearman:
+        if self._ties is None:
             return _weighted_pearson(self.gold, self.pred, counts)
-        return _weighted_pearson(_weighted_ranks(self.gold, counts), _weighted_ranks(self.pred, counts), counts)
+        return _weighted_spearman(*self._ties, counts)
 
 
 @dataclass
@@ -224,6 +257,22 @@ class VMeasure(Sample):
             total += _v_measures(tables.reshape(rows, *shape))
         return total / (len(self.sets) + self.constant_sets)
 
+    def bias(self) -> float:
+        """The jackknife estimate, each set's documents left out one at a time: the bootstrap underestimates the
+        bias where the contingency table has sparse cells, which a resample cannot populate."""
+        total = 0.0
+        for cells, shape in self._cells:
+            table = np.bincount(cells, minlength=shape[0] * shape[1]).astype(float)
+            filled = np.flatnonzero(table)
+            if table.sum() < 2:
+                continue
+            left_out = np.repeat(table[None], len(filled), axis=0)  # one document of each filled cell left out
+            left_out[np.arange(len(filled)), filled] -= 1
+            values = _v_measures(left_out.reshape(-1, *shape))
+            full = _v_measures(table.reshape(1, *shape))[0]
+            total += (table.sum() - 1) * ((table[filled] * values).sum() / table.sum() - full)
+        return total / (len(self.sets) + self.constant_sets)
+
     def kinds(self) -> np.ndarray:
         return np.concatenate([cells for cells, _ in self._cells])  # documents of one cell are interchangeable
 
@@ -318,8 +367,8 @@ def _draw(strata: list[int | np.ndarray], rows: int, rng: np.random.Generator) -
             total = int(stratum.sum())
             blocks.append(rng.multinomial(total, stratum / total, size=rows).astype(float))
             continue
-        drawn = rng.integers(0, stratum, size=(rows, stratum), dtype=np.int32)
-        drawn += (np.arange(rows, dtype=np.int32) * stratum)[:, None]
+        drawn = rng.integers(0, stratum, size=(rows, stratum))
+        drawn += (np.arange(rows) * stratum)[:, None]
         blocks.append(np.bincount(drawn.ravel(), minlength=rows * stratum).reshape(rows, stratum).astype(float))
     return np.concatenate(blocks, axis=1)
 
@@ -353,8 +402,9 @@ def task_rng(task: str, seed: int = DEFAULT_SEED, stream: int = 0) -> np.random.
 
 def replicates(samples: list[Sample], resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Card-scale (x100) bias-corrected replicates of each sample (samples x resamples), all under the same
-    resample counts: each sample's replicates shifted by twice the bootstrap estimate of its bias (their mean
-    minus the unresampled value), so that they centre on the population value, not on a set of this size's."""
+    resample counts. Each sample's replicates are centred on its unresampled value minus its estimated bias (the
+    sample's own estimate, else the bootstrap's: the replicates' mean minus the unresampled value), so that
+    their percentiles bound the population value rather than the expected value on a set of this size."""
     if any(s.strata != samples[0].strata for s in samples):
         raise ValueError("paired samples need the same examples")
     reduced, strata = _by_kind(samples)
@@ -366,8 +416,9 @@ def replicates(samples: list[Sample], resamples: int, rng: np.random.Generator) 
     once = np.concatenate([np.ones(s) if isinstance(s, int) else s for s in strata])[None]
     finite = np.isfinite(out)
     mean = np.where(finite, out, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
-    bias = mean - np.array([sample.replicates(once)[0] for sample in reduced])
-    return to_card(out - 2 * bias[:, None])
+    drift = mean - np.array([sample.replicates(once)[0] for sample in reduced])  # the bootstrap's bias estimate
+    bias = np.array([b if (b := s.bias()) is not None else d for s, d in zip(samples, drift)])
+    return to_card(out - (drift + bias)[:, None])
 
 
 def interval(values: np.ndarray, level: float) -> tuple[float, float] | None:
