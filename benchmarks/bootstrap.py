@@ -32,17 +32,33 @@ sys.path.insert(0, str(REPO))
 # The C-MTEB evaluation sets, from mteb's descriptive statistics of each task's split.
 PAIRS = {"AFQMC": 4316, "ATEC": 20000, "BQ": 10000, "LCQMC": 12500, "PAWSX": 2000, "QBQTC": 5000, "STS22": 656,
          "STSB": 1361, "Cmnli": 8315, "Ocnli": 1847}  # fmt: skip
-EXAMPLES = {"AmazonReviewsClassification": (5000, 5), "IFlyTek": (2599, 119), "JDReview": (533, 2),
-            "MassiveIntentClassification": (2974, 59), "MassiveScenarioClassification": (2974, 18),
-            "MultilingualSentiment": (3000, 3), "OnlineShopping": (1000, 2), "TNews": (10000, 15),
-            "Waimai": (1000, 2)}  # fmt: skip  (test examples, labels)
+EXAMPLES = {  # test examples, labels
+    "AmazonReviewsClassification": (5000, 5),
+    "IFlyTek": (2599, 119),
+    "JDReview": (533, 2),
+    "MassiveIntentClassification": (2974, 59),
+    "MassiveScenarioClassification": (2974, 18),
+    "MultilingualSentiment": (3000, 3),
+    "OnlineShopping": (1000, 2),
+    "TNews": (10000, 15),
+    "Waimai": (1000, 2),
+}
 CLUSTERS = {"CLSClusteringP2P": 13, "CLSClusteringS2S": 13, "ThuNewsClusteringP2P": 14, "ThuNewsClusteringS2S": 14}
 CLUSTER_SETS = (10, 10000)  # each: 10 sets of 10,000 documents (100,000 in all)
-QUERIES = {"CmedqaRetrieval": (3999, 2), "CovidRetrieval": (949, 1), "DuRetrieval": (2000, 5),
-           "EcomRetrieval": (1000, 1), "MMarcoRetrieval": (6980, 1), "MedicalRetrieval": (1000, 1),
-           "T2Retrieval": (22812, 5), "VideoRetrieval": (1000, 1), "CMedQAv1-reranking": (1000, 2, 100),
-           "CMedQAv2-reranking": (1000, 2, 100), "MMarcoReranking": (100, 1, 1000),
-           "T2Reranking": (5908, 8, 16)}  # fmt: skip  (queries, relevant per query, candidates per query)
+QUERIES = {  # queries, relevant documents per query (, candidates per query for reranking)
+    "CmedqaRetrieval": (3999, 2),
+    "CovidRetrieval": (949, 1),
+    "DuRetrieval": (2000, 5),
+    "EcomRetrieval": (1000, 1),
+    "MMarcoRetrieval": (6980, 1),
+    "MedicalRetrieval": (1000, 1),
+    "T2Retrieval": (22812, 5),
+    "VideoRetrieval": (1000, 1),
+    "CMedQAv1-reranking": (1000, 2, 100),
+    "CMedQAv2-reranking": (1000, 2, 100),
+    "MMarcoReranking": (100, 1, 1000),
+    "T2Reranking": (5908, 8, 16),
+}
 N_EXPERIMENTS = 10
 K_VALUES = (1, 3, 5, 10, 20, 100, 1000)  # mteb's retrieval cutoffs
 

@@ -15,7 +15,13 @@ examples repeated that many times (the tests check both). Resampling units:
 - Clustering: documents, drawn within each cluster set with the set's k-means assignments held fixed. The
   interval covers which documents were evaluated, not the randomness of k-means itself.
 
-Two models' resamples are paired (the same counts for both) when their predictions cover the same examples.
+Examples that are interchangeable for the metric (a contingency cell's documents, equal per-example values) are
+drawn as kinds, by multinomial counts, when that saves work. Two models' resamples are paired (the same counts
+for both) when their predictions cover the same examples.
+
+Intervals are percentile intervals, except for V-measure, which is biased upward on a finite set (and again on
+a resample): its replicates are moved to centre on the score minus its jackknife bias, so that the interval
+bounds the population value (`benchmarks/bootstrap.py` measures the coverage of both).
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ class Sample(ABC):
         """The metric under each row of resample counts (shape resamples x examples)."""
 
     def bias(self) -> float | None:
-        """An estimate of the metric's bias on a set of this size (0-1 scale), None for the bootstrap's own."""
+        """An estimate of the metric's bias on a set of this size (0-1 scale), for metrics whose bias a percentile
+        interval would not cover; None (the default) for the percentile interval itself."""
         return None
 
     def kinds(self) -> np.ndarray | None:
@@ -401,10 +408,10 @@ def task_rng(task: str, seed: int = DEFAULT_SEED, stream: int = 0) -> np.random.
 
 
 def replicates(samples: list[Sample], resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Card-scale (x100) bias-corrected replicates of each sample (samples x resamples), all under the same
-    resample counts. Each sample's replicates are centred on its unresampled value minus its estimated bias (the
-    sample's own estimate, else the bootstrap's: the replicates' mean minus the unresampled value), so that
-    their percentiles bound the population value rather than the expected value on a set of this size."""
+    """Card-scale (x100) replicates of each sample (samples x resamples), all under the same resample counts. A
+    sample with a bias estimate has its replicates moved to centre on its unresampled value minus that bias (by
+    their mean's distance to the unresampled value, plus the bias), so that their percentiles bound the
+    population value rather than the expected value on a set of this size; the others are left as drawn."""
     if any(s.strata != samples[0].strata for s in samples):
         raise ValueError("paired samples need the same examples")
     reduced, strata = _by_kind(samples)
@@ -413,12 +420,12 @@ def replicates(samples: list[Sample], resamples: int, rng: np.random.Generator) 
         counts = _draw(strata, min(CHUNK, resamples - start), rng)
         for i, sample in enumerate(reduced):
             out[i, start : start + len(counts)] = sample.replicates(counts)
-    once = np.concatenate([np.ones(s) if isinstance(s, int) else s for s in strata])[None]
-    finite = np.isfinite(out)
-    mean = np.where(finite, out, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
-    drift = mean - np.array([sample.replicates(once)[0] for sample in reduced])  # the bootstrap's bias estimate
-    bias = np.array([b if (b := s.bias()) is not None else d for s, d in zip(samples, drift)])
-    return to_card(out - (drift + bias)[:, None])
+    once = np.concatenate([np.ones(s) if isinstance(s, int) else s for s in strata])[None]  # no resampling
+    for i, (sample, small) in enumerate(zip(samples, reduced)):
+        bias = sample.bias()
+        if bias is not None:
+            out[i] -= out[i].mean() - small.replicates(once)[0] + bias
+    return to_card(out)
 
 
 def interval(values: np.ndarray, level: float) -> tuple[float, float] | None:
