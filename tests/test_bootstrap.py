@@ -134,6 +134,72 @@ def test_coverage_of_the_intervals_is_near_nominal_on_synthetic_data():
         assert 0.90 <= hits / runs <= 0.99, (name, hits / runs)
 
 
+def test_v_measure_intervals_cover_the_population_value_despite_the_bias():
+    """V-measure on a finite set is biased upward (a plain percentile interval misses the population value most of
+    the time); the bias-corrected interval covers it at about the nominal rate."""
+    rng = np.random.default_rng(11)
+    accuracy, labels = 0.6, 5
+    joint = (accuracy * np.eye(labels) + (1 - accuracy) / labels) / labels  # labels uniform; right 60% of the time
+    truth = 100 * bootstrap._v_measures(joint[None])[0]
+    runs, covered, above = 150, 0, 0
+    for run in range(runs):
+        gold = rng.integers(0, labels, 300)
+        guess = np.where(rng.random(300) < accuracy, gold, rng.integers(0, labels, 300))
+        sample = bootstrap.VMeasure([(gold, guess)], 0)
+        low, high = bootstrap.interval(bootstrap.replicates([sample], 500, np.random.default_rng(run))[0], 0.95)
+        covered += low <= truth <= high
+        above += 100 * sample.point() > truth
+    assert above / runs > 0.65  # the score itself is mostly above the population value
+    assert 0.90 <= covered / runs <= 0.99, covered / runs
+
+
+def test_the_v_measure_bias_estimate_is_the_jackknife_of_sklearns_score():
+    from sklearn.metrics import v_measure_score
+
+    rng = np.random.default_rng(5)
+    sets = [(rng.choice(list("abcd"), m), rng.integers(0, 4, m)) for m in (30, 45)]
+    expected = 0.0
+    for labels, assignments in sets:
+        full = v_measure_score(labels, assignments)
+        left_out = [v_measure_score(np.delete(labels, i), np.delete(assignments, i)) for i in range(len(labels))]
+        expected += (len(labels) - 1) * (np.mean(left_out) - full)
+    assert bootstrap.VMeasure(sets, constant_sets=1).bias() == pytest.approx(expected / 3, abs=1e-12)
+
+
+def test_examples_of_one_kind_are_resampled_as_a_kind():
+    """Documents of one contingency cell (values of one size) are interchangeable: one example per kind, weighted
+    by how many there are, gives the metric of them all."""
+    rng = np.random.default_rng(2)
+    sets = [(rng.integers(0, 3, 200), rng.integers(0, 4, 200)) for _ in range(2)]
+    values = rng.integers(0, 5, 300) / 4
+    for sample in (bootstrap.VMeasure(sets, 0), bootstrap.Mean(values, values.mean(), ())):
+        reduced, weights = bootstrap._by_kind([sample, sample])
+        assert sum(map(len, weights)) < sum(sample.strata) / 8
+        once = sample.replicates(np.ones((1, sum(sample.strata))))[0]
+        assert reduced[0].replicates(np.concatenate(weights)[None])[0] == pytest.approx(once, abs=1e-12)
+
+
+def test_retrieval_recomputed_from_rankings_equals_mtebs_recorded_per_query_measures(predicted, tmp_path):
+    """Predictions recorded before per-query measures were (format 1, one JSON document) are scored from the
+    rankings by pytrec_eval, to the same values as mteb's recorded per-query measures."""
+    import gzip
+
+    ranked = [t for t in sorted(SIX_TASKS) if SAMPLE.by_mteb_name[t].type in ("Retrieval", "Reranking")]
+    assert len(ranked) == 2
+    for task in ranked:
+        spec = SAMPLE.by_mteb_name[task]
+        path = predictions_file(folder(predicted) / f"{task}.json")
+        record = read_predictions(path)
+        assert "rankings" in record and "rankings" not in read_predictions(path, bulky=False)
+        old = {**record, "format": 1}
+        del old["query_scores"]
+        (tmp_path / path.name).write_bytes(gzip.compress(json.dumps(old).encode()))
+        metric = SAMPLE.main_metrics[spec.type]
+        recorded, rescored = (bootstrap.load_sample(p, spec.type, metric) for p in (path, tmp_path / path.name))
+        assert recorded.point() == rescored.point()
+        assert np.allclose(recorded.values, rescored.values, rtol=0, atol=1e-12) and recorded.units == rescored.units
+
+
 def build_plain(out: Path):
     return evalkit.compare(folder(out, 32), [folder(out)], suite="sample")
 
@@ -173,6 +239,15 @@ def test_tasks_without_predictions_get_no_interval_and_the_report_says_so(predic
     assert types["STS"]["ci"] == [None] and json.loads(render_json(comp))["average"]["ci"] == [None]
     assert "No interval (no saved per-example predictions): STSB." in render_markdown(comp)
     assert "STSB | STS | cos_sim_spearman | " in render_markdown(comp).replace("±", "")
+
+
+def test_compare_and_check_give_a_delta_the_same_paired_interval(predicted):
+    comp = evalkit.compare(folder(predicted, 32), [folder(predicted)], suite="sample", ci=95)
+    gate = evalkit.check(folder(predicted, 32), baseline=folder(predicted), suite="sample", significance=0.05)
+    tested = {c.task: c.test for c in gate.checks}
+    assert all(t is not None and t.paired for t in tested.values())
+    for row in comp.tasks:
+        assert row.delta_ci[0] == pytest.approx(tested[row.mteb_task].ci, abs=1e-9), row.mteb_task
 
 
 @pytest.mark.parametrize("value", ["0", "100", "-5"])

@@ -15,7 +15,13 @@ examples repeated that many times (the tests check both). Resampling units:
 - Clustering: documents, drawn within each cluster set with the set's k-means assignments held fixed. The
   interval covers which documents were evaluated, not the randomness of k-means itself.
 
-Two models' resamples are paired (the same counts for both) when their predictions cover the same examples.
+Examples that are interchangeable for the metric (a contingency cell's documents, equal per-example values) are
+drawn as kinds, by multinomial counts, when that saves work. Two models' resamples are paired (the same counts
+for both) when their predictions cover the same examples.
+
+Intervals are percentile intervals, except for V-measure, which is biased upward on a finite set (and again on
+a resample): its replicates are moved to centre on the score minus its jackknife bias, so that the interval
+bounds the population value (`benchmarks/bootstrap.py` measures the coverage of both).
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ from evalkit.results.predictions import read_predictions
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 CHUNK = 100  # resamples computed at once: bounds memory to CHUNK x examples counts
+KIND_SAVING = 8  # resample kinds instead of examples when there are at least this many examples per kind
 RETRIEVAL_MEASURES = {"ndcg": ("ndcg_cut", "NDCG"), "map": ("map_cut", "MAP"), "recall": ("recall", "Recall"),
                       "precision": ("P", "P")}  # fmt: skip
+PARSED_MEASURES = ("map_cut", "ndcg_cut", "recall", "P", "success")  # the pytrec_eval measures mteb averages at a k
 
 
 class Sample(ABC):
@@ -52,24 +60,66 @@ class Sample(ABC):
     def replicates(self, counts: np.ndarray) -> np.ndarray:
         """The metric under each row of resample counts (shape resamples x examples)."""
 
+    def bias(self) -> float | None:
+        """An estimate of the metric's bias on a set of this size (0-1 scale), for metrics whose bias a percentile
+        interval would not cover; None (the default) for the percentile interval itself."""
+        return None
+
+    def kinds(self) -> np.ndarray | None:
+        """Per example, a key such that examples with equal keys are interchangeable for the metric (a resample
+        may then draw kinds instead of examples); None when every example counts on its own."""
+        return None
+
+    def subset(self, index: np.ndarray) -> Sample:
+        """The sample of the examples at `index` (one of each kind), whose counts are then counts per kind."""
+        raise NotImplementedError(f"{type(self).__name__} has no kinds")
+
 
 def _distance_key(card_prefix: str) -> str:
     name = SIMILARITIES[card_prefix]
     return f"{name}_distances" if name in ("euclidean", "manhattan") else f"{name}_scores"
 
 
-def _weighted_ranks(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per row, each example's rank among the examples repeated `counts` times, ties averaged (scipy's rankdata)."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    new = np.r_[True, xs[1:] != xs[:-1]]
-    starts = np.flatnonzero(new)
-    group = np.cumsum(new) - 1
-    size = np.add.reduceat(counts[:, order], starts, axis=1)
-    rank = np.cumsum(size, axis=1) - (size - 1) / 2
-    ranks = np.empty(counts.shape)
-    ranks[:, order] = rank[:, group]
-    return ranks
+@dataclass(frozen=True)
+class _Ties:
+    """One variable's examples in ascending order, grouped by equal value (ties)."""
+
+    order: np.ndarray  # the examples, ascending
+    starts: np.ndarray  # where each group of equal values starts in `order`
+    group: np.ndarray  # each example's group
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> _Ties:
+        order = np.argsort(x, kind="stable")
+        ordered = x[order]
+        new = np.r_[True, ordered[1:] != ordered[:-1]]
+        group = np.empty(len(x), dtype=np.intp)
+        group[order] = np.cumsum(new) - 1
+        return cls(order, np.flatnonzero(new), group)
+
+    def midranks(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row and group: how many drawn examples it holds, and their rank, ties averaged (scipy's rankdata),
+        among the examples repeated `counts` times."""
+        drawn = counts[:, self.order]
+        size = drawn if len(self.starts) == len(self.order) else np.add.reduceat(drawn, self.starts, axis=1)
+        return size, np.cumsum(size, axis=1) - (size - 1) / 2
+
+
+def _weighted_spearman(x: _Ties, y: _Ties, counts: np.ndarray) -> np.ndarray:
+    """Per row, Spearman's rho (Pearson's r of the midranks) of the examples repeated `counts` times."""
+    total = counts.sum(axis=1)
+    mean = (total + 1) / 2  # the mean midrank, whatever the ties
+    size_x, rank_x = x.midranks(counts)
+    size_y, rank_y = y.midranks(counts)
+    if len(y.starts) == len(y.order):  # no ties: one example per group
+        drawn, ranks_y = size_y, rank_y
+    else:
+        drawn, ranks_y = counts[:, y.order], rank_y[:, y.group[y.order]]
+    cov = (drawn * rank_x[:, x.group[y.order]] * ranks_y).sum(axis=1) / total - mean**2  # in y's order
+    var_x = (size_x * rank_x**2).sum(axis=1) / total - mean**2
+    var_y = (size_y * rank_y**2).sum(axis=1) / total - mean**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cov / np.sqrt(var_x * var_y)
 
 
 def _weighted_pearson(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -93,6 +143,7 @@ class Correlation(Sample):
     def __post_init__(self) -> None:
         self.units = ("pairs", tuple(self.gold))
         self.strata = [len(self.gold)]
+        self._ties = (_Ties.of(self.gold), _Ties.of(self.pred)) if self.spearman else None
 
     def point(self) -> float:
         from scipy.stats import pearsonr, spearmanr
@@ -100,9 +151,9 @@ class Correlation(Sample):
         return float((spearmanr if self.spearman else pearsonr)(self.gold, self.pred)[0])
 
     def replicates(self, counts: np.ndarray) -> np.ndarray:
-        if not self.spearman:
+        if self._ties is None:
             return _weighted_pearson(self.gold, self.pred, counts)
-        return _weighted_pearson(_weighted_ranks(self.gold, counts), _weighted_ranks(self.pred, counts), counts)
+        return _weighted_spearman(*self._ties, counts)
 
 
 @dataclass
@@ -150,7 +201,13 @@ class Mean(Sample):
         return self.mteb_point
 
     def replicates(self, counts: np.ndarray) -> np.ndarray:
-        return counts @ self.values / len(self.values)
+        return counts @ self.values / counts.sum(axis=1)
+
+    def kinds(self) -> np.ndarray:
+        return np.unique(self.values, return_inverse=True)[1]
+
+    def subset(self, index: np.ndarray) -> Mean:
+        return Mean(self.values[index], self.mteb_point, self.units)
 
 
 def _v_measures(contingency: np.ndarray) -> np.ndarray:
@@ -181,14 +238,12 @@ class VMeasure(Sample):
     def __post_init__(self) -> None:
         self.units = ("documents", tuple(tuple(labels) for labels, _ in self.sets), self.constant_sets)
         self.strata = [len(labels) for labels, _ in self.sets]
-        self._cells = []
+        self._cells = []  # per set: each document's cell of the contingency table, and the table's shape
         for labels, assignments in self.sets:
             _, label_ids = np.unique(labels, return_inverse=True)
             _, cluster_ids = np.unique(assignments, return_inverse=True)
-            shape = (label_ids.max() + 1, cluster_ids.max() + 1)
-            onehot = np.zeros((len(labels), shape[0] * shape[1]))
-            onehot[np.arange(len(labels)), label_ids * shape[1] + cluster_ids] = 1
-            self._cells.append((onehot, shape))
+            shape = (int(label_ids.max()) + 1, int(cluster_ids.max()) + 1)
+            self._cells.append((label_ids * shape[1] + cluster_ids, shape))
 
     def point(self) -> float:
         from sklearn.metrics import v_measure_score
@@ -197,17 +252,49 @@ class VMeasure(Sample):
         return float(np.mean(values + [1.0] * self.constant_sets))
 
     def replicates(self, counts: np.ndarray) -> np.ndarray:
-        total = np.full(len(counts), float(self.constant_sets))
+        rows = len(counts)
+        total = np.full(rows, float(self.constant_sets))
         start = 0
-        for onehot, shape in self._cells:
-            block = counts[:, start : start + len(onehot)]
-            start += len(onehot)
-            total += _v_measures((block @ onehot).reshape(len(counts), *shape))
+        for cells, shape in self._cells:
+            block = counts[:, start : start + len(cells)]
+            start += len(cells)
+            size = shape[0] * shape[1]
+            flat = (np.arange(rows)[:, None] * size + cells).ravel()  # each resample's own table
+            tables = np.bincount(flat, weights=block.ravel(), minlength=rows * size)
+            total += _v_measures(tables.reshape(rows, *shape))
         return total / (len(self.sets) + self.constant_sets)
 
+    def bias(self) -> float:
+        """The jackknife estimate, each set's documents left out one at a time: the bootstrap underestimates the
+        bias where the contingency table has sparse cells, which a resample cannot populate."""
+        total = 0.0
+        for cells, shape in self._cells:
+            table = np.bincount(cells, minlength=shape[0] * shape[1]).astype(float)
+            filled = np.flatnonzero(table)
+            if table.sum() < 2:
+                continue
+            left_out = np.repeat(table[None], len(filled), axis=0)  # one document of each filled cell left out
+            left_out[np.arange(len(filled)), filled] -= 1
+            values = _v_measures(left_out.reshape(-1, *shape))
+            full = _v_measures(table.reshape(1, *shape))[0]
+            total += (table.sum() - 1) * ((table[filled] * values).sum() / table.sum() - full)
+        return total / (len(self.sets) + self.constant_sets)
 
-def _retrieval(record: dict, metric: str) -> Sample | None:
-    import pytrec_eval
+    def kinds(self) -> np.ndarray:
+        return np.concatenate([cells for cells, _ in self._cells])  # documents of one cell are interchangeable
+
+    def subset(self, index: np.ndarray) -> VMeasure:
+        bounds = np.cumsum([0, *self.strata])
+        sets = []
+        for (labels, assignments), low, high in zip(self.sets, bounds, bounds[1:]):
+            local = index[(index >= low) & (index < high)] - low
+            sets.append((labels[local], assignments[local]))
+        return VMeasure(sets, self.constant_sets)
+
+
+def _retrieval(path: Path, record: dict, metric: str) -> Sample | None:
+    """Per-query values of `metric` from mteb's recorded per-query measures, or else from the rankings scored by
+    pytrec_eval as mteb does; the point averaged by mteb's `parse_metrics_from_scores`."""
     from mteb._evaluators.retrieval_metrics import parse_metrics_from_scores
 
     match = re.fullmatch(r"(ndcg|map|recall|precision)_at_(\d+)", metric)
@@ -215,11 +302,13 @@ def _retrieval(record: dict, metric: str) -> Sample | None:
     if match is None or (depth is not None and int(match[2]) > depth):
         return None
     k = int(match[2])
-    rankings = record["rankings"]
-    if record.get("skip_first_result"):  # as mteb's calculate_retrieval_scores
-        rankings = {q: dict(sorted(d.items(), key=lambda x: x[1], reverse=True)[1:]) for q, d in rankings.items()}
-    names = ("map_cut", "ndcg_cut", "recall", "P", "success")
-    scores = pytrec_eval.RelevanceEvaluator(record["qrels"], {f"{n}.{k}" for n in names}).evaluate(rankings)
+    names = [f"{name}_{k}" for name in PARSED_MEASURES]
+    recorded = record.get("query_scores") or {"measures": {}}
+    if all(name in recorded["measures"] for name in names):
+        columns = [recorded["measures"][name] for name in names]
+        scores = {q: dict(zip(names, values)) for q, *values in zip(recorded["queries"], *columns)}
+    else:  # recorded before per-query measures were, or at another cutoff
+        scores = _pytrec_scores(read_predictions(path), k)
     if not scores:
         return None
     measure, label = RETRIEVAL_MEASURES[match[1]]
@@ -230,13 +319,24 @@ def _retrieval(record: dict, metric: str) -> Sample | None:
     return Mean(values, point, ("queries", tuple(queries)))
 
 
+def _pytrec_scores(record: dict, k: int) -> dict[str, dict[str, float]]:
+    """pytrec_eval's per-query measures of the saved rankings, as mteb's `calculate_retrieval_scores` computes them."""
+    import pytrec_eval
+
+    rankings = record["rankings"]
+    if record.get("skip_first_result"):  # as mteb's calculate_retrieval_scores
+        rankings = {q: dict(sorted(d.items(), key=lambda x: x[1], reverse=True)[1:]) for q, d in rankings.items()}
+    measures = {f"{name}.{k}" for name in PARSED_MEASURES}
+    return pytrec_eval.RelevanceEvaluator(record["qrels"], measures).evaluate(rankings)
+
+
 def load_sample(path: Path, task_type: str, metric: str) -> Sample | None:
     """The predictions of `path` for the card metric `metric`, None when they cannot recompute that metric."""
-    record = read_predictions(path)
+    record = read_predictions(path, bulky=False)
     if record["type"] != task_type:
         return None
     if task_type in ("Retrieval", "Reranking"):
-        return _retrieval(record, mteb_key(task_type, metric))
+        return _retrieval(path, record, mteb_key(task_type, metric))
     if task_type == "Classification":
         if metric != "accuracy":
             return None
@@ -265,13 +365,41 @@ def load_sample(path: Path, task_type: str, metric: str) -> Sample | None:
     return None
 
 
-def _draw(strata: list[int], rows: int, rng: np.random.Generator) -> np.ndarray:
-    """Resample counts (rows x examples): each stratum's examples drawn with replacement, as many as it has."""
+def _draw(strata: list[int | np.ndarray], rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Resample counts (rows x examples): each stratum's examples drawn with replacement, as many as it has. A
+    stratum given as multiplicities of kinds draws kinds with those weights (the counts are then per kind)."""
     blocks = []
-    for size in strata:
-        drawn = rng.integers(0, size, size=(rows, size)) + np.arange(rows)[:, None] * size
-        blocks.append(np.bincount(drawn.ravel(), minlength=rows * size).reshape(rows, size).astype(float))
+    for stratum in strata:
+        if isinstance(stratum, np.ndarray):
+            total = int(stratum.sum())
+            blocks.append(rng.multinomial(total, stratum / total, size=rows).astype(float))
+            continue
+        drawn = rng.integers(0, stratum, size=(rows, stratum))
+        drawn += (np.arange(rows) * stratum)[:, None]
+        blocks.append(np.bincount(drawn.ravel(), minlength=rows * stratum).reshape(rows, stratum).astype(float))
     return np.concatenate(blocks, axis=1)
+
+
+def _by_kind(samples: list[Sample]) -> tuple[list[Sample], list[int | np.ndarray]]:
+    """The samples reduced to one example of each kind they all share, with the strata to draw (multiplicities of
+    the kinds); unchanged, with the strata's sizes, where kinds are missing or would save little."""
+    keys = [s.kinds() for s in samples]
+    strata = samples[0].strata
+    if any(k is None for k in keys):
+        return samples, list(strata)
+    stacked, start = np.stack(keys), 0
+    index, weights = [], []
+    for size in strata:
+        _, first, multiplicity = np.unique(
+            stacked[:, start : start + size], axis=1, return_index=True, return_counts=True
+        )
+        index.append(first + start)
+        weights.append(multiplicity.astype(float))
+        start += size
+    if sum(map(len, weights)) * KIND_SAVING > sum(strata):
+        return samples, list(strata)
+    index = np.concatenate(index)
+    return [s.subset(index) for s in samples], weights
 
 
 def task_rng(task: str, seed: int = DEFAULT_SEED, stream: int = 0) -> np.random.Generator:
@@ -280,15 +408,23 @@ def task_rng(task: str, seed: int = DEFAULT_SEED, stream: int = 0) -> np.random.
 
 
 def replicates(samples: list[Sample], resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Card-scale (x100) replicates of each sample (samples x resamples), all under the same resample counts."""
-    strata = samples[0].strata
-    if any(s.strata != strata for s in samples):
+    """Card-scale (x100) replicates of each sample (samples x resamples), all under the same resample counts. A
+    sample with a bias estimate has its replicates moved to centre on its unresampled value minus that bias (by
+    their mean's distance to the unresampled value, plus the bias), so that their percentiles bound the
+    population value rather than the expected value on a set of this size; the others are left as drawn."""
+    if any(s.strata != samples[0].strata for s in samples):
         raise ValueError("paired samples need the same examples")
+    reduced, strata = _by_kind(samples)
     out = np.empty((len(samples), resamples))
     for start in range(0, resamples, CHUNK):
         counts = _draw(strata, min(CHUNK, resamples - start), rng)
-        for i, sample in enumerate(samples):
+        for i, sample in enumerate(reduced):
             out[i, start : start + len(counts)] = sample.replicates(counts)
+    once = np.concatenate([np.ones(s) if isinstance(s, int) else s for s in strata])[None]  # no resampling
+    for i, (sample, small) in enumerate(zip(samples, reduced)):
+        bias = sample.bias()
+        if bias is not None:
+            out[i] -= out[i].mean() - small.replicates(once)[0] + bias
     return to_card(out)
 
 

@@ -224,22 +224,27 @@ def add_intervals(
 ) -> None:
     """Add bootstrap intervals at `level` (0-1) from each model's predictions, for tasks and averages.
 
-    A task's resamples are seeded by its name, so models with the same examples are resampled alike: the
-    delta's interval is paired. An average has an interval when every task it averages has one; its delta
-    when, in addition, both averages are complete and every task pairs.
+    The models with the same examples of a task are resampled together (the same draws, seeded by the task's
+    name), so the delta's interval is paired. An average has an interval when every task it averages has one;
+    its delta when, in addition, both averages are complete and every task pairs.
     """
     samples: list[dict[str, bootstrap.Sample]] = [{} for _ in models]
     reps: list[dict] = [{} for _ in models]
     for spec in suite.tasks:
         metric = suite.main_metrics[spec.type]
+        groups: dict[tuple, list[int]] = {}  # models by the examples they have
         for i, model in enumerate(models):
             scores = model.tasks.get(spec.mteb_task)
             if scores is not None and scores.predictions is not None:
                 sample = bootstrap.load_sample(scores.predictions, spec.type, metric)
                 if sample is not None:
                     samples[i][spec.mteb_task] = sample
-                    rng = bootstrap.task_rng(spec.mteb_task, seed)
-                    reps[i][spec.mteb_task] = bootstrap.replicates([sample], resamples, rng)[0]
+                    groups.setdefault(sample.units, []).append(i)
+        for group in groups.values():
+            rng = bootstrap.task_rng(spec.mteb_task, seed)
+            drawn = bootstrap.replicates([samples[i][spec.mteb_task] for i in group], resamples, rng)
+            for i, values in zip(group, drawn):
+                reps[i][spec.mteb_task] = values
 
     def task_delta(task: str, j: int):
         paired = _pairable(samples[0].get(task), samples[j].get(task))

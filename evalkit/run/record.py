@@ -8,7 +8,7 @@ task scores its outputs against the gold labels, records both arguments, and pas
 - Classification `_calculate_scores(y_test, y_pred)`, once per experiment;
 - Clustering (legacy) `_compute_metrics(labels, assignments)`, once per cluster set;
 - Retrieval and Reranking `task_specific_scores(all_scores, qrels, results, ...)`, with the results exactly as
-  pytrec_eval scored them.
+  pytrec_eval scored them and pytrec_eval's per-query measures (`all_scores`) that mteb averaged.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from evalkit.results.predictions import query_scores
 
 RETRIEVAL_DEPTH = 100  # documents kept per query for retrieval (every card cutoff up to 100); reranking keeps all
 HOOKS = {
@@ -67,9 +69,10 @@ class Recorder:
         if self.type == "Clustering":
             sets = [{"labels": _plain(args[0]), "assignments": _plain(args[1])} for args, _ in self.calls]
             return {"sets": sets, "constant_sets": len(scores.get("v_measures") or sets) - len(sets)}
-        _, qrels, results = first_args[:3]
+        all_scores, qrels, results = first_args[:3]
         depth = RETRIEVAL_DEPTH if self.type == "Retrieval" else None
         return {
+            "query_scores": query_scores(all_scores, depth),
             "qrels": {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items()},
             "rankings": {q: _top(docs, depth) for q, docs in results.items()},
             "depth": depth,
