@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "mutation.md"
 # module name -> (source file, the fast tests that cover it, quickest first: a mutant's run stops at its first failure)
@@ -41,6 +43,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "gate": ("evalkit/report/gate.py", ("tests/test_verdicts.py", "tests/test_gate.py", "tests/test_integrity.py")),
     "sampling": ("evalkit/run/sampling.py", ("tests/test_sampling.py",)),
     "cache": ("evalkit/run/cache.py", ("tests/test_cache_store.py", "tests/test_integrity_runs.py")),
+    "registry": ("evalkit/run/registry.py", ("tests/test_cache_store.py", "tests/test_registry.py")),
 }
 PREIMPORTS = ("numpy", "yaml", "pytest", "hypothesis", "huggingface_hub", "datasets", "torch", "mteb")
 COPIED = ("evalkit", "tests", "tasks", "run_eval.py", "pyproject.toml")
@@ -214,10 +217,12 @@ def _dedupe(found: list[Mutant], original: str) -> list[Mutant]:
 
 
 class _Trace:
-    """A pytest plugin recording, per test, the lines of one file that ran ("<import>" outside any test)."""
+    """A pytest plugin recording, per test, the lines of one file that ran ("<import>" outside any test) and its
+    seconds (its fixtures' setup included)."""
 
     def __init__(self, filename: str) -> None:
-        self.filename, self.current, self.lines = filename, "<import>", {}
+        self.filename, self.current, self.lines, self.seconds = filename, "<import>", {}, {}
+        self.started = 0.0
 
     def _call(self, frame, event, arg):
         return self._line if frame.f_code.co_filename == self.filename else None
@@ -234,20 +239,22 @@ class _Trace:
         threading.settrace(self._call)
 
     def pytest_runtest_protocol(self, item, nextitem):
-        self.current = item.nodeid
+        self.current, self.started = item.nodeid, time.perf_counter()
 
     def pytest_runtest_logfinish(self, nodeid, location):
+        self.seconds[nodeid] = time.perf_counter() - self.started
         self.current = "<import>"
 
 
 class _Select:
-    """A pytest plugin keeping only the tests named (node ids)."""
+    """A pytest plugin keeping only the tests named (node ids), in the order given."""
 
-    def __init__(self, nodeids: set[str]) -> None:
-        self.nodeids = nodeids
+    def __init__(self, nodeids: list[str]) -> None:
+        self.order = {nodeid: i for i, nodeid in enumerate(nodeids)}
 
+    @pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture
     def pytest_collection_modifyitems(self, config, items):
-        items[:] = [item for item in items if item.nodeid in self.nodeids]
+        items[:] = sorted((item for item in items if item.nodeid in self.order), key=lambda i: self.order[i.nodeid])
 
 
 def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> tuple[int | None, float]:
@@ -263,8 +270,6 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            import pytest
-
             if isinstance(plugin, _Trace):
                 plugin.start()
             # without the plugins that gc.collect() a large heap at exit or load entry points at start
@@ -272,7 +277,10 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
             code = pytest.main([*options, *tests], plugins=[plugin])
             if isinstance(plugin, _Trace):
                 sys.settrace(None)
-                lines = (f"{test}\t{' '.join(map(str, sorted(hit)))}" for test, hit in plugin.lines.items())
+                lines = (
+                    f"{test}\t{plugin.seconds.get(test, 0):.3f}\t{' '.join(map(str, sorted(hit)))}"
+                    for test, hit in plugin.lines.items()
+                )
                 (root / "trace.txt").write_text("\n".join(lines))
             os._exit(int(code))
         except BaseException:
@@ -287,6 +295,16 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
             os.waitpid(pid, 0)
             return None, time.perf_counter() - start
         time.sleep(0.05)
+
+
+def _order(tests: set[str], cost: dict[str, float]) -> list[str]:
+    """The tests quickest first, so that a mutant is caught early, each file's tests kept together (a module's
+    fixtures are set up once): files by their quickest test, then tests by their traced seconds."""
+    files: dict[str, float] = {}
+    for test in tests:
+        file = test.split("::")[0]
+        files[file] = min(files.get(file, cost[test]), cost[test])
+    return sorted(tests, key=lambda t: (files[t.split("::")[0]], t.split("::")[0], cost[t]))
 
 
 def _scratch() -> Path:
@@ -328,21 +346,25 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool,
     if code != 0:
         raise SystemExit(f"{module}: the tests fail without a mutant (pytest exit status {code})")
     covered: dict[str, set[int]] = {}
+    cost: dict[str, float] = {}
     for line in (root / "trace.txt").read_text().splitlines():
-        test, _, numbers = line.partition("\t")
-        covered[test] = {int(n) for n in numbers.split()}
+        test, took, numbers = line.split("\t")
+        covered[test], cost[test] = {int(n) for n in numbers.split()}, float(took)
     at_import = covered.pop("<import>", set())
     counts = {"killed": 0, "timeout": 0, "survived": 0, "equivalent": 0}
+    start = time.perf_counter()
     print(f"{module}: {len(found)} mutants of {relative}, tests {' '.join(tests)} ({seconds:.0f} s traced)", flush=True)
     try:
         for mutant in found:
             lines = set(range(mutant.line, mutant.end_line + 1))
-            selected = set(covered) if lines & at_import else {t for t, hit in covered.items() if lines & hit}
+            selected = _order(
+                set(covered) if lines & at_import else {t for t, hit in covered.items() if lines & hit}, cost
+            )
             code = 0  # no test reaches it
             if selected:
                 _write_source(target, mutant.source)
                 files = tuple(f for f in tests if any(test.startswith(f"{f}::") for test in selected))
-                code, _ = _fork_pytest(root, files, _Select(selected), 2 * seconds + 60)
+                code, _ = _fork_pytest(root, files, _Select(selected), 2 * sum(cost[t] for t in selected) + 30)
                 _write_source(target, original)
             verdict = "timeout" if code is None else "survived" if code in (0, 5) else "killed"
             if verdict == "survived" and mutant.id in equivalent:
@@ -359,7 +381,8 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool,
         _write_source(target, original)
     scored = len(found) - counts["equivalent"]
     score = 100 * (counts["killed"] + counts["timeout"]) / scored if scored else 100.0
-    print(f"{module}: {score:.1f}% ({', '.join(f'{n} {k}' for k, n in counts.items())})", flush=True)
+    tally = ", ".join(f"{n} {k}" for k, n in counts.items())
+    print(f"{module}: {score:.1f}% ({tally}; {(time.perf_counter() - start + seconds) / 60:.1f} min)", flush=True)
     return score
 
 
