@@ -32,7 +32,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "mutation.md"
-# module name -> (source file, the fast tests that cover it, quickest first: a mutant's run stops at its first failure)
+# module name -> (source file, the fast tests that cover it: test files or node ids)
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "metrics": ("evalkit/metrics.py", ("tests/test_metrics.py", "tests/test_verdicts.py", "tests/test_ingest.py")),
     "card": ("evalkit/results/card.py", ("tests/test_verdicts.py", "tests/test_card.py")),
@@ -42,7 +42,14 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "gate": ("evalkit/report/gate.py", ("tests/test_verdicts.py", "tests/test_gate.py", "tests/test_integrity.py")),
     "sampling": ("evalkit/run/sampling.py", ("tests/test_sampling.py",)),
-    "cache": ("evalkit/run/cache.py", ("tests/test_cache_store.py", "tests/test_integrity_runs.py")),
+    "cache": (
+        "evalkit/run/cache.py",
+        (
+            "tests/test_cache_store.py",
+            "tests/test_integrity_runs.py::test_1_a_folder_that_is_not_a_cache_is_refused_and_kept",
+            "tests/test_integrity_runs.py::test_1_eviction_deletes_only_shards",
+        ),
+    ),
     "registry": ("evalkit/run/registry.py", ("tests/test_cache_store.py", "tests/test_registry.py")),
 }
 PREIMPORTS = ("numpy", "yaml", "pytest", "hypothesis", "huggingface_hub", "datasets", "torch", "mteb")
@@ -297,6 +304,11 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
         time.sleep(0.05)
 
 
+def _within(test: str, entry: str) -> bool:
+    """Whether a test's node id is `entry` of MODULES (a test file or a test's node id) or one of its tests."""
+    return test == entry or test.startswith((f"{entry}::", f"{entry}["))
+
+
 def _order(tests: set[str], cost: dict[str, float]) -> list[str]:
     """The tests quickest first, so that a mutant is caught early, each file's tests kept together (a module's
     fixtures are set up once): files by their quickest test, then tests by their traced seconds."""
@@ -363,7 +375,7 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool,
             code = 0  # no test reaches it
             if selected:
                 _write_source(target, mutant.source)
-                files = tuple(f for f in tests if any(test.startswith(f"{f}::") for test in selected))
+                files = tuple(f for f in tests if any(_within(test, f) for test in selected))
                 code, _ = _fork_pytest(root, files, _Select(selected), 2 * sum(cost[t] for t in selected) + 30)
                 _write_source(target, original)
             verdict = "timeout" if code is None else "survived" if code in (0, 5) else "killed"
@@ -399,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the scratch copy may keep bytecode (see `_write_source`)
     sys.dont_write_bytecode = False
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally` removes the scratch copy
     for name in PREIMPORTS:  # imported once here, shared by every forked test run
         __import__(name)
     root = _scratch()
