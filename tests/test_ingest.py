@@ -262,7 +262,7 @@ def test_card_emit_names_ten_revisions_and_counts_the_rest(tmp_path):
         message = _error(evalkit.model_index, tmp_path / str(count))
         listed = [f"@r{i:02}" for i in range(count) if f"@r{i:02} " in message]
         assert f"holds {count} model revisions" in message and listed == [f"@r{i:02}" for i in range(10)]
-        assert message.endswith(" and 1 more") == (count == 11)
+        assert message.endswith(" and 1 more") if count == 11 else "more" not in message
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,13 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "card": ("evalkit/results/card.py", ("tests/test_verdicts.py", "tests/test_card.py")),
     "read": (
         "evalkit/results/read.py",
-        ("tests/test_verdicts.py", "tests/test_ingest.py", "tests/test_card.py", "tests/test_integrity.py"),
+        (
+            "tests/test_verdicts.py",
+            "tests/test_ingest.py",
+            "tests/test_card.py",
+            "tests/test_integrity.py",
+            "tests/test_report.py::test_merge_revisions_prefers_runs_over_card_conversions",
+        ),
     ),
     "gate": ("evalkit/report/gate.py", ("tests/test_verdicts.py", "tests/test_gate.py", "tests/test_integrity.py")),
     "sampling": ("evalkit/run/sampling.py", ("tests/test_sampling.py",)),
@@ -55,6 +61,101 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
 PREIMPORTS = ("numpy", "yaml", "pytest", "hypothesis", "huggingface_hub", "datasets", "torch", "mteb")
 COPIED = ("evalkit", "tests", "tasks", "run_eval.py", "pyproject.toml")
 EQUIVALENT = re.compile(r"`(\w+-[0-9a-f]{8})`")
+
+V, S, C = "tests/test_verdicts.py::", "tests/test_sampling.py::", "tests/test_cache_store.py::"
+# The survivors issue 16 lists, as (what, file, code, mutated code, the test that must fail): `--listed`.
+LISTED: tuple[tuple[str, str, str, str, str], ...] = (
+    ("gate: tolerances never looked up per task or type", "evalkit/report/gate.py", "tolerances.for_task(s)",
+     "tolerances.default", f"{V}test_type_and_task_tolerances_apply_through_the_gate"),
+    ("gate: DEFAULT_TOLERANCE 0.5 -> 5.0", "evalkit/report/gate.py", "DEFAULT_TOLERANCE = 0.5",
+     "DEFAULT_TOLERANCE = 5.0", f"{V}test_without_tolerance_a_one_point_drop_fails_and_a_small_one_passes"),
+    ("gate: no finiteness check", "evalkit/report/gate.py", "math.isfinite(value) and value >= 0", "value >= 0",
+     f"{V}test_a_tolerance_that_is_not_a_finite_number_of_points_exits_2"),
+    ("gate: a full candidate against a sampled baseline", "evalkit/report/gate.py",
+     "if cand is not None and cand.sampled != base.sampled:",
+     "if cand is not None and cand.sampled and cand.sampled != base.sampled:",
+     f"{V}test_sampled_and_full_results_are_never_compared_either_way"),
+    ("gate: a baseline without main scores", "evalkit/report/gate.py",
+     "if self.baseline is None or (self.candidate is None and self.candidate_has_task):",
+     "if self.candidate is None and self.candidate_has_task:",
+     f"{V}test_a_baseline_without_main_scores_is_refused_not_passed"),
+    ("gate: a boundary 0.01 wide (0.505 passes at 0.5)", "evalkit/report/comparison.py", "EPSILON = 1e-9",
+     "EPSILON = 0.01", f"{V}test_the_tolerance_boundary_is_exact"),
+    ("gate: no float allowance (64.01 -> 63.51 fails)", "evalkit/report/comparison.py", "EPSILON = 1e-9",
+     "EPSILON = 0", f"{V}test_the_tolerance_boundary_is_exact"),
+    ("gate: per-task tolerances by card name only", "evalkit/report/gate.py",
+     "for key in (spec.mteb_task, spec.name):", "for key in (spec.name,):",
+     f"{V}test_type_and_task_tolerances_apply_through_the_gate"),
+    ("gate: --tolerance 0 refused", "evalkit/report/gate.py", "math.isfinite(value) and value >= 0",
+     "math.isfinite(value) and value > 0", f"{V}test_the_tolerance_boundary_is_exact"),
+    ("gate: regressions in suite order", "evalkit/report/gate.py",
+     'regressed = sorted(result.with_status("regressed"), key=lambda c: c.delta)',
+     'regressed = result.with_status("regressed")', f"{V}test_regressions_are_listed_worst_first"),
+    ("card: --update says updated but never writes", "evalkit/results/card.py",
+     "    write_text_atomic(readme, new)\n    return True", "    return True",
+     f"{V}test_card_emit_update_writes_the_readme"),
+    ("card: the org/ prefix kept in the model-index name", "evalkit/results/card.py",
+     'name or model.name.split("/")[-1]', "name or model.name",
+     f"{V}test_the_model_index_is_named_without_the_org_unless_named"),
+    ("card: import of a card without suite tasks succeeds", "evalkit/results/card.py", "    if not models:\n",
+     "    if models is None:\n", f"{V}test_a_card_without_suite_tasks_exits_2"),
+    ("card: org/m written to m/external", "evalkit/results/card.py", 'model.name.replace("/", "__")',
+     'model.name.split("/")[-1]', f"{V}test_import_writes_org_model_external_with_mteb_2_keys"),
+    ("ingest: the card's config unchecked", "evalkit/results/read.py",
+     "if same_dataset and (split, config) == (card.split, card.config):", "if same_dataset and split == card.split:",
+     f"{V}test_only_the_suites_config_of_a_multilingual_dataset_is_read"),
+    ("ingest: an old CMedQAv1.json wins", "evalkit/results/read.py",
+     "if task in suite.by_mteb_name and (task not in files or stem == task):", "if task in suite.by_mteb_name:",
+     f"{V}test_a_1x_file_of_a_renamed_task_never_beats_the_current_one"),
+    ("ingest: a card's BOM", "evalkit/results/read.py", 'read_text(path, encoding="utf-8-sig")', "read_text(path)",
+     f"{V}test_a_renamed_dataset_of_the_same_type_is_still_read_and_a_bom_is_no_matter"),
+    ("ingest: a renamed dataset of the same type", "evalkit/results/read.py",
+     'dataset.get("name") == card.name or dataset.get("type") == card.type', 'dataset.get("name") == card.name',
+     f"{V}test_a_renamed_dataset_of_the_same_type_is_still_read_and_a_bom_is_no_matter"),
+    ("metrics: `if value:` drops 0.0", "evalkit/metrics.py", "        if value is not None:\n",
+     "        if value:\n", f"{V}test_a_score_of_zero_is_a_score"),
+    ("metrics: legacy keys first (cos_sim_* into 2.x JSON)", "evalkit/metrics.py",
+     'dict.fromkeys((new + n, f"{card_prefix}_{n}"))', 'dict.fromkeys((f"{card_prefix}_{n}", new + n))',
+     f"{V}test_import_writes_org_model_external_with_mteb_2_keys"),
+    ("metrics: max_* only over two functions or more", "evalkit/metrics.py", "            if values:\n",
+     "            if len(values) > 1:\n", f"{V}test_pair_maxima_over_a_single_similarity_function"),
+    ("sampling: DISTRACTORS_PER_QUERY 0", "evalkit/run/sampling.py", "DISTRACTORS_PER_QUERY = 10",
+     "DISTRACTORS_PER_QUERY = 0", f"{S}test_retrieval_adds_ten_unjudged_documents_per_sampled_query"),
+    ("sampling: queries whose qrels are all 0", "evalkit/run/sampling.py",
+     "if any(score > 0 for score in qrels.get(q, {}).values())", "if q in qrels",
+     f"{S}test_queries_without_a_relevant_document_are_never_sampled"),
+    ("sampling: a cluster label of one sentence", "evalkit/run/sampling.py", "rng, per_label=2)", "rng, per_label=1)",
+     f"{S}test_every_clustering_label_kept_has_at_least_two_sentences"),
+    ("sampling: duplicate and never-drawn rows", "evalkit/run/sampling.py", "rng.sample(range(len(rows)), n)",
+     "rng.choices(range(len(rows)), k=n)", f"{S}test_sampled_rows_are_distinct_rows_of_the_data"),
+    ("cache: the prompt left out of the key", "evalkit/run/cache.py",
+     "head.update(f\"\\0{prompt_type.value if prompt_type else ''}\\0{prompt}\\0\".encode())",
+     "head.update(f\"\\0{prompt_type.value if prompt_type else ''}\\0\\0\".encode())",
+     f"{C}test_an_embedding_made_under_one_prompt_is_never_served_under_another"),
+    ("cache: the prompt type left out of the key", "evalkit/run/cache.py",
+     "head.update(f\"\\0{prompt_type.value if prompt_type else ''}\\0{prompt}\\0\".encode())",
+     'head.update(f"\\0\\0{prompt}\\0".encode())',
+     f"{C}test_an_embedding_made_under_one_prompt_is_never_served_under_another"),
+    ("cache: --batch-size ignored by the cached encoder", "evalkit/run/cache.py",
+     'batch_size = kwargs.get("batch_size", 32)', "batch_size = 32",
+     f"{C}test_the_batch_size_and_the_device_pool_reach_the_model"),
+    ("cache: the halved batch never reaches the model", "evalkit/run/runner.py",
+     'encode_kwargs={"batch_size": model.options.batch_size,', 'encode_kwargs={"batch_size": 32,',
+     f"{C}test_a_cached_run_encodes_with_the_batch_size_and_halves_it_on_out_of_memory"),
+    ("cache: the device pool never reaches encode", "evalkit/run/cache.py", "**{**kwargs, **self.encode_kwargs},",
+     "**kwargs,", f"{C}test_the_batch_size_and_the_device_pool_reach_the_model"),
+    ("cache: eviction deletes all but the newest shard", "evalkit/run/cache.py",
+     "                if total <= self.max_bytes:\n                    break\n", "",
+     f"{C}test_eviction_keeps_exactly_the_newest_shards_that_fit"),
+    ("cache: a corrupt .npy under valid keys raises", "evalkit/run/cache.py",
+     "            except BadShard as exc:\n                self._forget(shard)\n",
+     "            except BadShard as exc:\n                raise\n",
+     f"{C}test_a_damaged_shard_is_encoded_again_not_a_crash"),
+    ("cache: keys of texts cut to 64 characters", "evalkit/run/cache.py",
+     'digest.update(text.encode("utf-8", "surrogatepass"))',
+     'digest.update(text[:64].encode("utf-8", "surrogatepass"))',
+     f"{C}test_long_texts_sharing_a_prefix_keep_their_own_embeddings"),
+)  # fmt: skip
 
 COMPARE_SWAP = {
     ast.Lt: ast.LtE,
@@ -281,7 +382,7 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
                 plugin.start()
             # without the plugins that gc.collect() a large heap at exit or load entry points at start
             options = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:unraisableexception"]
-            code = pytest.main([*options, *tests], plugins=[plugin])
+            code = pytest.main([*options, *tests], plugins=[plugin] if plugin else [])
             if isinstance(plugin, _Trace):
                 sys.settrace(None)
                 lines = (
@@ -398,11 +499,33 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool,
     return score
 
 
+def run_listed(root: Path) -> bool:
+    """Apply each of issue 16's listed survivors (LISTED) and run the test written for it; True when all fail."""
+    caught = 0
+    for what, relative, before, after, test in LISTED:
+        path = root / relative
+        original = path.read_text(encoding="utf-8")
+        if original.count(before) != 1:
+            print(f"  NOT FOUND  {what}: {before!r} is not once in {relative}", flush=True)
+            continue
+        _write_source(path, original.replace(before, after))
+        try:
+            code, seconds = _fork_pytest(root, (test,), None, 600)
+        finally:
+            _write_source(path, original)
+        verdict = "killed" if code not in (0, 5) else "SURVIVED"
+        caught += verdict == "killed"
+        print(f"  {verdict:9} {what}  ({test.split('::')[-1]}, {seconds:.0f} s)", flush=True)
+    print(f"listed survivors: {caught} of {len(LISTED)} killed", flush=True)
+    return caught == len(LISTED)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", metavar="MODULE", help=f"modules to mutate: {', '.join(MODULES)} (all)")
     parser.add_argument("--show-killed", action="store_true", help="list the killed mutants too")
     parser.add_argument("--mutant", action="append", default=[], metavar="ID", help="run only these mutants")
+    parser.add_argument("--listed", action="store_true", help="check issue 16's listed survivors instead")
     parser.add_argument("--min-score", type=float, default=90.0, help="the score each module must reach (percent)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
@@ -418,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     equivalent = equivalent_ids()
     start = time.perf_counter()
     try:
+        if args.listed:
+            return 0 if run_listed(root) else 1
         only = set(args.mutant)
         modules = args.modules or [m for m in MODULES if not only or any(i.startswith(f"{m}-") for i in only)]
         scores = {m: run_module(m, root, equivalent, args.show_killed, only) for m in modules}
