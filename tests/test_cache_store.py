@@ -7,6 +7,7 @@ do, so that a vector served under the wrong key shows.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 
 import numpy as np
@@ -284,3 +285,80 @@ def test_eviction_waits_for_the_cache_lock_and_counts_torn_shards(tmp_path):
     writer.join(60)
     assert not writer.is_alive() and not torn.exists()
     assert len(store.get(_shard(0)[0])) == 50
+
+
+def test_a_cache_of_the_layout_before_the_marker_is_adopted(tmp_path):
+    identity = "0123456789abcdef0123456789abcdef"  # what evalkit named identity folders before the marker
+    keys, vectors = _shard(0)
+    EmbeddingStore(tmp_path, identity).add(keys, vectors)
+    (tmp_path / ".evalkit-cache").unlink()
+    (tmp_path / identity / ".00000000000000000001-1-0badf00d.npy.tmp").write_bytes(b"left by a crash")
+    assert len(EmbeddingStore(tmp_path, identity).get(keys)) == 50
+    assert (tmp_path / ".evalkit-cache").is_file()
+
+
+def test_changed_vector_bytes_under_valid_keys_are_never_served(tmp_path):
+    keys, vectors = _shard(0)
+    EmbeddingStore(tmp_path, "model").add(keys, vectors)
+    (shard,) = (tmp_path / "model").glob("*.npy")
+    data = bytearray(shard.read_bytes())
+    data[-4:] = np.float32(1e6).tobytes()  # the last row's last value: shape and dtype unchanged
+    shard.write_bytes(bytes(data))
+    assert EmbeddingStore(tmp_path, "model").get(keys) == {}
+    assert shard.with_name(shard.name + ".bad").is_file()
+
+
+@pytest.mark.parametrize("change", [{"dim": DIM // 2}, {"dtype": "float16"}, {"rows": 49}])
+def test_a_key_file_whose_header_disagrees_with_its_vectors_is_never_trusted(tmp_path, change):
+    keys, vectors = _shard(0)
+    EmbeddingStore(tmp_path, "model").add(keys, vectors)
+    (path,) = (tmp_path / "model").glob("*.keys")
+    magic, header, rest = path.read_bytes().split(b"\n", 2)  # checksum and keys unchanged
+    path.write_bytes(b"\n".join([magic, json.dumps(json.loads(header) | change).encode(), rest]))
+    assert EmbeddingStore(tmp_path, "model").get(keys) == {}
+    assert path.with_name(path.name + ".bad").is_file()
+
+
+def test_a_folder_of_identity_folders_holding_other_files_is_refused(tmp_path):
+    from evalkit.errors import OptionError
+
+    keys, vectors = _shard(0)
+    EmbeddingStore(tmp_path, "0123456789abcdef0123456789abcdef").add(keys, vectors)
+    (tmp_path / ".evalkit-cache").unlink()
+    (tmp_path / "0123456789abcdef0123456789abcdef" / "notes.txt").write_text("mine")
+    with pytest.raises(OptionError, match="not an evalkit embedding cache"):
+        EmbeddingStore(tmp_path, "0123456789abcdef0123456789abcdef")
+
+
+@pytest.mark.parametrize("failing", ["write", "rename"])
+def test_after_a_failed_write_the_store_writes_nothing_more_and_leaves_no_temporary(
+    tmp_path, monkeypatch, caplog, failing
+):
+    import errno
+    import os
+    from pathlib import Path
+
+    store = EmbeddingStore(tmp_path, "model")
+    store.add([], np.zeros((0, DIM), dtype=np.float32))
+    assert list((tmp_path / "model").iterdir()) == []  # nothing to store: no shard
+    write_bytes, replace = Path.write_bytes, os.replace
+
+    def full_disk(path, data):  # the vectors are written, then the key file is not
+        if path.name.endswith(".keys.tmp"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(path, data)
+
+    def failing_rename(source, target):  # both files are written, then the key file's rename fails
+        if str(source).endswith(".keys.tmp"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return replace(source, target)
+
+    if failing == "write":
+        monkeypatch.setattr(Path, "write_bytes", full_disk)
+    else:
+        monkeypatch.setattr(os, "replace", failing_rename)
+    store.add(*_shard(0))
+    monkeypatch.undo()  # space again: the run still goes on without the cache
+    store.add(*_shard(1))
+    assert not [p for p in (tmp_path / "model").iterdir() if p.name.endswith((".tmp", ".keys"))]
+    assert [r.message.count("No space left") for r in caplog.records] == [1]
