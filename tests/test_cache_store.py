@@ -293,8 +293,9 @@ def test_a_cache_of_the_layout_before_the_marker_is_adopted(tmp_path):
     EmbeddingStore(tmp_path, identity).add(keys, vectors)
     (tmp_path / ".evalkit-cache").unlink()
     (tmp_path / identity / ".00000000000000000001-1-0badf00d.npy.tmp").write_bytes(b"left by a crash")
+    (tmp_path / ".lock").write_bytes(b"")
     assert len(EmbeddingStore(tmp_path, identity).get(keys)) == 50
-    assert (tmp_path / ".evalkit-cache").is_file()
+    assert (tmp_path / ".evalkit-cache").read_text().startswith("evalkit embedding cache: evalkit deletes")
 
 
 def test_changed_vector_bytes_under_valid_keys_are_never_served(tmp_path):
@@ -308,8 +309,16 @@ def test_changed_vector_bytes_under_valid_keys_are_never_served(tmp_path):
     assert shard.with_name(shard.name + ".bad").is_file()
 
 
-@pytest.mark.parametrize("change", [{"dim": DIM // 2}, {"dtype": "float16"}, {"rows": 49}])
-def test_a_key_file_whose_header_disagrees_with_its_vectors_is_never_trusted(tmp_path, change):
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"dim": DIM // 2}, f"float32 (50, {DIM}), the key file says float32 (50, {DIM // 2})"),
+        ({"dtype": "float16"}, f"key file header says 'float16' rows of {DIM} dimensions"),
+        ({"dim": 0}, "key file header says 'float32' rows of 0 dimensions"),
+        ({"rows": 49}, "key file holds 50 keys, its header says 49"),
+    ],
+)
+def test_a_key_file_whose_header_disagrees_with_its_vectors_is_never_trusted(tmp_path, caplog, change, reason):
     keys, vectors = _shard(0)
     EmbeddingStore(tmp_path, "model").add(keys, vectors)
     (path,) = (tmp_path / "model").glob("*.keys")
@@ -317,17 +326,42 @@ def test_a_key_file_whose_header_disagrees_with_its_vectors_is_never_trusted(tmp
     path.write_bytes(b"\n".join([magic, json.dumps(json.loads(header) | change).encode(), rest]))
     assert EmbeddingStore(tmp_path, "model").get(keys) == {}
     assert path.with_name(path.name + ".bad").is_file()
+    assert f"failed its check ({reason}); its texts are encoded again" in caplog.text
 
 
-def test_a_folder_of_identity_folders_holding_other_files_is_refused(tmp_path):
+def test_one_dimensional_embeddings_are_stored(tmp_path):
+    keys, vectors = _shard(0)
+    EmbeddingStore(tmp_path, "model").add(keys, vectors[:, :1])
+    assert np.array_equal(np.stack(list(EmbeddingStore(tmp_path, "model").get(keys).values())), vectors[:, :1])
+
+
+IDENTITY = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("other", [f"{IDENTITY}/notes.txt", "photos/", IDENTITY, ".lock/"])
+def test_a_folder_holding_anything_but_identity_folders_of_shards_is_refused(tmp_path, other):
     from evalkit.errors import OptionError
 
-    keys, vectors = _shard(0)
-    EmbeddingStore(tmp_path, "0123456789abcdef0123456789abcdef").add(keys, vectors)
-    (tmp_path / ".evalkit-cache").unlink()
-    (tmp_path / "0123456789abcdef0123456789abcdef" / "notes.txt").write_text("mine")
+    path = tmp_path / other
+    if other == f"{IDENTITY}/notes.txt":
+        EmbeddingStore(tmp_path, IDENTITY).add(*_shard(0))
+        (tmp_path / ".evalkit-cache").unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir() if other.endswith("/") else path.write_text("mine")
+    if other != ".lock/":
+        (tmp_path / ".lock").write_bytes(b"")  # a lock file of the old layout, wherever it is listed
     with pytest.raises(OptionError, match="not an evalkit embedding cache"):
-        EmbeddingStore(tmp_path, "0123456789abcdef0123456789abcdef")
+        EmbeddingStore(tmp_path, "model")
+    assert path.exists() and not (tmp_path / ".evalkit-cache").exists()
+
+
+def test_a_new_cache_folder_is_made_with_its_parents_and_eviction_passes_other_files_by(tmp_path):
+    store = EmbeddingStore(tmp_path / "new" / "cache", "model", max_bytes=10**9)
+    (tmp_path / "new" / "cache" / "model" / "00000000000000000001-1-0badf00d.npy").symlink_to(tmp_path / "gone")
+    (tmp_path / "new" / "cache" / "notes.txt").write_text("put there after the cache was made")
+    keys, vectors = _shard(0)
+    store.add(keys, vectors)  # eviction weighs every shard file, one of them gone, and passes other files by
+    assert len(store.get(keys)) == 50 and (tmp_path / "new" / "cache" / "notes.txt").is_file()
 
 
 @pytest.mark.parametrize("failing", ["write", "rename"])
@@ -362,3 +396,27 @@ def test_after_a_failed_write_the_store_writes_nothing_more_and_leaves_no_tempor
     store.add(*_shard(1))
     assert not [p for p in (tmp_path / "model").iterdir() if p.name.endswith((".tmp", ".keys"))]
     assert [r.message.count("No space left") for r in caplog.records] == [1]
+
+
+def test_a_bad_key_file_among_good_shards_hides_none_of_them(tmp_path):
+    shards = [_shard(seed, rows=5) for seed in range(10)]
+    for keys, vectors in shards:
+        EmbeddingStore(tmp_path, "model").add(keys, vectors)
+    (tmp_path / "model" / "00000000000000000001-1-0badf00d.keys").write_bytes(b"not a key file")
+    found = EmbeddingStore(tmp_path, "model").get([key for keys, _ in shards for key in keys])
+    assert len(found) == 50
+    assert (tmp_path / "model" / "00000000000000000001-1-0badf00d.keys.bad").is_file()
+
+
+def test_eviction_deletes_a_quarantined_shard_before_the_oldest_good_one(tmp_path):
+    EmbeddingStore(tmp_path / "one", "m").add(*_shard(99))
+    shard_bytes = sum(p.stat().st_size for p in (tmp_path / "one").glob("*/*") if p.suffix in (".npy", ".keys"))
+    store = EmbeddingStore(tmp_path / "cache", "model", max_bytes=3 * shard_bytes)
+    for seed in range(3):
+        store.add(*_shard(seed))
+    (newest,) = sorted((tmp_path / "cache" / "model").glob("*.npy"))[-1:]  # names start with their time
+    newest.write_bytes(newest.read_bytes()[:-4] + np.float32(7).tobytes())
+    assert EmbeddingStore(tmp_path / "cache", "model").get(_shard(2)[0]) == {}  # quarantined
+    store.add(*_shard(3))  # four shards: one must go, the bad one
+    assert [len(EmbeddingStore(tmp_path / "cache", "model").get(_shard(s)[0])) for s in (0, 1, 3)] == [50, 50, 50]
+    assert not list((tmp_path / "cache" / "model").glob("*.bad"))
