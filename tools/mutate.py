@@ -56,9 +56,27 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_integrity_runs.py::test_1_eviction_deletes_only_shards",
         ),
     ),
-    "registry": ("evalkit/run/registry.py", ("tests/test_cache_store.py", "tests/test_registry.py")),
+    "registry": (
+        "evalkit/run/registry.py",
+        (
+            "tests/test_cache_store.py",
+            "tests/test_registry.py::test_cache_keys_hold_the_exact_prompt_or_instruction",
+            "tests/test_registry.py::test_registry_models_load_in_the_registrys_or_the_given_dtype_with_their_prompts",
+            "tests/test_registry.py::test_bad_models_are_one_line_and_exit_2",
+        ),
+    ),
 }
-PREIMPORTS = ("numpy", "yaml", "pytest", "hypothesis", "huggingface_hub", "datasets", "torch", "mteb")
+PREIMPORTS = (
+    "numpy",
+    "yaml",
+    "pytest",
+    "hypothesis",
+    "huggingface_hub",
+    "datasets",
+    "torch",
+    "sentence_transformers",
+    "mteb",
+)
 COPIED = ("evalkit", "tests", "tasks", "run_eval.py", "pyproject.toml")
 EQUIVALENT = re.compile(r"`(\w+-[0-9a-f]{8})`")
 
