@@ -351,3 +351,56 @@ def test_a_score_of_zero_is_a_score():
 def test_pair_maxima_over_a_single_similarity_function():
     assert card_metrics("PairClassification", {"dot_f1": 0.25}) == {"dot_f1": 25.0, "max_f1": 25.0}
     assert card_metrics("PairClassification", {"manhattan_ap": 0.0}) == {"manhattan_ap": 0.0, "max_ap": 0.0}
+
+
+# ---------------------------------------------------------------- the significance-aware gate and its reports
+
+
+def _predicted(folder: Path, scores: dict[str, float], predictions: list[float] | None = None) -> Path:
+    """A results folder of mteb 2.x files with these main scores; STSB with its predictions when given."""
+    from evalkit.results.predictions import write_predictions
+
+    folder.mkdir(parents=True)
+    for task, value in scores.items():
+        spec = SPECS[task]
+        entry = {"cosine_spearman": value / 100, "main_score": value / 100, "hf_subset": "default", "languages": []}
+        data = {"dataset_revision": "d", "task_name": task, "mteb_version": "2.0.0", "evaluation_time": 1.0}
+        data["scores"] = {spec.split: [entry]}
+        if task == "STSB" and predictions is not None:
+            data["predictions"] = "STSB.predictions.json.gz"
+            gold = [i % 6 for i in range(len(predictions))]
+            write_predictions(
+                folder / data["predictions"], {"type": "STS", "gold": gold, "scores": {"cosine_scores": predictions}}
+            )
+        (folder / f"{task}.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_the_significance_gate_reports_each_tasks_interval_or_its_fallback(tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    gold = [i % 6 for i in range(60)]
+    noisy = (np.asarray(gold) + np.random.default_rng(0).normal(0, 3, 60)).tolist()
+    base = _predicted(tmp_path / "base" / "org__m" / "r", {"STSB": 100.0, "AFQMC": 60.0}, [float(g) for g in gold])
+    cand = _predicted(tmp_path / "cand" / "org__m" / "r", {"STSB": 40.0, "AFQMC": 59.0}, noisy)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    reports = ("--json", str(tmp_path / "gate.json"), "--junit", str(tmp_path / "gate.xml"))
+    code = main(["check", str(cand), "--baseline", str(base), "--significance", "0.05", "--resamples", "200", *reports])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.splitlines()[:3] == [
+        "status     task   type  baseline  candidate   delta  tolerance  delta CI              p",
+        "REGRESSED  STSB   STS     100.00      40.00  -60.00        0.5  [-78.92, -36.11]  0.000",
+        "REGRESSED  AFQMC  STS      60.00      59.00   -1.00        0.5  tolerance only        –",
+    ]
+    assert "(2 regressed; significance 0.05: 1 tested, 1 on tolerance only): AFQMC, STSB\n" in out
+    assert "::error title=evalkit check%3A STSB regressed::STSB cos_sim_spearman fell from 100.00 (org/m)" in out
+    checks = {c["task"]: c for c in json.loads((tmp_path / "gate.json").read_text())["tasks"]}
+    assert checks["STSB"]["decided_by"] == "significance" and checks["STSB"]["p_value"] == 0.0
+    assert len(checks["STSB"]["delta_ci"]) == 2 and checks["STSB"]["paired"] is True
+    assert checks["AFQMC"]["decided_by"] == "tolerance" and checks["AFQMC"]["p_value"] is None
+    cases = {case.get("name"): case for case in ET.parse(tmp_path / "gate.xml").iter("testcase")}
+    assert "; delta CI [" in cases["STSB"].find("failure").get("message")
+    assert cases["AFQMC"].find("failure").get("message").endswith("; tolerance only, no predictions")
+    properties = {p.get("name"): p.get("value") for p in cases["STSB"].iter("property")}
+    assert properties["decided_by"] == "significance" and properties["p_value"] == "0.0"

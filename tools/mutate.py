@@ -46,7 +46,16 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_report.py::test_merge_revisions_prefers_runs_over_card_conversions",
         ),
     ),
-    "gate": ("evalkit/report/gate.py", ("tests/test_verdicts.py", "tests/test_gate.py", "tests/test_integrity.py")),
+    "gate": (
+        "evalkit/report/gate.py",
+        (
+            "tests/test_verdicts.py",
+            "tests/test_gate.py",
+            "tests/test_integrity.py",
+            "tests/test_conventions.py::test_check_annotates_each_regressed_task_on_github_actions",
+            "tests/test_conventions.py::test_annotations_escape_workflow_command_syntax",
+        ),
+    ),
     "sampling": ("evalkit/run/sampling.py", ("tests/test_sampling.py",)),
     "cache": (
         "evalkit/run/cache.py",
