@@ -381,7 +381,7 @@ def test_the_significance_gate_reports_each_tasks_interval_or_its_fallback(tmp_p
 
     gold = [i % 6 for i in range(60)]
     noisy = (np.asarray(gold) + np.random.default_rng(0).normal(0, 3, 60)).tolist()
-    base = _predicted(tmp_path / "base" / "org__m" / "r", {"STSB": 100.0, "AFQMC": 60.0}, [float(g) for g in gold])
+    base = _predicted(tmp_path / "base" / "org__m" / "r", {"STSB": 100.0, "AFQMC": 60.0, "BQ": 60.0}, gold)
     cand = _predicted(tmp_path / "cand" / "org__m" / "r", {"STSB": 40.0, "AFQMC": 59.0}, noisy)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     reports = ("--json", str(tmp_path / "gate.json"), "--junit", str(tmp_path / "gate.xml"))
@@ -393,8 +393,9 @@ def test_the_significance_gate_reports_each_tasks_interval_or_its_fallback(tmp_p
         "REGRESSED  STSB   STS     100.00      40.00  -60.00        0.5  [-78.92, -36.11]  0.000",
         "REGRESSED  AFQMC  STS      60.00      59.00   -1.00        0.5  tolerance only        –",
     ]
-    assert "(2 regressed; significance 0.05: 1 tested, 1 on tolerance only): AFQMC, STSB\n" in out
-    assert "::error title=evalkit check%3A STSB regressed::STSB cos_sim_spearman fell from 100.00 (org/m)" in out
+    assert "(2 regressed, 1 missing; significance 0.05: 1 tested, 2 on tolerance only): AFQMC, STSB, BQ\n" in out
+    assert "::error title=evalkit check%3A STSB regressed::STSB cos_sim_spearman fell from 100.00 (org/m) to " in out
+    assert "40.00 (org/m): -60.00 points, tolerance 0.5\n" in out
     checks = {c["task"]: c for c in json.loads((tmp_path / "gate.json").read_text())["tasks"]}
     assert checks["STSB"]["decided_by"] == "significance" and checks["STSB"]["p_value"] == 0.0
     assert len(checks["STSB"]["delta_ci"]) == 2 and checks["STSB"]["paired"] is True
@@ -402,5 +403,37 @@ def test_the_significance_gate_reports_each_tasks_interval_or_its_fallback(tmp_p
     cases = {case.get("name"): case for case in ET.parse(tmp_path / "gate.xml").iter("testcase")}
     assert "; delta CI [" in cases["STSB"].find("failure").get("message")
     assert cases["AFQMC"].find("failure").get("message").endswith("; tolerance only, no predictions")
+    assert (
+        cases["BQ"].find("failure").get("message")
+        == "BQ is missing from the candidate (baseline cos_sim_spearman 60.00)"
+    )
     properties = {p.get("name"): p.get("value") for p in cases["STSB"].iter("property")}
     assert properties["decided_by"] == "significance" and properties["p_value"] == "0.0"
+
+
+def test_a_drop_that_is_not_significant_is_noise_up_to_a_p_value_of_exactly_alpha(tmp_path, capsys):
+    import numpy as np
+
+    gold = [i % 6 for i in range(60)]
+    noise = np.random.default_rng(1).normal(0, 2, (2, 60))
+    base = _predicted(tmp_path / "base" / "org__m" / "r", {"STSB": 70.0, "AFQMC": 60.0}, (gold + noise[0]).tolist())
+    cand = _predicted(tmp_path / "cand" / "org__m" / "r", {"STSB": 68.0, "AFQMC": 59.0}, (gold + noise[1]).tolist())
+    args = ["check", str(cand), "--baseline", str(base), "--resamples", "200", "--json", str(tmp_path / "gate.json")]
+    assert main([*args, "--junit", str(tmp_path / "gate.xml")]) == 1  # without --significance: two regressions
+    messages = [case.find("failure").get("message") for case in ET.parse(tmp_path / "gate.xml").iter("testcase")]
+    assert messages[0] == "cos_sim_spearman 60.00 -> 59.00 (-1.00, tolerance 0.5)"  # the plain gate's message
+    assert all("tolerance only" not in m and "delta CI" not in m for m in messages)
+    assert main([*args, "--significance", "0.05"]) == 1  # AFQMC on its tolerance
+    (stsb,) = [c for c in json.loads((tmp_path / "gate.json").read_text())["tasks"] if c["task"] == "STSB"]
+    assert stsb["status"] == "noise" and 0.05 < stsb["p_value"] < 1
+    capsys.readouterr()
+    assert main([*args, "--significance", repr(stsb["p_value"]), "--tolerance-file", str(_tolerances(tmp_path))]) == 0
+    assert "PASS: org/m vs org/m, 2 tasks (1 noise, 1 ok; significance 0.21: " in capsys.readouterr().out
+    for alpha in ("0.0", "1.0", "1.5"):
+        assert main([*args, "--significance", alpha]) == 2
+        assert f"--significance {alpha}: a significance level between 0 and 1" in capsys.readouterr().err
+
+
+def _tolerances(tmp_path: Path) -> Path:
+    (tmp_path / "tol.yaml").write_text("AFQMC: 1\n")
+    return tmp_path / "tol.yaml"
