@@ -312,6 +312,18 @@ def test_a_card_without_suite_tasks_exits_2(tmp_path, capsys):
     assert len(errors) == 2 and "no result of suite 'c-mteb'" in errors[0] and not (tmp_path / "out").exists()
 
 
+def test_import_goes_into_an_empty_folder_but_never_over_other_results(tmp_path, capsys):
+    card = write_card(tmp_path, {"AFQMC": 61.0})
+    (tmp_path / "out" / "org__m" / "external").mkdir(parents=True)
+    assert main(["card", "import", str(card), "--output-dir", str(tmp_path / "out")]) == 0
+    assert evalkit.load_results(tmp_path / "out").tasks["AFQMC"].metrics == {"cos_sim_spearman": 61.0}
+    run = tmp_path / "runs" / "org__m" / "external"
+    run.mkdir(parents=True)
+    (run / "model_meta.json").write_text(json.dumps({"name": "org/m"}))  # a run's folder: no card it came from
+    assert main(["card", "import", str(card), "--output-dir", str(tmp_path / "runs")]) == 2
+    assert f"{run} already holds other results; import {card} into another output folder" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- reading cards and result folders
 
 

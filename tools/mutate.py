@@ -35,7 +35,14 @@ DOC = REPO / "docs" / "mutation.md"
 # module name -> (source file, the fast tests that cover it: test files or node ids)
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "metrics": ("evalkit/metrics.py", ("tests/test_metrics.py", "tests/test_verdicts.py", "tests/test_ingest.py")),
-    "card": ("evalkit/results/card.py", ("tests/test_verdicts.py", "tests/test_card.py")),
+    "card": (
+        "evalkit/results/card.py",
+        (
+            "tests/test_verdicts.py",
+            "tests/test_card.py",
+            "tests/test_integrity.py::test_3_a_second_card_with_the_same_name_is_refused",
+        ),
+    ),
     "read": (
         "evalkit/results/read.py",
         (
