@@ -478,8 +478,10 @@ def _write_source(path: Path, source: str) -> None:
 
 
 def equivalent_ids() -> set[str]:
-    """The ids of the mutants docs/mutation.md lists as equivalent."""
-    return set(EQUIVALENT.findall(DOC.read_text(encoding="utf-8"))) if DOC.exists() else set()
+    """The ids of the mutants docs/mutation.md lists as equivalent (in its "Equivalent mutants" section only)."""
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    section = text.partition("\n## Equivalent mutants\n")[2].partition("\n## ")[0]
+    return set(EQUIVALENT.findall(section))
 
 
 def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool, only: set[str]) -> float:
