@@ -439,6 +439,13 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
         time.sleep(0.05)
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the forked test runs): the wall time on a quiet
+    machine, near enough, whatever else shares the CPUs."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _within(test: str, entry: str) -> bool:
     """Whether a test's node id is `entry` of MODULES (a test file or a test's node id) or one of its tests."""
     return test == entry or test.startswith((f"{entry}::", f"{entry}["))
@@ -501,7 +508,7 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool,
         covered[test], cost[test] = {int(n) for n in numbers.split()}, float(took)
     at_import = covered.pop("<import>", set())
     counts = {"killed": 0, "timeout": 0, "survived": 0, "equivalent": 0}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     print(f"{module}: {len(found)} mutants of {relative}, tests {' '.join(tests)} ({seconds:.0f} s traced)", flush=True)
     try:
         for mutant in found:
@@ -531,7 +538,8 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool,
     scored = len(found) - counts["equivalent"]
     score = 100 * (counts["killed"] + counts["timeout"]) / scored if scored else 100.0
     tally = ", ".join(f"{n} {k}" for k, n in counts.items())
-    print(f"{module}: {score:.1f}% ({tally}; {(time.perf_counter() - start + seconds) / 60:.1f} min)", flush=True)
+    wall, cpu = (time.perf_counter() - start + seconds) / 60, (_cpu_seconds() - cpu) / 60
+    print(f"{module}: {score:.1f}% ({tally}; {wall:.1f} min, {cpu:.1f} min of CPU after the traced run)", flush=True)
     return score
 
 
