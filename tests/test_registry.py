@@ -168,6 +168,8 @@ def test_registry_models_load_in_the_registrys_or_the_given_dtype_with_their_pro
     assert instruct.prompts["apply_instruction_to_passages"] is False
     instruct, weights = load(E5_INSTRUCT, dtype="fp32", model_kwargs={"low_cpu_mem_usage": True})
     assert (instruct.dtype, weights) == ("fp32", torch.float32)
+    half, weights = load(E5, dtype="fp16")  # the registry names no dtype: the weights load in the one given
+    assert (half.dtype, weights) == ("fp16", torch.float16)
 
 
 PROMPTS = {"T2Retrieval-query": "检索：", "T2Retrieval-document": "文档：", "Reranking-query": "排序："}
@@ -240,6 +242,14 @@ def test_bad_models_are_one_line_and_exit_2(hub, real_data, tmp_path, capsys, mo
     err = capsys.readouterr().err.strip()
     assert message in err
     assert "Traceback" not in err
+
+
+def test_a_registry_cross_encoder_refuses_other_tasks_before_loading(six_snapshots, tmp_path, capsys):
+    name = "cross-encoder/ettin-reranker-17m-v1"  # not in the hub cache: the refusal comes first
+    assert run(tmp_path, six_snapshots, name, tasks="STSB,T2Reranking") == 2
+    assert f"--model {name}: is a cross-encoder: it scores the candidate lists of Reranking tasks only, not STSB" in (
+        capsys.readouterr().err
+    )
 
 
 def test_cross_encoder_refuses_other_tasks_up_front(cross_encoder, six_snapshots, tmp_path, capsys):
