@@ -211,6 +211,40 @@ def cross_encoder(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def registry_cross_encoder(hub, cross_encoder) -> str:
+    """A registry cross-encoder (loaded by mteb's CrossEncoderWrapper) in the hub cache: the seeded reranker."""
+    import mteb
+
+    name = "cross-encoder/ettin-reranker-17m-v1"
+    revision = mteb.get_model_meta(name).revision
+    folder = hub / f"models--{name.replace('/', '--')}"
+    shutil.copytree(cross_encoder, folder / "snapshots" / revision)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(revision)
+    return name
+
+
+def test_registry_loads_pass_the_loaders_own_options_and_only_those(hub, registry_cross_encoder, monkeypatch):
+    import mteb
+    import torch
+
+    from evalkit.run.models import ModelOptions, load_model
+
+    calls, get_model = [], mteb.get_model
+    monkeypatch.setattr(mteb, "get_model", lambda *args, **kwargs: calls.append(kwargs) or get_model(*args, **kwargs))
+    load_model(E5, ModelOptions(device="cpu"))
+    load_model(E5, ModelOptions(device="cpu", trust_remote_code=True))  # its loader takes the flag on
+    assert [call.get("trust_remote_code") for call in calls] == [None, True]
+    # Options beside the registry's own keep its dtype (fp16).
+    instruct = load_model(E5_INSTRUCT, ModelOptions(device="cpu", model_kwargs={"low_cpu_mem_usage": True}))
+    assert sorted(calls[-1]["model_kwargs"]) == ["dtype", "low_cpu_mem_usage"]
+    assert (instruct.dtype, next(instruct.model.parameters()).dtype) == ("fp16", torch.float16)
+    # A cross-encoder applies no prompts.
+    reranker = load_model(registry_cross_encoder, ModelOptions(device="cpu"))
+    assert (reranker.loader, reranker.dtype, reranker.prompts) == ("mteb registry (CrossEncoderWrapper)", "fp32", {})
+
+
 def test_cross_encoder_reranks_as_plain_mteb(cross_encoder, real_data, tmp_path, capsys):
     from sentence_transformers import CrossEncoder
 
@@ -259,15 +293,11 @@ def test_cross_encoder_refuses_other_tasks_up_front(cross_encoder, six_snapshots
     assert not (tmp_path / "minilm-reranker").exists()
 
 
-def test_registry_cross_encoder_reranks_as_plain_mteb(hub, cross_encoder, real_data, tmp_path):
+def test_registry_cross_encoder_reranks_as_plain_mteb(registry_cross_encoder, real_data, tmp_path):
     import mteb
 
-    name = "cross-encoder/ettin-reranker-17m-v1"  # loaded by mteb's CrossEncoderWrapper
+    name = registry_cross_encoder
     revision = mteb.get_model_meta(name).revision
-    folder = hub / f"models--{name.replace('/', '--')}"
-    shutil.copytree(cross_encoder, folder / "snapshots" / revision)
-    (folder / "refs").mkdir()
-    (folder / "refs" / "main").write_text(revision)
     expected = plain_mteb_scores(mteb.get_model(name, device="cpu"), "T2Reranking", real_data, "dev")
     assert run(tmp_path, real_data, name, tasks="T2Reranking") == 0
     assert written(tmp_path, name.replace("/", "__"), "T2Reranking")["map_at_1000"] == expected["map_at_1000"]
