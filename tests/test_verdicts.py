@@ -421,6 +421,7 @@ def test_the_significance_gate_reports_each_tasks_interval_or_its_fallback(tmp_p
     )
     properties = {p.get("name"): p.get("value") for p in cases["STSB"].iter("property")}
     assert properties["decided_by"] == "significance" and properties["p_value"] == "0.0"
+    assert "p_value" not in {p.get("name") for p in cases["AFQMC"].iter("property")}  # None: left out
 
 
 def test_a_drop_that_is_not_significant_is_noise_up_to_a_p_value_of_exactly_alpha(tmp_path, capsys):
@@ -429,18 +430,20 @@ def test_a_drop_that_is_not_significant_is_noise_up_to_a_p_value_of_exactly_alph
     gold = [i % 6 for i in range(60)]
     noise = np.random.default_rng(1).normal(0, 2, (2, 60))
     base = _predicted(tmp_path / "base" / "org__m" / "r", {"STSB": 70.0, "AFQMC": 60.0}, (gold + noise[0]).tolist())
-    cand = _predicted(tmp_path / "cand" / "org__m" / "r", {"STSB": 68.0, "AFQMC": 59.0}, (gold + noise[1]).tolist())
+    cand = _predicted(tmp_path / "cand" / "org__模型" / "r", {"STSB": 68.0, "AFQMC": 59.0}, (gold + noise[1]).tolist())
     args = ["check", str(cand), "--baseline", str(base), "--resamples", "200", "--json", str(tmp_path / "gate.json")]
     assert main([*args, "--junit", str(tmp_path / "gate.xml")]) == 1  # without --significance: two regressions
     messages = [case.find("failure").get("message") for case in ET.parse(tmp_path / "gate.xml").iter("testcase")]
     assert messages[0] == "cos_sim_spearman 60.00 -> 59.00 (-1.00, tolerance 0.5)"  # the plain gate's message
     assert all("tolerance only" not in m and "delta CI" not in m for m in messages)
     assert main([*args, "--significance", "0.05"]) == 1  # AFQMC on its tolerance
-    (stsb,) = [c for c in json.loads((tmp_path / "gate.json").read_text())["tasks"] if c["task"] == "STSB"]
+    text = (tmp_path / "gate.json").read_text(encoding="utf-8")
+    assert text.startswith('{\n  "passed": false,\n') and '"candidate": "org/模型",' in text
+    (stsb,) = [c for c in json.loads(text)["tasks"] if c["task"] == "STSB"]
     assert stsb["status"] == "noise" and 0.05 < stsb["p_value"] < 1
     capsys.readouterr()
     assert main([*args, "--significance", repr(stsb["p_value"]), "--tolerance-file", str(_tolerances(tmp_path))]) == 0
-    assert "PASS: org/m vs org/m, 2 tasks (1 noise, 1 ok; significance 0.21: " in capsys.readouterr().out
+    assert "PASS: org/模型 vs org/m, 2 tasks (1 noise, 1 ok; significance 0.21: " in capsys.readouterr().out
     for alpha in ("0.0", "1.0", "1.5"):
         assert main([*args, "--significance", alpha]) == 2
         assert f"--significance {alpha}: a significance level between 0 and 1" in capsys.readouterr().err
