@@ -362,6 +362,8 @@ def test_a_new_cache_folder_is_made_with_its_parents_and_eviction_passes_other_f
     keys, vectors = _shard(0)
     store.add(keys, vectors)  # eviction weighs every shard file, one of them gone, and passes other files by
     assert len(store.get(keys)) == 50 and (tmp_path / "new" / "cache" / "notes.txt").is_file()
+    store.add(*_shard(1))  # still writable: nothing failed
+    assert len(store.get(_shard(1)[0])) == 50
 
 
 @pytest.mark.parametrize("failing", ["write", "rename"])
