@@ -426,3 +426,30 @@ def test_eviction_deletes_a_quarantined_shard_before_the_oldest_good_one(tmp_pat
     store.add(*_shard(3))  # four shards: one must go, the bad one
     assert [len(EmbeddingStore(tmp_path / "cache", "model").get(_shard(s)[0])) for s in (0, 1, 3)] == [50, 50, 50]
     assert not list((tmp_path / "cache" / "model").glob("*.bad"))
+
+
+def test_the_run_record_counts_hits_and_encode_seconds(tmp_path):
+    stats = EncodeStats()
+    enc = CachedEncoder(PromptedModel(), "model@rev", EmbeddingStore(tmp_path, "model@rev"), stats)
+    encode(enc, ["a", "b", "a"])
+    encode(enc, ["b", "c"])
+    record = stats.record()
+    seconds = record.pop("encode_seconds")
+    assert record == {"texts_requested": 5, "unique_texts": 3, "texts_encoded": 3, "cache_hits": 2}
+    assert 0 < seconds < 60 and seconds == round(seconds, 3)
+
+
+def test_eviction_goes_past_the_shard_just_written_to_newer_ones(tmp_path):
+    # Another machine sharing the cache, its clock ahead, wrote a shard named later than the one just written.
+    EmbeddingStore(tmp_path / "one", "m").add(*_shard(99))
+    shard_bytes = sum(p.stat().st_size for p in (tmp_path / "one").glob("*/*") if p.suffix in (".npy", ".keys"))
+    EmbeddingStore(tmp_path / "cache", "other")
+    for path in (tmp_path / "one" / "m").iterdir():
+        path.rename(tmp_path / "cache" / "other" / f"99999999999999999999-1-0badf00d{path.suffix}")
+    (tmp_path / "cache" / "other" / "notes.keys").write_bytes(b"not a shard of evalkit's")
+    store = EmbeddingStore(tmp_path / "cache", "model", max_bytes=shard_bytes)
+    keys, vectors = _shard(0)
+    store.add(keys, vectors)
+    assert len(store.get(keys)) == 50
+    assert not list((tmp_path / "cache" / "other").glob("9*"))  # evicted: the cache holds one shard
+    assert len(EmbeddingStore(tmp_path / "cache", "other").get(_shard(99)[0])) == 0
