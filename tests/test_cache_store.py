@@ -32,7 +32,7 @@ class PromptedModel:
 
         prompt = _resolve_prompt(self.model_prompts, task_metadata, prompt_type) or ""
         texts = [text for batch in loader for text in batch["text"]]
-        self.calls.append({"texts": texts, "batch_size": loader.batch_size, **kwargs})
+        self.calls.append({"texts": texts, **kwargs, "batch_size": loader.batch_size})  # what the model is fed
         kind = prompt_type.value if prompt_type else ""
         return np.stack([vector(f"{kind}|{prompt}{text}") for text in texts])
 
