@@ -517,6 +517,9 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool,
     try:
         for mutant in found:
             lines = set(range(mutant.line, mutant.end_line + 1))
+            if not any(lines & hit for hit in covered.values()):
+                # CPython traces no line of a `continue` or `break` that an `if` jumps through: its `if` line counts
+                lines.add(mutant.line - 1)
             selected = _order(
                 set(covered) if lines & at_import else {t for t, hit in covered.items() if lines & hit}, cost
             )
