@@ -453,3 +453,12 @@ def test_eviction_goes_past_the_shard_just_written_to_newer_ones(tmp_path):
     assert len(store.get(keys)) == 50
     assert not list((tmp_path / "cache" / "other").glob("9*"))  # evicted: the cache holds one shard
     assert len(EmbeddingStore(tmp_path / "cache", "other").get(_shard(99)[0])) == 0
+
+
+def test_a_reader_finds_every_shard_another_run_adds_whatever_the_listing_order(tmp_path):
+    reader = EmbeddingStore(tmp_path, "model")
+    for seed in range(10):
+        reader.add(*_shard(seed, rows=2))
+    for seed in range(10, 20):
+        EmbeddingStore(tmp_path, "model").add(*_shard(seed, rows=2))
+    assert len(reader.get([key for seed in range(20) for key in _shard(seed, rows=2)[0]])) == 40
