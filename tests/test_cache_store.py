@@ -7,6 +7,7 @@ do, so that a vector served under the wrong key shows.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 
 import numpy as np
@@ -31,7 +32,7 @@ class PromptedModel:
 
         prompt = _resolve_prompt(self.model_prompts, task_metadata, prompt_type) or ""
         texts = [text for batch in loader for text in batch["text"]]
-        self.calls.append({"texts": texts, "batch_size": loader.batch_size, **kwargs})
+        self.calls.append({"texts": texts, **kwargs, "batch_size": loader.batch_size})  # what the model is fed
         kind = prompt_type.value if prompt_type else ""
         return np.stack([vector(f"{kind}|{prompt}{text}") for text in texts])
 
@@ -284,3 +285,180 @@ def test_eviction_waits_for_the_cache_lock_and_counts_torn_shards(tmp_path):
     writer.join(60)
     assert not writer.is_alive() and not torn.exists()
     assert len(store.get(_shard(0)[0])) == 50
+
+
+def test_a_cache_of_the_layout_before_the_marker_is_adopted(tmp_path):
+    identity = "0123456789abcdef0123456789abcdef"  # what evalkit named identity folders before the marker
+    keys, vectors = _shard(0)
+    EmbeddingStore(tmp_path, identity).add(keys, vectors)
+    (tmp_path / ".evalkit-cache").unlink()
+    (tmp_path / identity / ".00000000000000000001-1-0badf00d.npy.tmp").write_bytes(b"left by a crash")
+    (tmp_path / ".lock").write_bytes(b"")
+    assert len(EmbeddingStore(tmp_path, identity).get(keys)) == 50
+    assert (tmp_path / ".evalkit-cache").read_text().startswith("evalkit embedding cache: evalkit deletes")
+
+
+def test_changed_vector_bytes_under_valid_keys_are_never_served(tmp_path):
+    keys, vectors = _shard(0)
+    EmbeddingStore(tmp_path, "model").add(keys, vectors)
+    (shard,) = (tmp_path / "model").glob("*.npy")
+    data = bytearray(shard.read_bytes())
+    data[-4:] = np.float32(1e6).tobytes()  # the last row's last value: shape and dtype unchanged
+    shard.write_bytes(bytes(data))
+    assert EmbeddingStore(tmp_path, "model").get(keys) == {}
+    assert shard.with_name(shard.name + ".bad").is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"dim": DIM // 2}, f"float32 (50, {DIM}), the key file says float32 (50, {DIM // 2})"),
+        ({"dtype": "float16"}, f"key file header says 'float16' rows of {DIM} dimensions"),
+        ({"dim": 0}, "key file header says 'float32' rows of 0 dimensions"),
+        ({"rows": 49}, "key file holds 50 keys, its header says 49"),
+    ],
+)
+def test_a_key_file_whose_header_disagrees_with_its_vectors_is_never_trusted(tmp_path, caplog, change, reason):
+    keys, vectors = _shard(0)
+    EmbeddingStore(tmp_path, "model").add(keys, vectors)
+    (path,) = (tmp_path / "model").glob("*.keys")
+    magic, header, rest = path.read_bytes().split(b"\n", 2)  # checksum and keys unchanged
+    path.write_bytes(b"\n".join([magic, json.dumps(json.loads(header) | change).encode(), rest]))
+    assert EmbeddingStore(tmp_path, "model").get(keys) == {}
+    assert path.with_name(path.name + ".bad").is_file()
+    assert f"failed its check ({reason}); its texts are encoded again" in caplog.text
+
+
+def test_one_dimensional_embeddings_are_stored(tmp_path):
+    keys, vectors = _shard(0)
+    EmbeddingStore(tmp_path, "model").add(keys, vectors[:, :1])
+    assert np.array_equal(np.stack(list(EmbeddingStore(tmp_path, "model").get(keys).values())), vectors[:, :1])
+
+
+IDENTITY = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("other", [f"{IDENTITY}/notes.txt", "photos/", IDENTITY, ".lock/"])
+def test_a_folder_holding_anything_but_identity_folders_of_shards_is_refused(tmp_path, other):
+    from evalkit.errors import OptionError
+
+    path = tmp_path / other
+    if other == f"{IDENTITY}/notes.txt":
+        EmbeddingStore(tmp_path, IDENTITY).add(*_shard(0))
+        (tmp_path / ".evalkit-cache").unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir() if other.endswith("/") else path.write_text("mine")
+    if other != ".lock/":
+        (tmp_path / ".lock").write_bytes(b"")  # a lock file of the old layout, wherever it is listed
+    with pytest.raises(OptionError, match="not an evalkit embedding cache"):
+        EmbeddingStore(tmp_path, "model")
+    assert path.exists() and not (tmp_path / ".evalkit-cache").exists()
+
+
+def test_a_new_cache_folder_is_made_with_its_parents_and_eviction_passes_other_files_by(tmp_path):
+    EmbeddingStore(tmp_path / "one", "m").add(*_shard(99))
+    shard_bytes = sum(p.stat().st_size for p in (tmp_path / "one").glob("*/*") if p.suffix in (".npy", ".keys"))
+    store = EmbeddingStore(tmp_path / "new" / "cache", "model", max_bytes=shard_bytes)
+    gone = tmp_path / "new" / "cache" / "model" / "00000000000000000001-1-0badf00d.npy"
+    gone.symlink_to(tmp_path / "gone")
+    (tmp_path / "new" / "cache" / "notes.txt").write_text("put there after the cache was made")
+    keys, vectors = _shard(0)
+    store.add(keys, vectors)  # eviction weighs every shard file, one of them gone (0 bytes), and passes others by
+    assert len(store.get(keys)) == 50 and (tmp_path / "new" / "cache" / "notes.txt").is_file()
+    assert gone.is_symlink()  # the cache holds exactly its limit: nothing evicted
+    store.add(*_shard(1))  # still writable: nothing failed
+    assert len(store.get(_shard(1)[0])) == 50
+
+
+@pytest.mark.parametrize("failing", ["write", "rename"])
+def test_after_a_failed_write_the_store_writes_nothing_more_and_leaves_no_temporary(
+    tmp_path, monkeypatch, caplog, failing
+):
+    import errno
+    import os
+    from pathlib import Path
+
+    store = EmbeddingStore(tmp_path, "model")
+    store.add([], np.zeros((0, DIM), dtype=np.float32))
+    assert list((tmp_path / "model").iterdir()) == []  # nothing to store: no shard
+    write_bytes, replace = Path.write_bytes, os.replace
+
+    def full_disk(path, data):  # the vectors are written, then the key file is not
+        if path.name.endswith(".keys.tmp"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(path, data)
+
+    def failing_rename(source, target):  # both files are written, then the key file's rename fails
+        if str(source).endswith(".keys.tmp"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return replace(source, target)
+
+    if failing == "write":
+        monkeypatch.setattr(Path, "write_bytes", full_disk)
+    else:
+        monkeypatch.setattr(os, "replace", failing_rename)
+    store.add(*_shard(0))
+    monkeypatch.undo()  # space again: the run still goes on without the cache
+    store.add(*_shard(1))
+    assert not [p for p in (tmp_path / "model").iterdir() if p.name.endswith((".tmp", ".keys"))]
+    assert [r.message.count("No space left") for r in caplog.records] == [1]
+
+
+def test_a_bad_key_file_among_good_shards_hides_none_of_them(tmp_path):
+    shards = [_shard(seed, rows=5) for seed in range(10)]
+    for keys, vectors in shards:
+        EmbeddingStore(tmp_path, "model").add(keys, vectors)
+    (tmp_path / "model" / "00000000000000000001-1-0badf00d.keys").write_bytes(b"not a key file")
+    found = EmbeddingStore(tmp_path, "model").get([key for keys, _ in shards for key in keys])
+    assert len(found) == 50
+    assert (tmp_path / "model" / "00000000000000000001-1-0badf00d.keys.bad").is_file()
+
+
+def test_eviction_deletes_a_quarantined_shard_before_the_oldest_good_one(tmp_path):
+    EmbeddingStore(tmp_path / "one", "m").add(*_shard(99))
+    shard_bytes = sum(p.stat().st_size for p in (tmp_path / "one").glob("*/*") if p.suffix in (".npy", ".keys"))
+    store = EmbeddingStore(tmp_path / "cache", "model", max_bytes=3 * shard_bytes)
+    for seed in range(3):
+        store.add(*_shard(seed))
+    (newest,) = sorted((tmp_path / "cache" / "model").glob("*.npy"))[-1:]  # names start with their time
+    newest.write_bytes(newest.read_bytes()[:-4] + np.float32(7).tobytes())
+    assert EmbeddingStore(tmp_path / "cache", "model").get(_shard(2)[0]) == {}  # quarantined
+    store.add(*_shard(3))  # four shards: one must go, the bad one
+    assert [len(EmbeddingStore(tmp_path / "cache", "model").get(_shard(s)[0])) for s in (0, 1, 3)] == [50, 50, 50]
+    assert not list((tmp_path / "cache" / "model").glob("*.bad"))
+
+
+def test_the_run_record_counts_hits_and_encode_seconds(tmp_path):
+    stats = EncodeStats()
+    enc = CachedEncoder(PromptedModel(), "model@rev", EmbeddingStore(tmp_path, "model@rev"), stats)
+    encode(enc, ["a", "b", "a"])
+    encode(enc, ["b", "c"])
+    record = stats.record()
+    seconds = record.pop("encode_seconds")
+    assert record == {"texts_requested": 5, "unique_texts": 3, "texts_encoded": 3, "cache_hits": 2}
+    assert 0 < seconds < 60 and seconds == round(seconds, 3)
+
+
+def test_eviction_goes_past_the_shard_just_written_to_newer_ones(tmp_path):
+    # Another machine sharing the cache, its clock ahead, wrote a shard named later than the one just written.
+    EmbeddingStore(tmp_path / "one", "m").add(*_shard(99))
+    shard_bytes = sum(p.stat().st_size for p in (tmp_path / "one").glob("*/*") if p.suffix in (".npy", ".keys"))
+    EmbeddingStore(tmp_path / "cache", "other")
+    for path in (tmp_path / "one" / "m").iterdir():
+        path.rename(tmp_path / "cache" / "other" / f"99999999999999999999-1-0badf00d{path.suffix}")
+    (tmp_path / "cache" / "other" / "notes.keys").write_bytes(b"not a shard of evalkit's")
+    store = EmbeddingStore(tmp_path / "cache", "model", max_bytes=shard_bytes)
+    keys, vectors = _shard(0)
+    store.add(keys, vectors)
+    assert len(store.get(keys)) == 50
+    assert not list((tmp_path / "cache" / "other").glob("9*"))  # evicted: the cache holds one shard
+    assert len(EmbeddingStore(tmp_path / "cache", "other").get(_shard(99)[0])) == 0
+
+
+def test_a_reader_finds_every_shard_another_run_adds_whatever_the_listing_order(tmp_path):
+    reader = EmbeddingStore(tmp_path, "model")
+    for seed in range(10):
+        reader.add(*_shard(seed, rows=2))
+    for seed in range(10, 20):
+        EmbeddingStore(tmp_path, "model").add(*_shard(seed, rows=2))
+    assert len(reader.get([key for seed in range(20) for key in _shard(seed, rows=2)[0]])) == 40

