@@ -220,7 +220,7 @@ def main() -> None:
     warm = min((figures["warm-1"], figures["warm-2"]), key=lambda f: f["seconds"])
     print(f"cold (defaults) / plain mteb: {cold['seconds'] / plain:.2f}")
     print(f"cold, one stream + 2 workers / plain mteb: {stream['seconds'] / plain:.2f}")
-    ratio = warm['seconds'] / cold['seconds']
+    ratio = warm["seconds"] / cold["seconds"]
     print(f"warm rerun (the faster of --workers 1 and 2) / cold run (defaults): {ratio:.2f}")
     print(f"warm --workers 2 / --workers 1: {figures['warm-2']['seconds'] / figures['warm-1']['seconds']:.2f}")
     print(
