@@ -335,12 +335,9 @@ class EncodeStats:
         }
 
 
-def text_keys(
-    model_identity: str, encoder, texts: list[str], task_metadata, prompt_type, hf_split: str, hf_subset: str
-) -> list[bytes]:
+def text_keys(model_identity: str, prompt_type, prompt: str, texts: list[str]) -> list[bytes]:
     """Each text's cache key: the SHA-256 of the model identity, the prompt type, the exact prompt or instruction
-    `encoder` (an mteb model) applies for this task (`registry.applied_prompt`), and the text."""
-    prompt = applied_prompt(encoder, task_metadata, prompt_type, hf_split, hf_subset)
+    the model applies to it (`registry.applied_prompt`), and the text."""
     head = hashlib.sha256(model_identity.encode())
     head.update(f"\0{prompt_type.value if prompt_type else ''}\0{prompt}\0".encode())
     keys = []
@@ -386,7 +383,8 @@ class CachedEncoder:
         from torch.utils.data import DataLoader
 
         texts = [text for batch in inputs for text in batch["text"]]
-        keys = text_keys(self.model_identity, self.inner, texts, task_metadata, prompt_type, hf_split, hf_subset)
+        prompt = applied_prompt(self.inner, task_metadata, prompt_type, hf_split, hf_subset)
+        keys = text_keys(self.model_identity, prompt_type, prompt, texts)
         self.stats.texts_requested += len(keys)
         self.stats.unique.update(keys)
         found = self.store.get(list(dict.fromkeys(keys)))

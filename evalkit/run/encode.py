@@ -59,8 +59,8 @@ class TextRecorder:
 
     def encode(self, inputs, *, task_metadata, hf_split: str, hf_subset: str, prompt_type=None, **kwargs) -> np.ndarray:
         texts = [text for batch in inputs for text in batch["text"]]
-        keys = text_keys(self.model_identity, self.inner, texts, task_metadata, prompt_type, hf_split, hf_subset)
         prompt = applied_prompt(self.inner, task_metadata, prompt_type, hf_split, hf_subset)
+        keys = text_keys(self.model_identity, prompt_type, prompt, texts)
         for key, text in zip(keys, texts):
             if key not in self.requests:
                 self.requests[key] = Request(text, prompt, prompt_type, task_metadata, hf_split, hf_subset)

@@ -28,8 +28,10 @@ from evalkit.run.models import (
     ModelOptions,
     Resolution,
     _checked_wrapper_class,
-    _hub_revision,
+    check_batch_size,
+    check_revision,
     load_model,
+    recorded_revision,
     resolve_devices,
     resolve_dtype,
 )
@@ -175,15 +177,11 @@ def open_model(
     found: Resolution, options: ModelOptions, cache_root: Path, revision: str | None = None, name: str | None = None
 ) -> LazyModel:
     """The model for a cached run as a `LazyModel`, loaded at once when its facts are not remembered yet."""
-    from evalkit.errors import OptionError
-
-    if options.batch_size < 1:
-        raise OptionError("batch_size", options.batch_size, "must be a positive number")
-    if revision and not found.is_hub:
-        raise OptionError("revision", revision, f"applies to hub models; {found.target} is a local model")
+    check_batch_size(options)
+    check_revision(found, revision)
     devices = resolve_devices(options.device)
     dtype = resolve_dtype(options.dtype, devices[0])
-    recorded = (_hub_revision(found.target, revision) if found.is_hub else None) or NO_REVISION
+    recorded = recorded_revision(found, revision)
     model = LazyModel(
         model=None,
         name=name or found.name,

@@ -346,8 +346,7 @@ def load_model(spec, options: ModelOptions, revision: str | None = None, name: s
     """
     from sentence_transformers import SentenceTransformer
 
-    if options.batch_size < 1:
-        raise OptionError("batch_size", options.batch_size, "must be a positive number")
+    check_batch_size(options)
     if isinstance(spec, SentenceTransformer):
         return _in_memory(spec, options, name)
     start = time.perf_counter()
@@ -358,20 +357,35 @@ def load_model(spec, options: ModelOptions, revision: str | None = None, name: s
 
 def _load(spec, options: ModelOptions, revision: str | None, name: str | None) -> LoadedModel:
     found = spec if isinstance(spec, Resolution) else resolve(spec, options.source)
-    if revision and not found.is_hub:
-        raise OptionError("revision", revision, f"applies to hub models; {found.target} is a local model")
+    check_revision(found, revision)
     devices = resolve_devices(options.device)
     if found.meta is not None:
         return _from_registry(found, options, revision, name, devices)
     dtype = resolve_dtype(options.dtype, devices[0])
     _warn_cpu_dtype(dtype, devices[0])
     model = _load_sentence_transformers(found, options, revision, dtype, devices[0])
-    recorded = (_hub_revision(found.target, revision) if found.is_hub else None) or NO_REVISION
+    recorded = recorded_revision(found, revision)
     if found.cross_encoder:
         return _cross_encoder(model, found, name or found.name, recorded, dtype, options, devices)
     loaded = _loaded(model, name or found.name, recorded, found.target, dtype, options, devices)
     loaded.loader = found.loader
     return loaded
+
+
+def check_batch_size(options: ModelOptions) -> None:
+    if options.batch_size < 1:
+        raise OptionError("batch_size", options.batch_size, "must be a positive number")
+
+
+def check_revision(found: Resolution, revision: str | None) -> None:
+    """A revision names a hub commit: a local model has none."""
+    if revision and not found.is_hub:
+        raise OptionError("revision", revision, f"applies to hub models; {found.target} is a local model")
+
+
+def recorded_revision(found: Resolution, revision: str | None) -> str:
+    """The revision results record: the hub commit loaded, else `NO_REVISION`."""
+    return (_hub_revision(found.target, revision) if found.is_hub else None) or NO_REVISION
 
 
 def _warn_cpu_dtype(dtype: str, device: str) -> None:

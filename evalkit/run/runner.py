@@ -205,16 +205,18 @@ def run_tasks(
 ) -> RunReport:
     """Evaluate each task for each variant of `plan`; a failing task is reported and the others still run.
 
-    Cached mode runs in two phases: the encode phase (`encode.py`) embeds every missing text of every task as one
-    stream, then the tasks are evaluated from the cache, in `options.workers` processes where the model's facts
-    allow a worker without the model. The reference mode evaluates one task after the other, each encoding its own
-    texts, as plain mteb does.
+    Cached mode first evaluates from the cache alone whatever is all cached (a rerun). On a GPU or with several
+    workers, the encode phase (`encode.py`) then embeds every missing text of the other tasks as one stream, and
+    the tasks are evaluated from the cache in `options.workers` processes where the model's facts allow a worker
+    without the model; a serial CPU run encodes each task's missing texts as it evaluates it. The reference mode
+    evaluates one task after the other, each encoding its own texts, as plain mteb does.
     """
     observer = observer or RunObserver()
     for variant in plan:
         check_same_model(variant.folder, model, options.overwrite, specs)
     _write_meta(model, options, plan)
     report = RunReport(folders=[v.folder for v in plan])
+    facts = _facts(model) if options.store is not None else None
     start = time.monotonic()
     try:
         jobs = [
@@ -223,16 +225,16 @@ def run_tasks(
             if (job := plan_job(model, spec, plan, options, report, (index, len(specs)), observer))
         ]
         if options.store is not None and jobs and not model.cross_encoder:
-            if _workers(model, options, jobs) > 1:
+            if _workers(facts, options, jobs) > 1:
                 parallel.start_server()  # its imports overlap what comes before the evaluation
             if options.store.holds_any():  # a rerun: what is all cached is evaluated without recording it
                 with report.timed("cache_only"):
-                    jobs = _evaluate(model, jobs, options, report, observer, cache_only=True)
-            if _workers(model, options, jobs) > 1 or not model.device.startswith(("cpu", "mps")):
+                    jobs = _evaluate(model, facts, jobs, options, report, observer, cache_only=True)
+            if _workers(facts, options, jobs) > 1 or not model.device.startswith(("cpu", "mps")):
                 with report.timed("encode_phase"):
                     _encode_phase(model, jobs, options, report)
         with report.timed("evaluation"):
-            _evaluate(model, jobs, options, report, observer)
+            _evaluate(model, facts, jobs, options, report, observer)
     except KeyboardInterrupt:
         report.interrupted = True
     report.outcomes.sort(key=lambda o: o.position[0])  # suite order (parallel workers finish in any order)
@@ -251,9 +253,9 @@ def _facts(model: LoadedModel) -> ModelFacts | None:
     return None
 
 
-def _workers(model: LoadedModel, options: RunOptions, jobs: list[Job]) -> int:
-    """How many processes evaluate: 1 in the reference mode or without the model's facts."""
-    if options.store is None or _facts(model) is None:
+def _workers(facts: ModelFacts | None, options: RunOptions, jobs: list[Job]) -> int:
+    """How many processes evaluate: 1 without the model's facts (the reference mode among others)."""
+    if facts is None:
         return 1
     return options.workers or parallel.default_workers(len(jobs))
 
@@ -265,8 +267,6 @@ def _encode_phase(model: LoadedModel, jobs: list[Job], options: RunOptions, repo
     that never waits for a task's evaluation) or with parallel workers (which need every text cached first). On
     the CPU of a serial run each task encodes its missing texts through the cache as it is evaluated: measured
     faster there, with the same scores (docs/performance.md)."""
-    if model.cross_encoder:
-        return
     requests: dict = {}
     wrapper = model.mteb_wrapper()
     for job in jobs:
@@ -282,7 +282,13 @@ def _encode_phase(model: LoadedModel, jobs: list[Job], options: RunOptions, repo
 
 
 def _evaluate(
-    model: LoadedModel, jobs: list[Job], options: RunOptions, report: RunReport, observer, cache_only: bool = False
+    model: LoadedModel,
+    facts: ModelFacts | None,
+    jobs: list[Job],
+    options: RunOptions,
+    report: RunReport,
+    observer,
+    cache_only: bool = False,
 ) -> list[Job]:
     """Evaluate the jobs: in worker processes where every text is cached, else in this process, with the model.
 
@@ -290,12 +296,12 @@ def _evaluate(
     unevaluated (the encode phase then records and encodes them).
     """
     local, missed = jobs, []
-    workers = _workers(model, options, jobs)
+    workers = _workers(facts, options, jobs)
     ready = [job for job in jobs if job.recorded or cache_only]
     if workers > 1 and len(ready) > 1:
         local = [job for job in jobs if not (job.recorded or cache_only)]
         quiet = replace(settings(model, options), show_progress=False)
-        setup = parallel.WorkerSetup(options.store.root, _facts(model), quiet)
+        setup = parallel.WorkerSetup(options.store.root, facts, quiet)
         report.workers = workers
         for job, evaluated, stats in parallel.evaluate_parallel(ready, setup, workers):
             if any(item.missing for item in evaluated):
@@ -430,12 +436,12 @@ def finish_job(
             metric, score = main_score(card_scores(item.result.scores, spec), spec.type, options.main_metrics)
             if score is None:
                 raise RuntimeError(f"mteb gave no finite {metric} (NaN or infinite embeddings?)")
-            saved = None
+            saved, target = None, predictions_file(item.path)
             if item.predictions is not None:
-                write_predictions(predictions_file(item.path), item.predictions)
-                saved = predictions_file(item.path).name
+                write_predictions(target, item.predictions)
+                saved = target.name
             else:  # predictions of an earlier run would not match this result
-                predictions_file(item.path).unlink(missing_ok=True)
+                target.unlink(missing_ok=True)
             write(
                 item.result,
                 item.path,
