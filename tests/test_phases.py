@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SIX_TASKS, result_file, run_sample
+from conftest import SIX_TASKS, plain_mteb_scores, result_file, run_sample
+from test_cache import DEDUP_TOLERANCE, _numbers
 
 MODEL_DIR = "sentence-transformers__all-MiniLM-L6-v2"
 
@@ -51,6 +52,14 @@ def test_the_encode_phase_asks_the_model_for_each_unique_text_once(counted):
         assert [len(t) for t in call] == sorted((len(t) for t in call), reverse=True)  # longest first
     assert summary["model_load_seconds"] > 0
     assert summary["texts_per_second"]["cpu"] > 0
+
+
+@pytest.mark.parametrize("task_name", sorted(SIX_TASKS))
+def test_the_encode_phase_and_the_workers_agree_with_plain_mteb(counted, six_snapshots, minilm, task_name):
+    split = SIX_TASKS[task_name][1]
+    ours = result_file(counted[0], task_name)["scores"][split][0]  # one stream, evaluated by two workers
+    for key, value in _numbers(plain_mteb_scores(minilm, task_name, six_snapshots, split)).items():
+        assert ours[key] == pytest.approx(value, abs=DEDUP_TOLERANCE), (task_name, key)
 
 
 @pytest.fixture(scope="module")
