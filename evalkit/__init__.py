@@ -103,15 +103,16 @@ def evaluate(
     skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
     `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
     `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
-    In cached mode a sentence-transformers model loads only when a text is missing from the cache; on a GPU or with
-    several `workers` (default: one per core but one, at most 8) every missing text is encoded in one stream
-    before the evaluation, and the workers evaluate from the cache, each single-threaded, so the scores do not
-    depend on `workers`. `batch_size="auto"` (or `"auto:N"`) grows the batch of that stream while GPU memory
-    allows.
+    In cached mode a sentence-transformers model loads only when a text is missing from the cache. What is all
+    cached is evaluated first, by `workers` processes (default: one per core, at most 8); on a GPU, or with
+    `workers` above 1 given, every missing text is then encoded in one stream and the workers evaluate the rest
+    from the cache too. Each worker is single-threaded, so the scores do not depend on `workers`.
+    `batch_size="auto"` (or `"auto:N"`) grows the batch of that stream while GPU memory allows.
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
     """
     from evalkit.errors import OptionError
-    from evalkit.run.cache import EmbeddingStore
+    from evalkit.run import parallel
+    from evalkit.run.cache import EmbeddingStore, holds_embeddings
     from evalkit.run.lazy import can_defer, open_model
     from evalkit.run.models import load_model, resolve
     from evalkit.run.runner import RunObserver, run_tasks, variants, write_run_files
@@ -121,6 +122,9 @@ def evaluate(
     if workers is not None and workers < 1:
         raise OptionError("workers", workers, "must be a positive number")
     setup = _Setup.of(suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts)
+    if setup.cache_dir is not None and holds_embeddings(setup.cache_dir):
+        parallel.start_server(workers, len(setup.specs))  # a rerun's workers: their imports overlap this process's
+    setup.check_tasks()
     found = resolve(str(model), model_source) if isinstance(model, (str, Path)) else model
     cross = [s.name for s in setup.specs if s.type != "Reranking"] if getattr(found, "cross_encoder", False) else []
     if cross:
@@ -190,6 +194,7 @@ def evaluate_many(
 
     settings = {key: p.default for key, p in params.items() if p.default is not p.empty} | options
     setup = _Setup.of(**{key: settings[key] for key in inspect.signature(_Setup.of).parameters})
+    setup.check_tasks()
     return evaluate_on_ray(specs, setup, settings, ray, ray_cpus_per_worker, observer)
 
 
@@ -221,8 +226,7 @@ class _Setup:
     def of(cls, suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts) -> _Setup:
         from evalkit.errors import OptionError
         from evalkit.run.cache import claim_root, default_cache_dir
-        from evalkit.run.data import check_snapshot
-        from evalkit.suite import load_prompts, load_task
+        from evalkit.suite import load_prompts
 
         if not cache and (dims or cache_dir or cache_max_gb):
             raise OptionError("cache", False, "the reference mode takes no dims, cache_dir or cache_max_gb")
@@ -231,10 +235,6 @@ class _Setup:
         data_dir = Path(data_dir) if data_dir is not None else the_suite.data_dir
         if data_dir is not None and not data_dir.is_dir():
             raise OptionError("data_dir", data_dir, "is not a folder")
-        for spec in specs:  # mistakes in the suite or the data folder show before the model loads
-            task = load_task(spec)
-            if data_dir is not None:
-                check_snapshot(task, data_dir)
         output_dir = Path(output_dir)
         cache_dir = None if not cache else Path(cache_dir) if cache_dir else default_cache_dir()
         for folder, option in ((output_dir, "output_dir"), (cache_dir, "cache_dir")):
@@ -248,6 +248,16 @@ class _Setup:
         max_bytes = int((cache_max_gb or DEFAULT_CACHE_GB) * 2**30)
         merged = the_suite.prompts | (load_prompts(Path(prompts), the_suite) if prompts else {})
         return cls(the_suite, specs, data_dir, output_dir, cache_dir, max_bytes, merged)
+
+    def check_tasks(self) -> None:
+        """Mistakes in the suite or the data folder show before the model loads (this imports mteb)."""
+        from evalkit.run.data import check_snapshot
+        from evalkit.suite import load_task
+
+        for spec in self.specs:
+            task = load_task(spec)
+            if self.data_dir is not None:
+                check_snapshot(task, self.data_dir)
 
     def model_options(
         self, device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt, source, trust_remote_code,

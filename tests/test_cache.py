@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -53,6 +54,8 @@ def test_cold_run_encodes_each_unique_text_once(cold, tmp_path):
     assert set(summary["task_seconds"]) == set(SIX_TASKS)
     assert summary["device"] == "cpu" and summary["dtype"] == "fp32" and summary["batch_size"] == 32
     assert summary["versions"]["mteb"].startswith("2.")
+    # on the CPU without --workers each task encodes its own texts as it is evaluated: no recording pass, no workers
+    assert summary["workers"] == 1 and set(summary["phase_seconds"]) == {"evaluation"}
 
 
 def test_repeated_texts_are_encoded_once(tmp_path):
@@ -84,6 +87,9 @@ def test_warm_rerun_encodes_nothing_and_scores_the_same(cold, six_snapshots, tmp
     summary = _summary(tmp_path)
     assert summary["texts_encoded"] == 0
     assert summary["cache_hits"] == summary["texts_requested"] > 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert summary["workers"] == min(cores, len(SIX_TASKS), 8)  # by default one worker per core evaluates a rerun
+    assert set(summary["phase_seconds"]) == {"cache_only", "evaluation"}  # all cached: nothing recorded
     for task_name, (_, split) in SIX_TASKS.items():
         assert _numbers(result_file(tmp_path, task_name)["scores"][split][0]) == _numbers(
             result_file(out, task_name)["scores"][split][0]

@@ -169,3 +169,16 @@ def test_workers_never_rerun_a_script_without_a_main_guard(counted, six_snapshot
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert mark.read_text() == "ran\n"
     assert _summary(tmp_path / "out")["workers"] == 2
+
+
+def test_workers_start_the_slowest_task_types_first():
+    from types import SimpleNamespace
+
+    from evalkit.run.parallel import slowest_first
+
+    kinds = ["STS", "Retrieval", "Classification", "PairClassification", "Clustering", "Classification", "Reranking"]
+    jobs = [SimpleNamespace(spec=SimpleNamespace(type=kind, name=f"{kind}{i}")) for i, kind in enumerate(kinds)]
+    order = [job.spec.name for job in slowest_first(jobs)]
+    assert order == [
+        "Classification2", "Classification5", "Clustering4", "Retrieval1", "Reranking6", "PairClassification3", "STS0"
+    ]  # fmt: skip

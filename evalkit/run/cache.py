@@ -88,6 +88,11 @@ def _is_unmarked_cache(entries: list[Path]) -> bool:
     return True
 
 
+def holds_embeddings(root: Path) -> bool:
+    """Whether the cache at `root` holds any model's embeddings (a run there may be a rerun)."""
+    return root.is_dir() and any(IDENTITY_FOLDER.fullmatch(entry.name) for entry in root.iterdir())
+
+
 class MissingEmbeddings(RuntimeError):
     """A text is not in the cache and this encoder may not encode it (a worker, or the cache-only first pass)."""
 

@@ -1,4 +1,4 @@
-"""Evaluating tasks in parallel worker processes, from cached embeddings only (`workers`).
+"""Evaluating tasks in parallel worker processes, from cached embeddings only (`workers`), slowest task types first.
 
 A worker never loads the model: its encoder reads the embedding cache and raises `MissingEmbeddings` on a miss
 (the run then evaluates that task in its own process). Scores equal a serial run's: every process evaluates
@@ -25,11 +25,10 @@ from evalkit.run.lazy import ModelFacts, lazy_wrapper
 
 
 def default_workers(jobs: int) -> int:
-    """One worker per CPU core this process may use but one (the run's own process encodes and writes), at most one
-    per task and at most 8. On two cores that is 1: there, starting workers (each importing torch and mteb) costs
-    more than the parallel evaluation gains (`benchmarks/benchmark.py`, docs/performance.md)."""
+    """One worker per CPU core this process may use, at most one per task and at most 8: the run's own process only
+    waits while they evaluate."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores - 1, jobs, 8))
+    return max(1, min(cores, jobs, 8))
 
 
 @dataclass
@@ -74,7 +73,7 @@ def _context():
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "mteb"])
+    context.set_forkserver_preload([__name__, "mteb", "sentence_transformers"])  # all an evaluation imports
     return context
 
 
@@ -90,13 +89,25 @@ def _without_main():
         sys.modules["__main__"] = main
 
 
-def start_server() -> None:
-    """Start the workers' fork server now, so that its imports overlap the encode phase."""
+def start_server(workers: int | None, jobs: int) -> None:
+    """Start the workers' fork server now if a run of `jobs` tasks would have more than one worker, so that its
+    imports (mteb, torch, sentence-transformers: several seconds) overlap what the run does before evaluating."""
     from multiprocessing import forkserver
 
-    if _context().get_start_method() == "forkserver":
+    if (workers or default_workers(jobs)) > 1 and _context().get_start_method() == "forkserver":
         with _without_main():
             forkserver.ensure_running()
+
+
+# Types by their evaluation's cost on the same texts: classification fits logistic regressions, clustering k-means.
+SLOWEST_FIRST = ("Classification", "Clustering", "Retrieval", "Reranking", "PairClassification", "STS")
+
+
+def slowest_first(jobs: list[Job]) -> list[Job]:
+    """The order jobs start in: the costliest types first, so that no worker is left with a slow task at the end
+    while the others idle; the suite's order within a type."""
+    rank = {kind: index for index, kind in enumerate(SLOWEST_FIRST)}
+    return sorted(jobs, key=lambda job: rank.get(job.spec.type, len(rank)))
 
 
 def evaluate_parallel(
@@ -109,7 +120,7 @@ def evaluate_parallel(
     executor = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker)
     try:
         with _without_main():  # the workers start on the first submissions
-            pending = {executor.submit(_evaluate, setup, job): job for job in jobs}
+            pending = {executor.submit(_evaluate, setup, job): job for job in slowest_first(jobs)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

@@ -205,10 +205,11 @@ def run_tasks(
 ) -> RunReport:
     """Evaluate each task for each variant of `plan`; a failing task is reported and the others still run.
 
-    Cached mode first evaluates from the cache alone whatever is all cached (a rerun). On a GPU or with several
-    workers, the encode phase (`encode.py`) then embeds every missing text of the other tasks as one stream, and
-    the tasks are evaluated from the cache in `options.workers` processes where the model's facts allow a worker
-    without the model; a serial CPU run encodes each task's missing texts as it evaluates it. The reference mode
+    Cached mode first evaluates from the cache alone whatever is all cached (a rerun), in `options.workers`
+    processes where the model's facts allow a worker without the model. On a GPU, or with several workers asked
+    for, the encode phase (`encode.py`) then embeds every missing text of the other tasks as one stream, and they
+    are evaluated from the cache in the workers too; otherwise each task encodes its missing texts as it is
+    evaluated, in this process. The reference mode
     evaluates one task after the other, each encoding its own texts, as plain mteb does.
     """
     observer = observer or RunObserver()
@@ -225,12 +226,13 @@ def run_tasks(
             if (job := plan_job(model, spec, plan, options, report, (index, len(specs)), observer))
         ]
         if options.store is not None and jobs and not model.cross_encoder:
-            if _workers(facts, options, jobs) > 1:
-                parallel.start_server()  # its imports overlap what comes before the evaluation
-            if options.store.holds_any():  # a rerun: what is all cached is evaluated without recording it
+            rerun = options.store.holds_any()
+            if facts is not None and (rerun or _streams(model, facts, options)):
+                parallel.start_server(options.workers, len(jobs))  # its imports overlap what comes before
+            if rerun:  # what is all cached is evaluated without recording it
                 with report.timed("cache_only"):
                     jobs = _evaluate(model, facts, jobs, options, report, observer, cache_only=True)
-            if _workers(facts, options, jobs) > 1 or not model.device.startswith(("cpu", "mps")):
+            if jobs and _streams(model, facts, options):
                 with report.timed("encode_phase"):
                     _encode_phase(model, jobs, options, report)
         with report.timed("evaluation"):
@@ -260,13 +262,19 @@ def _workers(facts: ModelFacts | None, options: RunOptions, jobs: list[Job]) -> 
     return options.workers or parallel.default_workers(len(jobs))
 
 
+def _streams(model: LoadedModel, facts: ModelFacts | None, options: RunOptions) -> bool:
+    """Whether the missing texts are encoded in the encode phase: on a GPU, or where several `workers` were asked
+    for (they need every text cached). By default on the CPU each task encodes its own missing texts as it is
+    evaluated: measured faster there, since the recording pass costs more than the stream saves."""
+    gpu = not model.device.startswith(("cpu", "mps"))
+    return gpu or (facts is not None and (options.workers or 1) > 1)
+
+
 def _encode_phase(model: LoadedModel, jobs: list[Job], options: RunOptions, report: RunReport) -> None:
     """Record every text the jobs ask for, then encode the missing ones as one stream (see `encode.py`).
 
-    It runs where it pays for its recording pass: on a GPU (full, length-sorted batches across tasks, and a device
-    that never waits for a task's evaluation) or with parallel workers (which need every text cached first). On
-    the CPU of a serial run each task encodes its missing texts through the cache as it is evaluated: measured
-    faster there, with the same scores (docs/performance.md)."""
+    It runs where `_streams` says: on a GPU it pays for its recording pass (full, length-sorted batches across
+    tasks, and a device that never waits for a task's evaluation)."""
     requests: dict = {}
     wrapper = model.mteb_wrapper()
     for job in jobs:
