@@ -94,7 +94,7 @@ def plain_mteb_scores(model, task_name: str, data_dir: Path, split: str, subset:
     folder = data_dir / mteb_dataset_path(task_name)
     key = (task_name, folder_fingerprint(folder), split, subset)
     if key not in known:
-        known[key] = _plain_mteb_scores(model, task_name, data_dir, split, subset)
+        known[key] = mteb_scores(model, task_name, data_dir, split, subset)
     return dict(known[key])
 
 
@@ -105,7 +105,8 @@ def mteb_dataset_path(task_name: str) -> str:
     return mteb.get_task(task_name).metadata.dataset["path"]
 
 
-def _plain_mteb_scores(model, task_name: str, data_dir: Path, split: str, subset: str) -> dict:
+def mteb_scores(model, task_name: str, data_dir: Path, split: str, subset: str = "default") -> dict:
+    """`mteb.evaluate`'s scores of `model` (or an mteb encoder) on one task of a local snapshot, computed now."""
     import mteb
 
     from evalkit.run.data import content_keyed_path, folder_fingerprint

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SIX_TASKS, plain_mteb_scores, result_file, run_sample
+from conftest import SIX_TASKS, mteb_scores, plain_mteb_scores, result_file, run_sample
 from test_cache import DEDUP_TOLERANCE, _numbers
 
 MODEL_DIR = "sentence-transformers__all-MiniLM-L6-v2"
@@ -182,3 +182,44 @@ def test_workers_start_the_slowest_task_types_first():
     assert order == [
         "Classification2", "Classification5", "Clustering4", "Retrieval1", "Reranking6", "PairClassification3", "STS0"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("task_name", sorted(SIX_TASKS))
+def test_bulk_columns_leave_every_mteb_score_unchanged(six_snapshots, minilm, task_name):
+    """Cached runs let mteb read dataset columns in bulk (`data.bulk_columns`): every score of every task type is
+    exactly the one mteb computes reading them row by row, on the same (deterministic stand-in) embeddings."""
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+    from evalkit.run.data import bulk_columns
+    from evalkit.run.encode import TextRecorder
+
+    stand_in = TextRecorder(SentenceTransformerEncoderWrapper(minilm), "minilm", {})
+    split = SIX_TASKS[task_name][1]
+    rowwise = mteb_scores(stand_in, task_name, six_snapshots, split)
+    with bulk_columns():
+        bulk = mteb_scores(stand_in, task_name, six_snapshots, split)
+    rowwise.pop("evaluation_time", None), bulk.pop("evaluation_time", None)
+    assert bulk == rowwise
+
+
+def test_bulk_columns_yield_each_row_as_datasets_does_and_end_with_the_context():
+    import numpy as np
+    from datasets import Dataset
+    from datasets.arrow_dataset import Column
+
+    from evalkit.run import data
+
+    rows = {"label": [i % 3 for i in range(25)], "sentences": [[f"s{i}", f"t{i}"] for i in range(25)]}
+    picked = Dataset.from_dict(rows).select(range(24, 0, -3))  # an indices mapping, in reverse
+    formatted = picked.with_format("numpy")
+    expected = {name: list(picked[name]) for name in rows}
+    rowwise = Column.__iter__
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(data, "BULK_ROWS", 4)  # several batches, the last one partial
+        with pytest.raises(KeyError), data.bulk_columns():
+            assert Column.__iter__ is not rowwise
+            assert {name: list(picked[name]) for name in rows} == expected
+            assert np.asarray(picked["label"]).tolist() == expected["label"]
+            assert [x.tolist() for x in formatted["sentences"]] == expected["sentences"]  # other formats: as before
+            raise KeyError("an error inside the run")
+    assert Column.__iter__ is rowwise

@@ -27,6 +27,7 @@ import numpy as np
 
 from evalkit.run import sampling
 from evalkit.run.cache import EmbeddingStore, EncodeStats, text_keys
+from evalkit.run.data import bulk_columns
 from evalkit.run.jobs import is_out_of_memory
 from evalkit.run.registry import applied_prompt
 
@@ -84,7 +85,8 @@ def record(task, wrapper, model_identity: str, limit: int | None, seed: int, req
         task.load_data()
         if limit:
             sampling.limit_task(task, limit, seed)
-        mteb.evaluate(TextRecorder(wrapper, model_identity, found), task, cache=None, show_progress_bar=False)
+        with bulk_columns():
+            mteb.evaluate(TextRecorder(wrapper, model_identity, found), task, cache=None, show_progress_bar=False)
     except Exception:  # noqa: BLE001 - the task's texts are then encoded when it is evaluated
         logger.debug("recording %s failed; its texts are encoded during its evaluation", task.metadata.name, exc_info=1)
         return False

@@ -58,6 +58,7 @@ class JobSettings:
     seed: int = 42
     show_progress: bool = False
     save_predictions: bool = False
+    bulk_columns: bool = False  # mteb reads dataset columns in bulk (`data.bulk_columns`): cached mode
 
 
 @dataclass
@@ -140,13 +141,14 @@ def evaluate_task(encoder, task, revision: str, settings: JobSettings, free_memo
     options = settings.model_options
     while True:
         try:
-            result = mteb.evaluate(
-                encoder,
-                task,
-                encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": settings.show_progress},
-                cache=None,
-                show_progress_bar=settings.show_progress,
-            )
+            with data.bulk_columns() if settings.bulk_columns else nullcontext():
+                result = mteb.evaluate(
+                    encoder,
+                    task,
+                    encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": settings.show_progress},
+                    cache=None,
+                    show_progress_bar=settings.show_progress,
+                )
             break
         except Exception as exc:
             if free_memory is None or not is_out_of_memory(exc) or options.batch_size == 1:

@@ -177,7 +177,14 @@ def prepare_task(spec: TaskSpec, options: RunOptions):
 
 def settings(model: LoadedModel, options: RunOptions) -> JobSettings:
     """How this run evaluates each job."""
-    return JobSettings(model.options, options.limit, options.seed, options.show_progress, options.save_predictions)
+    return JobSettings(
+        model.options,
+        options.limit,
+        options.seed,
+        options.show_progress,
+        options.save_predictions,
+        bulk_columns=options.store is not None,
+    )
 
 
 def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: EncodeStats, may_encode: bool = True):
