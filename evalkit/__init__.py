@@ -104,7 +104,7 @@ def evaluate(
     `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
     `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
     In cached mode a sentence-transformers model loads only when a text is missing from the cache. What is all
-    cached is evaluated first, by `workers` processes (default: one per core, at most 8); on a GPU, or with
+    cached is evaluated first, by `workers` processes (default: one per core but one, at most 8); on a GPU, or with
     `workers` above 1 given, every missing text is then encoded in one stream and the workers evaluate the rest
     from the cache too. Each worker is single-threaded, so the scores do not depend on `workers`.
     `batch_size="auto"` (or `"auto:N"`) grows the batch of that stream while GPU memory allows.

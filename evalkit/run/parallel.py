@@ -25,10 +25,12 @@ from evalkit.run.lazy import ModelFacts, lazy_wrapper
 
 
 def default_workers(jobs: int) -> int:
-    """One worker per CPU core this process may use, at most one per task and at most 8: the run's own process only
-    waits while they evaluate."""
+    """One worker per CPU core this process may use but one, at most one per task and at most 8. The run's own
+    process imports, plans and writes while they start; on two cores that is 1, since starting a worker (importing
+    torch, mteb and sentence-transformers) costs more there than the parallel evaluation gains
+    (`benchmarks/benchmark.py`: a warm rerun took 9.8 s with one worker, 11.4 s with two)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores, jobs, 8))
+    return max(1, min(cores - 1, jobs, 8))
 
 
 @dataclass
