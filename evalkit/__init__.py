@@ -124,7 +124,7 @@ def evaluate(
     setup = _Setup.of(suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts)
     if setup.cache_dir is not None and holds_embeddings(setup.cache_dir):
         parallel.start_server(workers, len(setup.specs))  # a rerun's workers: their imports overlap this process's
-    setup.check_tasks()
+    setup.prepare()
     found = resolve(str(model), model_source) if isinstance(model, (str, Path)) else model
     cross = [s.name for s in setup.specs if s.type != "Reranking"] if getattr(found, "cross_encoder", False) else []
     if cross:
@@ -194,7 +194,7 @@ def evaluate_many(
 
     settings = {key: p.default for key, p in params.items() if p.default is not p.empty} | options
     setup = _Setup.of(**{key: settings[key] for key in inspect.signature(_Setup.of).parameters})
-    setup.check_tasks()
+    setup.prepare()
     return evaluate_on_ray(specs, setup, settings, ray, ray_cpus_per_worker, observer)
 
 
@@ -224,8 +224,9 @@ class _Setup:
 
     @classmethod
     def of(cls, suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts) -> _Setup:
+        """The run's suite, tasks and folders as given; `prepare` checks them and makes the folders."""
         from evalkit.errors import OptionError
-        from evalkit.run.cache import claim_root, default_cache_dir
+        from evalkit.run.cache import default_cache_dir
         from evalkit.suite import load_prompts
 
         if not cache and (dims or cache_dir or cache_max_gb):
@@ -235,22 +236,16 @@ class _Setup:
         data_dir = Path(data_dir) if data_dir is not None else the_suite.data_dir
         if data_dir is not None and not data_dir.is_dir():
             raise OptionError("data_dir", data_dir, "is not a folder")
-        output_dir = Path(output_dir)
         cache_dir = None if not cache else Path(cache_dir) if cache_dir else default_cache_dir()
-        for folder, option in ((output_dir, "output_dir"), (cache_dir, "cache_dir")):
-            try:
-                if folder is not None:
-                    folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
-        if cache_dir is not None:
-            claim_root(cache_dir)  # a folder that is not an evalkit cache is refused before the model loads
         max_bytes = int((cache_max_gb or DEFAULT_CACHE_GB) * 2**30)
         merged = the_suite.prompts | (load_prompts(Path(prompts), the_suite) if prompts else {})
-        return cls(the_suite, specs, data_dir, output_dir, cache_dir, max_bytes, merged)
+        return cls(the_suite, specs, data_dir, Path(output_dir), cache_dir, max_bytes, merged)
 
-    def check_tasks(self) -> None:
-        """Mistakes in the suite or the data folder show before the model loads (this imports mteb)."""
+    def prepare(self) -> None:
+        """Check every task and its data (this imports mteb), then make the folders: mistakes show before the model
+        loads, and before anything is written."""
+        from evalkit.errors import OptionError
+        from evalkit.run.cache import claim_root
         from evalkit.run.data import check_snapshot
         from evalkit.suite import load_task
 
@@ -258,6 +253,14 @@ class _Setup:
             task = load_task(spec)
             if self.data_dir is not None:
                 check_snapshot(task, self.data_dir)
+        for folder, option in ((self.output_dir, "output_dir"), (self.cache_dir, "cache_dir")):
+            try:
+                if folder is not None:
+                    folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
+        if self.cache_dir is not None:
+            claim_root(self.cache_dir)  # a folder that is not an evalkit cache is refused before the model loads
 
     def model_options(
         self, device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt, source, trust_remote_code,
