@@ -105,7 +105,7 @@ def evaluate(
     `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
     In cached mode a sentence-transformers model loads only when a text is missing from the cache. What is all
     cached is evaluated first, by `workers` processes (default: one per core but one, at most 8); on a GPU, or with
-    `workers` above 1 given, every missing text is then encoded in one stream and the workers evaluate the rest
+    more than one worker, every missing text is then encoded in one stream and the workers evaluate the rest
     from the cache too. Each worker is single-threaded, so the scores do not depend on `workers`.
     `batch_size="auto"` (or `"auto:N"`) grows the batch of that stream while GPU memory allows.
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.

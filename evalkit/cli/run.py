@@ -156,7 +156,7 @@ def add_parser(sub) -> None:
         type=positive_int,
         help="processes that evaluate tasks in parallel from the embedding cache, each single-threaded, so the "
         "scores equal a serial run's (cached mode; default: one per CPU core but one, at most 8, for what a rerun "
-        "finds cached; given above 1 on the CPU, every missing text is encoded first, in one stream)",
+        "finds cached; with more than one, every missing text is encoded first, in one stream)",
     )
     p.add_argument(
         "--ray",

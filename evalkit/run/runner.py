@@ -213,8 +213,8 @@ def run_tasks(
     """Evaluate each task for each variant of `plan`; a failing task is reported and the others still run.
 
     Cached mode first evaluates from the cache alone whatever is all cached (a rerun), in `options.workers`
-    processes where the model's facts allow a worker without the model. On a GPU, or with several workers asked
-    for, the encode phase (`encode.py`) then embeds every missing text of the other tasks as one stream, and they
+    processes where the model's facts allow a worker without the model. On a GPU, or with several workers, the
+    encode phase (`encode.py`) then embeds every missing text of the other tasks as one stream, and they
     are evaluated from the cache in the workers too; otherwise each task encodes its missing texts as it is
     evaluated, in this process. The reference mode
     evaluates one task after the other, each encoding its own texts, as plain mteb does.
@@ -234,12 +234,12 @@ def run_tasks(
         ]
         if options.store is not None and jobs and not model.cross_encoder:
             rerun = options.store.holds_any()
-            if facts is not None and (rerun or _streams(model, facts, options)):
+            if facts is not None and (rerun or _streams(model, facts, options, jobs)):
                 parallel.start_server(options.workers, len(jobs))  # its imports overlap what comes before
             if rerun:  # what is all cached is evaluated without recording it
                 with report.timed("cache_only"):
                     jobs = _evaluate(model, facts, jobs, options, report, observer, cache_only=True)
-            if jobs and _streams(model, facts, options):
+            if jobs and _streams(model, facts, options, jobs):
                 with report.timed("encode_phase"):
                     _encode_phase(model, jobs, options, report)
         with report.timed("evaluation"):
@@ -269,12 +269,11 @@ def _workers(facts: ModelFacts | None, options: RunOptions, jobs: list[Job]) -> 
     return options.workers or parallel.default_workers(len(jobs))
 
 
-def _streams(model: LoadedModel, facts: ModelFacts | None, options: RunOptions) -> bool:
-    """Whether the missing texts are encoded in the encode phase: on a GPU, or where several `workers` were asked
-    for (they need every text cached). By default on the CPU each task encodes its own missing texts as it is
-    evaluated: measured faster there, since the recording pass costs more than the stream saves."""
-    gpu = not model.device.startswith(("cpu", "mps"))
-    return gpu or (facts is not None and (options.workers or 1) > 1)
+def _streams(model: LoadedModel, facts: ModelFacts | None, options: RunOptions, jobs: list[Job]) -> bool:
+    """Whether the missing texts are encoded in the encode phase: on a GPU, or for several workers (they need every
+    text cached). With one worker on the CPU (the default on two cores) each task encodes its own missing texts as
+    it is evaluated: measured faster there, since the recording pass costs more than the stream saves."""
+    return not model.device.startswith(("cpu", "mps")) or _workers(facts, options, jobs) > 1
 
 
 def _encode_phase(model: LoadedModel, jobs: list[Job], options: RunOptions, report: RunReport) -> None:
