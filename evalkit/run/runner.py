@@ -214,10 +214,10 @@ def run_tasks(
 
     Cached mode first evaluates from the cache alone whatever is all cached (a rerun), in `options.workers`
     processes where the model's facts allow a worker without the model. On a GPU, or with several workers, the
-    encode phase (`encode.py`) then embeds every missing text of the other tasks as one stream, and they
-    are evaluated from the cache in the workers too; otherwise each task encodes its missing texts as it is
-    evaluated, in this process. The reference mode
-    evaluates one task after the other, each encoding its own texts, as plain mteb does.
+    encode phase (`encode.py`) then embeds every missing text of the other tasks as one stream, and they are
+    evaluated from the cache in the workers too; otherwise each task encodes its missing texts as it is evaluated,
+    in this process. The reference mode evaluates one task after the other, each encoding its own texts, as plain
+    mteb does.
     """
     observer = observer or RunObserver()
     for variant in plan:
