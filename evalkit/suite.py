@@ -111,6 +111,23 @@ def load_task(spec: TaskSpec):
     return task
 
 
+def split_stats(spec: TaskSpec) -> dict:
+    """mteb's descriptive statistics of `spec`'s split and subset (`mteb/descriptive_stats/<Type>/<Task>.json`,
+    the subset's own entry for a multilingual task); a `UserError` where mteb has none."""
+    import mteb
+
+    stats = mteb.get_task(spec.mteb_task).metadata.descriptive_stats or {}
+    split = stats.get(spec.split)
+    if split is None:
+        raise UserError(f"{spec.mteb_task}: mteb has no descriptive statistics for split {spec.split!r}")
+    subsets = split.get("hf_subset_descriptive_stats")
+    if subsets is None:
+        return split
+    if spec.subset not in subsets:
+        raise UserError(f"{spec.mteb_task}: mteb has no descriptive statistics for subset {spec.subset!r}")
+    return subsets[spec.subset]
+
+
 def suite_path(name_or_path: str) -> Path | None:
     """A suite file from a bundled suite name (`c-mteb`, `sample`) or a path; None for another name."""
     path = Path(name_or_path)

@@ -3,6 +3,7 @@ PR-ready reports, hub hints, quiet libraries, a plausible embedded demo and a RE
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import os
 import re
@@ -92,6 +93,26 @@ def test_a_benchmark_task_outside_c_mteb_takes_mtebs_metadata():
     spec = _benchmark_task("B", mteb.get_task("SciFact"))
     assert (spec.mteb_task, spec.type, spec.split, spec.subset) == ("SciFact", "Retrieval", "test", "default")
     assert (spec.card.type, spec.card.name) == ("mteb/scifact", "MTEB SciFact")
+
+
+def test_split_stats_are_mtebs_for_the_cards_split_and_subset():
+    import json
+
+    import mteb
+
+    from evalkit.suite import split_stats
+
+    by_name = {t.name: t for t in SUITE.tasks}
+    for name in ("STSB", "MassiveIntentClassification", "T2Retrieval"):
+        spec = by_name[name]
+        raw = json.loads(Path(mteb.get_task(spec.mteb_task).metadata.descriptive_stat_path).read_text())[spec.split]
+        expected = raw["hf_subset_descriptive_stats"][spec.subset] if spec.subset != "default" else raw
+        assert split_stats(spec) == expected
+    massive = by_name["MassiveIntentClassification"]
+    whole = mteb.get_task(massive.mteb_task).metadata.descriptive_stats[massive.split]["num_samples"]
+    assert split_stats(massive)["num_samples"] < whole  # zh-CN alone, not all 51 languages
+    with pytest.raises(evalkit.errors.UserError, match="subset 'zz'"):
+        split_stats(dataclasses.replace(by_name["STS22"], subset="zz"))
 
 
 def test_benchmark_names_in_commands(capsys):
