@@ -213,13 +213,22 @@ def test_bulk_columns_yield_each_row_as_datasets_does_and_end_with_the_context()
     picked = Dataset.from_dict(rows).select(range(24, 0, -3))  # an indices mapping, in reverse
     formatted = picked.with_format("numpy")
     expected = {name: list(picked[name]) for name in rows}
-    rowwise = Column.__iter__
+    indexed = {name: [picked[name][i] for i in (0, 3, -1, -len(picked))] for name in rows}
+    rowwise, by_index = Column.__iter__, Column.__getitem__
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(data, "BULK_ROWS", 4)  # several batches, the last one partial
         with pytest.raises(KeyError), data.bulk_columns():
-            assert Column.__iter__ is not rowwise
+            assert Column.__iter__ is not rowwise and Column.__getitem__ is not by_index
             assert {name: list(picked[name]) for name in rows} == expected
             assert np.asarray(picked["label"]).tolist() == expected["label"]
+            # mteb's undersampling reads one index at a time: the same values, read once per column
+            assert {name: [picked[name][i] for i in (0, 3, -1, -len(picked))] for name in rows} == indexed
+            labels = picked["label"]
+            assert [labels[i] for i in range(len(picked))] == expected["label"]
+            assert labels[1:3] == expected["label"][1:3]
+            with pytest.raises(IndexError):
+                labels[len(picked)]
             assert [x.tolist() for x in formatted["sentences"]] == expected["sentences"]  # other formats: as before
+            assert formatted["label"][2] == expected["label"][2]
             raise KeyError("an error inside the run")
-    assert Column.__iter__ is rowwise
+    assert Column.__iter__ is rowwise and Column.__getitem__ is by_index

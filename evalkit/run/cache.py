@@ -8,8 +8,9 @@ call that computes something new appends a shard: `<time>-<pid>-<random>.npy` (f
 only when complete; shard names are unique, so concurrent runs never write the same file. A shard is verified
 before its first use; one that fails (bytes changed, truncated, another shape or dtype) is quarantined
 (renamed `*.bad`, evicted first) and its texts are encoded again. Eviction (bad shards, then the oldest, past
-the size limit) runs under a file lock; a shard evicted under a reader is treated as missing and encoded
-again. When the cache cannot be written (a full disk), the run warns once and goes on without it.
+the size limit, never a good shard the running store wrote itself) runs under a file lock; a shard evicted under
+a reader is treated as missing and encoded again. When the cache cannot be written (a full disk), the run warns
+once and goes on without it.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ class EmbeddingStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.writable = True  # False once a write failed: the run goes on without storing
+        self._written: set[str] = set()  # shards this store wrote: never evicted while it runs
+        self._over_limit_told = False
         self._index: dict[bytes, tuple[str, int]] = {}
         self._shard_keys: dict[str, bytes] = {}
         self._headers: dict[str, dict[str, Any]] = {}
@@ -204,9 +207,9 @@ class EmbeddingStore:
         if not keys or not self.writable:
             return
         try:
-            shard = self._write(keys, np.ascontiguousarray(vectors, dtype=DTYPE))
+            self._written.add(self._write(keys, np.ascontiguousarray(vectors, dtype=DTYPE)))
             self._refresh()
-            self._evict(keep=shard)
+            self._evict()
         except OSError as exc:
             self.writable = False
             logger.warning(
@@ -233,10 +236,13 @@ class EmbeddingStore:
             keys_tmp.unlink(missing_ok=True)
         return shard
 
-    def _evict(self, keep: str) -> None:
-        """Delete bad shards, then the oldest of any identity, until the cache fits its limit (never `keep`).
+    def _evict(self) -> None:
+        """Delete bad shards, then the oldest of any identity, until the cache fits its limit.
 
-        Only files named like evalkit's shards, in the identity folders of a marked root, are ever deleted.
+        Never the shards this store wrote: a run whose own embeddings exceed the limit keeps them until it ends
+        (the encode phase stores every text before the evaluation reads it) and says so once; later runs evict
+        them as the oldest. Only files named like evalkit's shards, in the identity folders of a marked root, are
+        ever deleted.
         """
         if self.max_bytes is None:
             return
@@ -251,11 +257,11 @@ class EmbeddingStore:
                             shards.setdefault((folder, match.group(1)), []).append(path)
             sizes = {shard: sum(_size(p) for p in files) for shard, files in shards.items()}
             total = sum(sizes.values())
-            bad_first = sorted(shards, key=lambda s: (not any(p.name.endswith(".bad") for p in shards[s]), s[1]))
-            for folder, stem in bad_first:  # stems start with their time: oldest first
+            bad = {shard for shard, files in shards.items() if any(p.name.endswith(".bad") for p in files)}
+            for folder, stem in sorted(shards, key=lambda s: (s not in bad, s[1])):  # stems start with their time
                 if total <= self.max_bytes:
                     break
-                if (folder, stem) == (self.folder, keep):
+                if folder == self.folder and stem in self._written and (folder, stem) not in bad:
                     continue
                 total -= sizes[folder, stem]
                 for path in sorted(shards[folder, stem], key=lambda p: ".keys" not in p.name):  # keys first
@@ -263,6 +269,14 @@ class EmbeddingStore:
                 if folder == self.folder:
                     self._forget(stem)
                 logger.info("embedding cache over its limit: evicted %s", folder / stem)
+            if total > self.max_bytes and not self._over_limit_told:
+                self._over_limit_told = True
+                logger.warning(
+                    "embedding cache: this run's embeddings alone (%.1f GB) exceed the cache's limit (%.1f GB); they "
+                    "are kept while it runs and evicted by later runs (raise --cache-max-gb to keep them)",
+                    sum(sizes.get((self.folder, stem), 0) for stem in self._written) / 2**30,
+                    self.max_bytes / 2**30,
+                )
 
 
 def _digest(data: bytes | Path, keys: bytes) -> str:

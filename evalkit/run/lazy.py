@@ -119,7 +119,8 @@ class LazyModel(LoadedModel):
         self._loaded_wrapper = LoadedModel.mteb_wrapper(self)
         self.facts = ModelFacts.of(self, self._loaded_wrapper)
         self.facts_file.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.facts_file, asdict(self.facts))
+        # mteb's metadata says `max_tokens: inf` for a model without a length limit (static embeddings)
+        write_json_atomic(self.facts_file, asdict(self.facts), allow_nan=True)
         return self.model
 
     def mteb_wrapper(self):
