@@ -58,12 +58,14 @@ def sizes(n: int, low: float, mean: float, high: float, rng: np.random.Generator
     """`n` integers in [low, high] whose mean is `mean` (to rounding), with `low` and `high` among them when
     n >= 2 and the total allows: a heavy-tailed (log-normal) spread, as text lengths and judgements per query are.
 
-    `high` is lowered to what the total leaves when one value that large would not fit (small scales)."""
+    `high` is lowered where one value that large would leave the others less than half the mean (small scales)."""
     low, high = int(math.ceil(low)), int(high)
     total = round(mean * n)
     if n == 1:
         return np.array([min(max(total, low), high)])
-    high = max(low, min(high, total - low * (n - 1)))
+    if n == 2:  # the shortest and the rest of the total
+        return np.array([low, total - low]) if total - low <= high else np.array([total - high, high])
+    high = max(low, min(high, round(total - (n - 1) * max(low, mean / 2))))  # the others keep half the mean
     rest = n - 2
     budget = total - low - high
     values = np.empty(0, dtype=float)
@@ -116,19 +118,23 @@ class TextSource:
         stream = self.stream(share, shares)
         if length <= 0:
             return ""
-        start = int(rng.integers(len(stream)))
-        repeats = math.ceil((start + length) / len(stream))
-        return (stream * repeats)[start : start + length] if repeats > 1 else stream[start : start + length]
+        while True:  # never white space alone (mteb's statistics count a stripped text)
+            start = int(rng.integers(len(stream)))
+            repeats = math.ceil((start + length) / len(stream))
+            text = (stream * repeats)[start : start + length] if repeats > 1 else stream[start : start + length]
+            if text.strip():
+                return text
 
 
-def carrying(base: str, inner: str, rng: np.random.Generator) -> str:
-    """`base` with `inner` written over it at random places (once per 200 characters, at least once), same length."""
+def carrying(base: str, inner: str, rng: np.random.Generator, share: float = 0.3) -> str:
+    """`base` with `inner` written over it at random places, about `share` of its length (at least once), keeping
+    its length: a mean of token vectors, or any encoder, finds the relevant document."""
     if not inner:
         return base
     if len(inner) >= len(base):
         return inner[: len(base)]
     chars = list(base)
-    for _ in range(max(1, len(base) // 200)):
+    for _ in range(max(1, round(share * len(base) / len(inner)))):
         at = int(rng.integers(len(base) - len(inner) + 1))
         chars[at : at + len(inner)] = inner
     return "".join(chars)
@@ -274,7 +280,8 @@ def _retrieval(spec, stats, folder: Path, scale: float, source: TextSource, rng)
     queries = [source.text(int(k), rng) for k in _lengths(stats["queries_text_statistics"], n_queries, rng)]
     docs = [source.text(int(k), rng) for k in _lengths(stats["documents_text_statistics"], n_docs, rng)]
     if ranked is not None:  # reranking: each query's own candidates, a share of them relevant
-        per_query = sizes(n_queries, ranked["min_top_ranked_per_query"], n_docs / n_queries,
+        mean = n_docs / n_queries  # the per-query minimum yields to the total at small scales
+        per_query = sizes(n_queries, min(ranked["min_top_ranked_per_query"], mean), mean,
                           ranked["max_top_ranked_per_query"], rng)  # fmt: skip
         starts = np.concatenate([[0], np.cumsum(per_query)])
         candidates = [list(range(starts[q], starts[q + 1])) for q in range(n_queries)]
