@@ -232,3 +232,48 @@ def test_bulk_columns_yield_each_row_as_datasets_does_and_end_with_the_context()
             assert formatted["label"][2] == expected["label"][2]
             raise KeyError("an error inside the run")
     assert Column.__iter__ is rowwise and Column.__getitem__ is by_index
+
+
+def _threads() -> tuple[int, frozenset[int]]:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    return torch.get_num_threads(), frozenset(pool["num_threads"] for pool in threadpool_info())
+
+
+def test_cached_runs_score_single_threaded_and_encode_with_every_thread(six_snapshots, minilm, tmp_path, monkeypatch):
+    """mteb's scoring is a stream of small linear-algebra calls whose threads wait on each other (many times slower
+    on a busy machine): a cached run scores on one thread, as the workers do, and gives the model's encode calls
+    every thread back. The reference mode keeps plain mteb's threads."""
+    import mteb
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    import evalkit
+
+    seen = {"scoring": [], "encoding": []}
+    evaluate, encode = mteb.evaluate, minilm.encode
+
+    def scoring(*args, **kwargs):
+        seen["scoring"].append(_threads())
+        return evaluate(*args, **kwargs)
+
+    def encoding(*args, **kwargs):
+        seen["encoding"].append(_threads())
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(mteb, "evaluate", scoring)
+    monkeypatch.setattr(minilm, "encode", encoding)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # two threads to give back, whatever the machine
+    try:
+        with threadpool_limits(2):
+            everything = _threads()
+            for cache in (True, False):
+                evalkit.evaluate(minilm, tasks=["STSB"], data_dir=six_snapshots, output_dir=tmp_path / str(cache),
+                                 cache=cache, cache_dir=tmp_path / "cache" if cache else None)  # fmt: skip
+            assert _threads() == everything
+    finally:
+        torch.set_num_threads(threads)
+    assert seen["scoring"] == [(1, {1}), everything]  # cached, then the reference mode
+    assert len(seen["encoding"]) == 4 and set(seen["encoding"]) == {everything}  # both STS sides, in both modes

@@ -33,6 +33,7 @@ import numpy as np
 
 from evalkit.errors import OptionError
 from evalkit.run.registry import applied_prompt
+from evalkit.run.threads import all_threads
 
 logger = logging.getLogger(__name__)
 
@@ -414,17 +415,18 @@ class CachedEncoder:
             start = time.perf_counter()
             batch_size = kwargs.get("batch_size", 32)
             loader = DataLoader(Dataset.from_dict({"text": list(missing.values())}), batch_size=batch_size)
-            vectors = np.asarray(
-                self.inner.encode(
-                    loader,
-                    task_metadata=task_metadata,
-                    hf_split=hf_split,
-                    hf_subset=hf_subset,
-                    prompt_type=prompt_type,
-                    **{**kwargs, **self.encode_kwargs()},
-                ),
-                dtype=np.float32,
-            )
+            with all_threads():  # the evaluation around it scores single-threaded
+                vectors = np.asarray(
+                    self.inner.encode(
+                        loader,
+                        task_metadata=task_metadata,
+                        hf_split=hf_split,
+                        hf_subset=hf_subset,
+                        prompt_type=prompt_type,
+                        **{**kwargs, **self.encode_kwargs()},
+                    ),
+                    dtype=np.float32,
+                )
             self.stats.encode_seconds += time.perf_counter() - start
             self.stats.texts_encoded += len(missing)
             self.store.add(list(missing), vectors)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
-from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, reason, run_job, single_threaded
+from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, reason, run_job
 from evalkit.run.lazy import ModelFacts, lazy_wrapper
+from evalkit.run.threads import single_threaded
 
 
 def default_workers(jobs: int) -> int:

@@ -29,9 +29,10 @@ from evalkit.results.read import card_scores, read_task_file
 from evalkit.results.scores import main_score
 from evalkit.run import data, encode, parallel, sampling
 from evalkit.run.cache import EmbeddingStore, EncodeStats
-from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, failed, reason, run_job, single_threaded
+from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, failed, reason, run_job
 from evalkit.run.lazy import ModelFacts
 from evalkit.run.models import LoadedModel
+from evalkit.run.threads import single_threaded
 from evalkit.suite import Suite, TaskSpec, load_task
 
 logger = logging.getLogger(__name__)
@@ -337,10 +338,10 @@ def _evaluate(
 def evaluate_here(
     model: LoadedModel, job: Job, options: RunOptions, stats: EncodeStats, may_encode: bool = True
 ) -> list[Evaluated]:
-    """Evaluate a job in this process. A job evaluated from the cache alone runs single-threaded, as the workers
-    evaluate, so that its scores never depend on where it ran."""
-    from_cache = job.recorded or not may_encode
-    with single_threaded() if from_cache and options.store is not None else nullcontext():
+    """Evaluate a job in this process. In cached mode mteb scores single-threaded, as the workers do, so that the
+    scores never depend on where a job ran; the model encodes the texts missing from the cache with every thread
+    (`CachedEncoder`). The reference mode runs as plain mteb does."""
+    with single_threaded() if options.store is not None else nullcontext():
         return run_job(
             job, lambda v: _encoder(model, v, options, stats, may_encode), settings(model, options), model.free_memory
         )
