@@ -231,8 +231,9 @@ def one(mode: str, work: Path, data: Path, names: str | None, batch_size: int) -
 # --- the driver ------------------------------------------------------------------------------------------------
 
 
-def _tree_rss(pid: int) -> int:
-    """The resident bytes of a process and all its descendants, from /proc."""
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """The resident bytes (RSS) of a process and all its descendants, summed, and their proportional share (PSS,
+    shared pages divided among the processes that map them: forked workers share most of theirs), from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -242,16 +243,19 @@ def _tree_rss(pid: int) -> int:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(parent, []).append(int(entry))
-    total, todo, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
+    rss = pss = 0
+    todo = [pid]
     while todo:
         current = todo.pop()
         try:
-            with open(f"/proc/{current}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * page
-        except (OSError, IndexError, ValueError):
+            with open(f"/proc/{current}/smaps_rollup", "rb") as f:
+                fields = dict(line.split(b":", 1) for line in f.read().splitlines()[1:])
+            rss += int(fields[b"Rss"].split()[0]) * 1024
+            pss += int(fields[b"Pss"].split()[0]) * 1024
+        except (OSError, KeyError, IndexError, ValueError):  # gone meanwhile
             pass
         todo.extend(children.get(current, []))
-    return total
+    return rss, pss
 
 
 def measure(mode: str, work: Path, data: Path, names: str | None, batch_size: int) -> dict:
@@ -260,13 +264,14 @@ def measure(mode: str, work: Path, data: Path, names: str | None, batch_size: in
     command += ["--batch-size", str(batch_size)] + (["--tasks", names] if names else [])
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak = peak_pss = 0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not stop.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            rss, pss = _tree_memory(proc.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -280,6 +285,7 @@ def measure(mode: str, work: Path, data: Path, names: str | None, batch_size: in
     figures = json.loads(line[len("RESULT ") :])
     figures["process_seconds"] = round(time.perf_counter() - start, 3)
     figures["peak_rss_bytes"] = peak
+    figures["peak_pss_bytes"] = peak_pss
     return figures
 
 

@@ -22,7 +22,8 @@ def _scores(out) -> dict:
 
 @pytest.fixture(scope="module")
 def counted(six_snapshots, tmp_path_factory):
-    """A cold cached run with two workers (so with the encode phase) that counts every text reaching the model."""
+    """A cold cached run with two workers (so with the encode phase, recorded in the workers) that counts every text
+    reaching the model."""
     from sentence_transformers import SentenceTransformer
 
     seen: list[list[str]] = []  # the texts of each call
@@ -32,10 +33,14 @@ def counted(six_snapshots, tmp_path_factory):
         seen.append([sentences] if isinstance(sentences, str) else list(sentences))
         return real(self, sentences, *args, **kwargs)
 
+    def in_this_process(*args, **kwargs):
+        raise AssertionError("with several workers, the tasks are recorded in the workers")
+
     out, cache = tmp_path_factory.mktemp("cold"), tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
         for name in ("encode", "encode_query", "encode_document"):
             mp.setattr(SentenceTransformer, name, counting)
+        mp.setattr("evalkit.run.encode.record", in_this_process)
         args = ("--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache))
         assert run_sample(*args, "--workers", "2") == 0
     return out, cache, seen
@@ -46,8 +51,9 @@ def test_the_encode_phase_asks_the_model_for_each_unique_text_once(counted):
     summary = _summary(out)
     seen = [text for call in calls for text in call]
     assert len(seen) == len(set(seen)) == summary["texts_encoded"] == summary["unique_texts"] > 0
-    # one stream per prompt type (none, query, document), not one call per task side (12 in this suite)
-    assert len(calls) <= 3
+    # one stream per task and prompt type (retrieval and reranking: query and document), recorded in the workers
+    # and encoded as each recording arrives; not one call per task side (12 in this suite)
+    assert len(calls) == 8
     for call in calls:
         assert [len(t) for t in call] == sorted((len(t) for t in call), reverse=True)  # longest first
     assert summary["model_load_seconds"] > 0

@@ -242,7 +242,7 @@ def run_tasks(
                     jobs = _evaluate(model, facts, jobs, options, report, observer, cache_only=True)
             if jobs and _streams(model, facts, options, jobs):
                 with report.timed("encode_phase"):
-                    _encode_phase(model, jobs, options, report)
+                    _encode_phase(model, facts, jobs, options, report)
         with report.timed("evaluation"):
             _evaluate(model, facts, jobs, options, report, observer)
     except KeyboardInterrupt:
@@ -277,23 +277,39 @@ def _streams(model: LoadedModel, facts: ModelFacts | None, options: RunOptions, 
     return not model.device.startswith(("cpu", "mps")) or _workers(facts, options, jobs) > 1
 
 
-def _encode_phase(model: LoadedModel, jobs: list[Job], options: RunOptions, report: RunReport) -> None:
-    """Record every text the jobs ask for, then encode the missing ones as one stream (see `encode.py`).
+def _encode_phase(
+    model: LoadedModel, facts: ModelFacts | None, jobs: list[Job], options: RunOptions, report: RunReport
+) -> None:
+    """Record what each job asks for and encode the texts the cache lacks, job by job (see `encode.py`).
 
-    It runs where `_streams` says: on a GPU it pays for its recording pass (full, length-sorted batches across
-    tasks, and a device that never waits for a task's evaluation)."""
-    requests: dict = {}
+    With several workers the jobs are recorded in the workers, in parallel, and this process encodes each job's
+    missing texts as its recording arrives, while the others are still recorded: at C-MTEB's real size a recording
+    pass costs about what scoring the task does, and the device would otherwise wait for all of them. It runs where
+    `_streams` says."""
     wrapper = model.mteb_wrapper()
-    for job in jobs:
-        job.recorded = encode.record(
-            job.fresh_task(), wrapper, model.model_identity, options.limit, options.seed, requests
-        )
-    try:
-        encode.encode_missing(model, requests, options.store, report.stats, options.show_progress)
-    except Exception:  # noqa: BLE001 - each task then encodes (and fails on) its own texts
-        logger.debug("the encode phase failed; tasks encode their own texts", exc_info=True)
-        for job in jobs:
+    workers = _workers(facts, options, jobs)
+    if workers > 1 and len(jobs) > 1:
+        setup = parallel.WorkerSetup(options.store.root, facts, replace(settings(model, options), show_progress=False))
+        recorded = parallel.record_parallel(jobs, setup, workers)
+    else:
+        recorded = ((job, _record_here(job, wrapper, model, options)) for job in jobs)
+    for job, requests in recorded:
+        job.recorded = requests is not None
+        if not requests:
+            continue
+        try:
+            encode.encode_missing(model, requests, options.store, report.stats, options.show_progress)
+        except Exception:  # noqa: BLE001 - the job then encodes (and fails on) its own texts
+            logger.debug("encoding %s's texts failed; it encodes them itself", job.spec.mteb_task, exc_info=True)
             job.recorded = False
+
+
+def _record_here(job: Job, wrapper, model: LoadedModel, options: RunOptions) -> dict | None:
+    """What a job asks for (its recording pass, in this process); None when the recording failed."""
+    requests: dict = {}
+    task = job.fresh_task()
+    ok = encode.record(task, wrapper, model.model_identity, options.limit, options.seed, requests)
+    return requests if ok else None
 
 
 def _evaluate(
