@@ -212,6 +212,7 @@ def test_compare_check_and_the_leaderboard_read_a_folder_with_only_eval_results(
     assert rows["Ocnli"][0] is None and rows["STSB"][0] == round(rows["STSB"][1], 5)
     assert all(abs(d) < 1e-5 for row in comparison.tasks if (d := row.deltas[0]) is not None)
     assert evalkit.check(sample_run, baseline=repo, suite="sample", tolerance=0.001).passed
+    assert evalkit.check(repo, baseline=sample_run, suite="sample", tolerance=0.001, allow_missing=True).passed
     assert main(["check", str(sample_run), "--baseline", str(repo), "--suite", "sample"]) == 0
     shutil.copytree(sample_run, tmp_path / "board" / "my-org__other" / "rev")
     board = evalkit.compare(sample_run, suite="sample", leaderboard=tmp_path / "board").leaderboard
