@@ -9,6 +9,7 @@ The Python API; the command line (`run_eval.py`, `evalkit`) is a thin shell over
     print(evalkit.compare("results/my-org__my-model/REV", ["zpoint/README.md"]).average.aggregates)
     gate = evalkit.check("results/my-org__my-model/REV", baseline="results/reference", tolerance=0.5)
     print(evalkit.model_index("results/my-org__my-model/REV"))
+    evalkit.push("my-org/my-model", "results/my-org__my-model/REV", create_pr=True)   # README and .eval_results/
 
 User mistakes raise `evalkit.errors.UserError` with a one-line message.
 """
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from evalkit.report.comparison import Comparison
     from evalkit.report.gate import GateResult
+    from evalkit.results.publish import EvalResults, Publication
     from evalkit.results.scores import ModelScores
     from evalkit.run.distributed import ClusterObserver
     from evalkit.run.runner import RunObserver, RunReport
@@ -42,6 +44,9 @@ __all__ = [
     "check",
     "model_index",
     "update_card",
+    "results_table",
+    "eval_results",
+    "push",
     "import_card",
     "list_tasks",
     "prefetch",
@@ -395,11 +400,100 @@ def model_index(results: str | Path, *, suite: str | Path | Suite = "c-mteb", na
     return emit_model_index(read_one(Path(results), the_suite), the_suite, name)
 
 
-def update_card(readme: str | Path, model_index_yaml: str) -> bool:
-    """Replace the model-index in a README's front matter, keeping every other byte; False when unchanged."""
+def update_card(readme: str | Path, model_index_yaml: str, *, table: str | None = None) -> bool:
+    """Replace the model-index in a README's front matter and, given a `table` (see `results_table`), the results
+    table between evalkit's markers in its body (appended the first time); every other byte is kept, and the file
+    keeps its line endings, mode and symbolic link. False when nothing changed."""
     from evalkit.results.card import update_card as update
 
-    return update(Path(readme), model_index_yaml)
+    return update(Path(readme), model_index_yaml, table)
+
+
+def results_table(results: str | Path, *, suite: str | Path | Suite = "c-mteb") -> str:
+    """The Markdown results table of a card's body for one model revision's results (folder, card or
+    `.eval_results`): each task's main score grouped by task type, with the type and suite averages."""
+    from evalkit.report.card_table import results_table as table
+    from evalkit.results.read import read_one
+
+    the_suite = _suite(suite)
+    return table(read_one(Path(results), the_suite), the_suite)
+
+
+def eval_results(
+    results: str | Path,
+    output_dir: str | Path | None = None,
+    *,
+    suite: str | Path | Suite = "c-mteb",
+    user: str | None = None,
+    benchmark_repo: str | None = None,
+) -> EvalResults:
+    """The hub's `.eval_results` files of one model revision's mteb result files: `<Task>.yaml` per suite task,
+    exactly as mteb's `push_eval_results` writes it (an entry per split and subset, the main score x 100 rounded to
+    5 decimals, and the task's overall entry). With `benchmark_repo` (the hub dataset of the suite's leaderboard) and
+    every suite task scored, `<suite>.yaml` holds the suite's Mean (Task) as mteb writes a benchmark's. `user` is
+    each entry's source user. Written into `output_dir` (a model repository's `.eval_results/`) when given;
+    `.notes` says what was left out and why."""
+    from evalkit.results.publish import eval_results as build
+    from evalkit.results.publish import write_eval_results
+    from evalkit.results.read import read_one
+
+    the_suite = _suite(suite)
+    published = build(read_one(Path(results), the_suite), the_suite, user, benchmark_repo)
+    if output_dir is not None:
+        write_eval_results(Path(output_dir), published.files)
+    return published
+
+
+def push(
+    repo_id: str,
+    results: str | Path,
+    *,
+    suite: str | Path | Suite = "c-mteb",
+    readme: str | Path | None = None,
+    name: str | None = None,
+    create_pr: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    dry_run: bool = False,
+    user: str | None = None,
+    benchmark_repo: str | None = None,
+    commit_message: str | None = None,
+) -> Publication:
+    """Publish one model revision's results to the hub model repository `repo_id` in one commit: its README with
+    the model-index and the results table updated (all else kept), and `.eval_results/` (see `eval_results`).
+
+    The README starts from `readme` (a local file, left as it is), else from the repository's own at `revision`.
+    `create_pr` opens a pull request, the way to add results to someone else's model; `token` defaults to
+    huggingface_hub's (`HF_TOKEN`, then the saved login). `dry_run` returns what would be committed and touches
+    nothing. The hub offline (`HF_HUB_OFFLINE`), or no token, is a `UserError`; `.url` is the commit or the pull
+    request.
+    """
+    from evalkit.fileio import read_text
+    from evalkit.report.card_table import results_table as table
+    from evalkit.results import publish
+    from evalkit.results.card import emit_model_index, updated_readme
+    from evalkit.results.read import read_one
+
+    the_suite = _suite(suite)
+    publish.check_repo_id(repo_id)
+    if not dry_run:
+        token = publish.hub_token(token)
+    model = read_one(Path(results), the_suite)
+    published = publish.eval_results(model, the_suite, user, benchmark_repo)
+    where = Path(readme) if readme is not None else Path(repo_id) / publish.README
+    before = read_text(where, "README") if readme is not None else publish.hub_readme(repo_id, revision, token)
+    after = updated_readme(before, emit_model_index(model, the_suite, name), table(model, the_suite), where)
+    files = {publish.README: after} | {f"{publish.EVAL_RESULTS}/{n}": text for n, text in published.files.items()}
+    publication = publish.Publication(repo_id, files, before, published.notes, revision, create_pr)
+    if not dry_run:
+        message = commit_message or f"Add {the_suite.name} evaluation results"
+        description = (
+            f"Scores of {model.name} on suite {the_suite.name} ({len(model.tasks)} tasks), computed by mteb and "
+            f"published with evalkit {__version__}: the model-index and a results table in README.md, and "
+            "`.eval_results/` for the hub's model page and benchmark leaderboards."
+        )
+        publication.url = publish.commit(publication, token, message, description)
+    return publication
 
 
 def import_card(card: str | Path, output_dir: str | Path, *, suite: str | Path | Suite = "c-mteb") -> list[Path]:
