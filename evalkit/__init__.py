@@ -302,6 +302,7 @@ class _Setup:
             seed=seed,
             main_metrics=self.suite.main_metrics,
             save_predictions=save_predictions,
+            suite_sampling=self.suite.name if any(s.limit for s in self.specs) else None,
         )
 
 
@@ -503,14 +504,32 @@ def import_card(card: str | Path, output_dir: str | Path, *, suite: str | Path |
     return write(Path(card), Path(output_dir), _suite(suite))
 
 
-def list_tasks(suite: str | Path | Suite = "c-mteb") -> list[dict[str, str]]:
-    """A suite's tasks: name, type, split, subset and the dataset repo each one needs."""
+def list_tasks(suite: str | Path | Suite = "c-mteb") -> list[dict[str, Any]]:
+    """A suite's tasks: name, type, split, subset, the dataset repo each one needs, the suite's sample size
+    (`limit`, None for every example) and `texts`, about how many texts it encodes on the hub's data (from mteb's
+    descriptive statistics; None for a suite that brings its own data, or a task mteb has no statistics of)."""
+    from evalkit.errors import UserError
     from evalkit.run.data import repo_id
+    from evalkit.run.sampling import texts_to_encode
     from evalkit.suite import load_task
+
+    def texts(spec) -> int | None:
+        try:
+            return None if the_suite.data_dir else texts_to_encode(spec, spec.limit)
+        except UserError:
+            return None
 
     the_suite = _suite(suite)
     return [
-        {"task": s.name, "type": s.type, "split": s.split, "subset": s.subset, "repo": repo_id(load_task(s))}
+        {
+            "task": s.name,
+            "type": s.type,
+            "split": s.split,
+            "subset": s.subset,
+            "repo": repo_id(load_task(s)),
+            "limit": s.limit,
+            "texts": texts(s),
+        }
         for s in the_suite.tasks
     ]
 
