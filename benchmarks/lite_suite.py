@@ -115,8 +115,9 @@ def suite_yaml(specs: list[TaskSpec], limits: dict[str, int | None], splits: dic
     lines = [
         f"# C-MTEB lite: {n} of the {total} C-MTEB tasks, the large ones sampled, chosen so that their average ranks",
         f"# models as the {total}-task average does, at {args.budget:.0%} of its texts at most.",
-        f"# Written by `python {command} --repeats {args.repeats} --write {args.write}`;",
-        "# its measured fidelity, and what it does not measure: docs/lite.md. `limit`: the task's sample size",
+        "# Written by (RESULTS_DIR: the results/ folder of github.com/embeddings-benchmark/results):",
+        f"#   python {command} --repeats {args.repeats} --write {args.write}",
+        "# Its measured fidelity, and what it does not measure: docs/lite.md. `limit`: the task's sample size",
         "# (examples; queries for retrieval and reranking), as `run --limit` samples; a task without one runs whole.",
         "# Where mteb evaluates a split the card does not report, the lite suite evaluates that one. Sampled results",
         "# never reach a card, so the tasks carry no `card` block.",
@@ -178,6 +179,7 @@ def main() -> None:
     complete = ~np.isnan(table).any(axis=1)
     selecting = ~np.isnan(table[:, pool]).any(axis=1) & ~complete
     selection, held_out = table[selecting], table[complete]
+    models_complete = [m.name for m, whole in zip(models, complete) if whole]
     selection_reference, reference = selection[:, pool].mean(axis=1), held_out.mean(axis=1)
     full_texts = {i: texts_to_encode(s) for i, s in enumerate(specs)}
     total = sum(full_texts.values())
@@ -232,6 +234,12 @@ def main() -> None:
         f"fidelity:  Spearman {fidelity:.3f} (95% bootstrap interval over models {low:.3f}-{high:.3f}) with the "
         f"{len(specs)}-task average over the {int(complete.sum())} complete models (held out)"
     )
+    lite_average = held_out[:, chosen].mean(axis=1)
+    print(f"\n{'complete model':46} {'35-task average (rank)':>23} {'lite average (rank)':>20}")
+    for k in np.argsort(-reference):
+        full_rank, lite_rank = (int((values > values[k]).sum()) + 1 for values in (reference, lite_average))
+        full, lite = f"{reference[k]:.2f} ({full_rank:>2})", f"{lite_average[k]:.2f} ({lite_rank:>2})"
+        print(f"{models_complete[k]:46} {full:>23} {lite:>20}")
     print(
         f"reference: the {len(pool)} tasks of {POOL_BENCHMARK}: Spearman {spearman(held_out, pool, reference):.3f} "
         f"with the {len(specs)}-task average over the complete models"

@@ -98,6 +98,14 @@ def test_the_best_model_is_chosen_by_the_primary_metric(trained):
     assert saved.keys() == loaded.keys() and all(saved[k].equal(loaded[k]) for k in saved)  # loaded at the end
 
 
+def test_the_sweep_afterwards_draws_what_was_logged(trained):
+    trainer, evaluator, work = trained
+    comparison = evalkit.compare(sweep=str(work / "results" / "minilm-sts_step-*"), suite="sample")
+    logged = _evaluations(trainer)
+    assert [p.step for p in comparison.sweep] == list(STEPS)
+    assert [p.average.score for p in comparison.sweep] == [logged[s]["eval_sample_average"] for s in STEPS]
+
+
 def test_each_results_folder_equals_evaluating_the_saved_checkpoint(trained, tmp_path):
     trainer, _, work = trained
     for step in STEPS:
