@@ -9,7 +9,7 @@ import pytest
 import yaml
 from PIL import Image
 from test_report import SUITE, make_model
-from test_report_browser import CHROMIUM, PROBE, chromium
+from test_report_browser import CHROMIUM, chromium, laid_out
 
 import evalkit
 from evalkit.cli import main
@@ -121,16 +121,7 @@ def sweep_html() -> str:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium browser (Debian package `chromium`, which .ci/run installs)")
 def test_the_sweep_chart_draws_every_series_in_a_browser(tmp_path, sweep_html):
-    page = tmp_path / "probe.html"
-    page.write_text(
-        sweep_html.replace('<meta http-equiv="Content-Security-Policy"', '<meta name="csp-off"').replace(
-            "</body>", PROBE + "</body>"
-        ),
-        encoding="utf-8",
-    )
-    run = chromium(tmp_path, page, "--dump-dom")
-    assert run.returncode == 0, run.stderr[-2000:]
-    probe = json.loads(run.stdout.split('<pre id="probe">')[1].split("</pre>")[0].replace("&quot;", '"'))
+    _, probe = laid_out(tmp_path, sweep_html)
     assert probe["rows"]["sweep"] == 4  # a row per checkpoint
     chart = probe["charts"]["chart-sweep"]
     assert chart["box"][0] > 600 and chart["box"][1] > 300
@@ -140,7 +131,7 @@ def test_the_sweep_chart_draws_every_series_in_a_browser(tmp_path, sweep_html):
     figure = sweep_html[sweep_html.index('<figure id="chart-sweep">') :].split("</figure>")[0]
     assert figure.count("<use ") >= 7 * 4  # a marker per checkpoint in every panel
 
-    shot = tmp_path / "sweep.png"
+    shot, page = tmp_path / "sweep.png", tmp_path / "sweep.html"
     page.write_text(sweep_html, encoding="utf-8")
     run = chromium(tmp_path, page, f"--screenshot={shot}", "--window-size=1400,2600", "--hide-scrollbars")
     assert shot.is_file(), run.stderr[-2000:]
