@@ -164,3 +164,11 @@ def test_import_evalkit_stays_light():
 
     code = "import sys, evalkit; print([m for m in ('sentence_transformers', 'torch', 'mteb') if m in sys.modules])"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_ctrl_c_during_an_evaluation_stops_the_training(minilm, monkeypatch):
+    from evalkit.run.runner import RunReport
+
+    monkeypatch.setattr(evalkit, "evaluate", lambda model, **options: RunReport(interrupted=True))
+    with pytest.raises(KeyboardInterrupt):  # the runner stops at Ctrl-C and says so; the evaluator passes it on
+        CMTEBEvaluator(suite="sample")(minilm, steps=3)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import evalkit
-from evalkit.errors import OptionError, UserError
+from evalkit.errors import OptionError
 from evalkit.report.comparison import aggregate
 from evalkit.run.models import in_memory_name
 from evalkit.run.runner import RunObserver, TaskOutcome
@@ -156,9 +156,9 @@ class CMTEBEvaluator(BaseEvaluator):
         )
         for outcome in report.failed:
             logger.warning("C-MTEB task %s failed at %s: %s", outcome.spec.name, folder_name, outcome.error)
+        if report.interrupted:  # Ctrl-C stops the training, as it would without the evaluator
+            raise KeyboardInterrupt
         failed = {o.spec.mteb_task for o in report.failed}
-        if report.interrupted or not report.folders:
-            raise UserError("the evaluation was interrupted")
         scores = evalkit.load_results(report.folders[0], suite=self.suite)
         scored = [s for s in self.specs if s.mteb_task not in failed]
         return self._metrics(scores, scored)
