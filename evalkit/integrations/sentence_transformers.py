@@ -132,7 +132,7 @@ class CMTEBEvaluator(BaseEvaluator):
         metrics = self.prefix_name_to_metrics(metrics, self.prefix)
         if self.primary_metric not in metrics:
             logger.warning(
-                "%s: no %s (a task it averages failed); NaN, so this evaluation is never the best",
+                "%s: no %s (see the warning above); NaN, so that this evaluation is never the best",
                 folder_name,
                 self.primary_metric,
             )
