@@ -302,6 +302,7 @@ class _Setup:
             seed=seed,
             main_metrics=self.suite.main_metrics,
             save_predictions=save_predictions,
+            suite_sampling=self.suite.name if any(s.limit for s in self.specs) else None,
         )
 
 
@@ -322,7 +323,7 @@ def _check_bootstrap(ci: float | None, resamples: int, option: str = "ci") -> No
 
 
 def compare(
-    candidate: str | Path,
+    candidate: str | Path | None = None,
     baselines: list[str | Path] = (),
     *,
     suite: str | Path | Suite = "c-mteb",
@@ -331,18 +332,22 @@ def compare(
     ci: float | None = None,
     resamples: int = 1000,
     seed: int = 0,
+    sweep: str | Path | list[str | Path] | None = None,
 ) -> Comparison:
     """Compare the candidate's main scores with each baseline's: per task, per type and over the suite.
 
     Inputs are results folders or model cards; `leaderboard` ranks the candidate among every model of a folder
     laid out like the public results repository; task deltas beyond `tolerance` points (default: the gate's)
     are marked. `ci` (a percentage, e.g. 95) adds bootstrap confidence intervals, from `resamples` seeded
-    resamples of each task's saved predictions, to task scores, deltas and averages. Render with
+    resamples of each task's saved predictions, to task scores, deltas and averages. `sweep` (checkpoints of one
+    model: folders, or a glob such as `results/my-model_step-*`) adds the suite and per-type averages of each
+    against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. Render with
     `evalkit.report.render.render(comparison, fmt)`.
     """
     from evalkit.errors import OptionError
     from evalkit.report.comparison import add_intervals, build_comparison, build_leaderboard
     from evalkit.report.gate import DEFAULT_TOLERANCE
+    from evalkit.report.sweep import build_sweep
     from evalkit.results.read import load_models
 
     _check_bootstrap(ci, resamples)
@@ -350,15 +355,30 @@ def compare(
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     if not 0 <= tolerance < float("inf"):
         raise OptionError("tolerance", tolerance, "a tolerance is a number of points >= 0")
-    cand = load_results(candidate, suite=the_suite)
+    checkpoints = _checkpoints(sweep, the_suite) if sweep is not None else []
+    if candidate is None and not checkpoints:
+        raise OptionError("candidate", None, "give the results to compare, or a sweep of checkpoints")
+    cand = load_results(candidate, suite=the_suite) if candidate is not None else checkpoints[-1][1]
     bases = [load_results(b, suite=the_suite) for b in baselines]
     comparison = build_comparison(cand, bases, the_suite, tolerance)
+    if checkpoints:
+        comparison.sweep = build_sweep(checkpoints, the_suite, ci / 100 if ci else None, resamples, seed)
     if ci is not None:
         add_intervals(comparison, [cand, *bases], the_suite, ci / 100, resamples, seed)
     if leaderboard is not None:
         comparison.leaderboard = build_leaderboard(cand, load_models(Path(leaderboard), the_suite), the_suite)
         comparison.leaderboard_source = str(leaderboard)
     return comparison
+
+
+def _checkpoints(sweep: str | Path | list[str | Path], suite: Suite) -> list[tuple[Path, ModelScores]]:
+    """The checkpoints of a sweep, each with its results, in checkpoint order (a glob expands as `--model` globs)."""
+    from evalkit.report.sweep import step_of
+    from evalkit.run.checkpoints import expand
+
+    given = [sweep] if isinstance(sweep, (str, Path)) else list(sweep)
+    paths = [Path(p) for p in expand([str(p) for p in given], option="sweep")]
+    return sorted(((p, load_results(p, suite=suite)) for p in paths), key=lambda item: step_of(item[0]))
 
 
 def check(
@@ -503,14 +523,32 @@ def import_card(card: str | Path, output_dir: str | Path, *, suite: str | Path |
     return write(Path(card), Path(output_dir), _suite(suite))
 
 
-def list_tasks(suite: str | Path | Suite = "c-mteb") -> list[dict[str, str]]:
-    """A suite's tasks: name, type, split, subset and the dataset repo each one needs."""
+def list_tasks(suite: str | Path | Suite = "c-mteb") -> list[dict[str, Any]]:
+    """A suite's tasks: name, type, split, subset, the dataset repo each one needs, the suite's sample size
+    (`limit`, None for every example) and `texts`, about how many texts it encodes on the hub's data (from mteb's
+    descriptive statistics; None for a suite that brings its own data, or a task mteb has no statistics of)."""
+    from evalkit.errors import UserError
     from evalkit.run.data import repo_id
+    from evalkit.run.sampling import texts_to_encode
     from evalkit.suite import load_task
+
+    def texts(spec) -> int | None:
+        try:
+            return None if the_suite.data_dir else texts_to_encode(spec, spec.limit)
+        except UserError:
+            return None
 
     the_suite = _suite(suite)
     return [
-        {"task": s.name, "type": s.type, "split": s.split, "subset": s.subset, "repo": repo_id(load_task(s))}
+        {
+            "task": s.name,
+            "type": s.type,
+            "split": s.split,
+            "subset": s.subset,
+            "repo": repo_id(load_task(s)),
+            "limit": s.limit,
+            "texts": texts(s),
+        }
         for s in the_suite.tasks
     ]
 
