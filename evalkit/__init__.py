@@ -9,6 +9,7 @@ The Python API; the command line (`run_eval.py`, `evalkit`) is a thin shell over
     print(evalkit.compare("results/my-org__my-model/REV", ["zpoint/README.md"]).average.aggregates)
     gate = evalkit.check("results/my-org__my-model/REV", baseline="results/reference", tolerance=0.5)
     print(evalkit.model_index("results/my-org__my-model/REV"))
+    evalkit.push("my-org/my-model", "results/my-org__my-model/REV", create_pr=True)   # README and .eval_results/
 
 User mistakes raise `evalkit.errors.UserError` with a one-line message.
 """
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from evalkit.report.comparison import Comparison
     from evalkit.report.gate import GateResult
+    from evalkit.results.publish import EvalResults, Publication
     from evalkit.results.scores import ModelScores
     from evalkit.run.distributed import ClusterObserver
     from evalkit.run.runner import RunObserver, RunReport
@@ -42,6 +44,9 @@ __all__ = [
     "check",
     "model_index",
     "update_card",
+    "results_table",
+    "eval_results",
+    "push",
     "import_card",
     "list_tasks",
     "prefetch",
@@ -297,6 +302,7 @@ class _Setup:
             seed=seed,
             main_metrics=self.suite.main_metrics,
             save_predictions=save_predictions,
+            suite_sampling=self.suite.name if any(s.limit for s in self.specs) else None,
         )
 
 
@@ -317,7 +323,7 @@ def _check_bootstrap(ci: float | None, resamples: int, option: str = "ci") -> No
 
 
 def compare(
-    candidate: str | Path,
+    candidate: str | Path | None = None,
     baselines: list[str | Path] = (),
     *,
     suite: str | Path | Suite = "c-mteb",
@@ -326,18 +332,22 @@ def compare(
     ci: float | None = None,
     resamples: int = 1000,
     seed: int = 0,
+    sweep: str | Path | list[str | Path] | None = None,
 ) -> Comparison:
     """Compare the candidate's main scores with each baseline's: per task, per type and over the suite.
 
     Inputs are results folders or model cards; `leaderboard` ranks the candidate among every model of a folder
     laid out like the public results repository; task deltas beyond `tolerance` points (default: the gate's)
     are marked. `ci` (a percentage, e.g. 95) adds bootstrap confidence intervals, from `resamples` seeded
-    resamples of each task's saved predictions, to task scores, deltas and averages. Render with
+    resamples of each task's saved predictions, to task scores, deltas and averages. `sweep` (checkpoints of one
+    model: folders, or a glob such as `results/my-model_step-*`) adds the suite and per-type averages of each
+    against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. Render with
     `evalkit.report.render.render(comparison, fmt)`.
     """
     from evalkit.errors import OptionError
     from evalkit.report.comparison import add_intervals, build_comparison, build_leaderboard
     from evalkit.report.gate import DEFAULT_TOLERANCE
+    from evalkit.report.sweep import build_sweep
     from evalkit.results.read import load_models
 
     _check_bootstrap(ci, resamples)
@@ -345,15 +355,30 @@ def compare(
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     if not 0 <= tolerance < float("inf"):
         raise OptionError("tolerance", tolerance, "a tolerance is a number of points >= 0")
-    cand = load_results(candidate, suite=the_suite)
+    checkpoints = _checkpoints(sweep, the_suite) if sweep is not None else []
+    if candidate is None and not checkpoints:
+        raise OptionError("candidate", None, "give the results to compare, or a sweep of checkpoints")
+    cand = load_results(candidate, suite=the_suite) if candidate is not None else checkpoints[-1][1]
     bases = [load_results(b, suite=the_suite) for b in baselines]
     comparison = build_comparison(cand, bases, the_suite, tolerance)
+    if checkpoints:
+        comparison.sweep = build_sweep(checkpoints, the_suite, ci / 100 if ci else None, resamples, seed)
     if ci is not None:
         add_intervals(comparison, [cand, *bases], the_suite, ci / 100, resamples, seed)
     if leaderboard is not None:
         comparison.leaderboard = build_leaderboard(cand, load_models(Path(leaderboard), the_suite), the_suite)
         comparison.leaderboard_source = str(leaderboard)
     return comparison
+
+
+def _checkpoints(sweep: str | Path | list[str | Path], suite: Suite) -> list[tuple[Path, ModelScores]]:
+    """The checkpoints of a sweep, each with its results, in checkpoint order (a glob expands as `--model` globs)."""
+    from evalkit.report.sweep import step_of
+    from evalkit.run.checkpoints import expand
+
+    given = [sweep] if isinstance(sweep, (str, Path)) else list(sweep)
+    paths = [Path(p) for p in expand([str(p) for p in given], option="sweep")]
+    return sorted(((p, load_results(p, suite=suite)) for p in paths), key=lambda item: step_of(item[0]))
 
 
 def check(
@@ -395,11 +420,100 @@ def model_index(results: str | Path, *, suite: str | Path | Suite = "c-mteb", na
     return emit_model_index(read_one(Path(results), the_suite), the_suite, name)
 
 
-def update_card(readme: str | Path, model_index_yaml: str) -> bool:
-    """Replace the model-index in a README's front matter, keeping every other byte; False when unchanged."""
+def update_card(readme: str | Path, model_index_yaml: str, *, table: str | None = None) -> bool:
+    """Replace the model-index in a README's front matter and, given a `table` (see `results_table`), the results
+    table between evalkit's markers in its body (appended the first time); every other byte is kept, and the file
+    keeps its line endings, mode and symbolic link. False when nothing changed."""
     from evalkit.results.card import update_card as update
 
-    return update(Path(readme), model_index_yaml)
+    return update(Path(readme), model_index_yaml, table)
+
+
+def results_table(results: str | Path, *, suite: str | Path | Suite = "c-mteb") -> str:
+    """The Markdown results table of a card's body for one model revision's results (folder, card or
+    `.eval_results`): each task's main score grouped by task type, with the type and suite averages."""
+    from evalkit.report.card_table import results_table as table
+    from evalkit.results.read import read_one
+
+    the_suite = _suite(suite)
+    return table(read_one(Path(results), the_suite), the_suite)
+
+
+def eval_results(
+    results: str | Path,
+    output_dir: str | Path | None = None,
+    *,
+    suite: str | Path | Suite = "c-mteb",
+    user: str | None = None,
+    benchmark_repo: str | None = None,
+) -> EvalResults:
+    """The hub's `.eval_results` files of one model revision's mteb result files: `<Task>.yaml` per suite task,
+    exactly as mteb's `push_eval_results` writes it (an entry per split and subset, the main score x 100 rounded to
+    5 decimals, and the task's overall entry). With `benchmark_repo` (the hub dataset of the suite's leaderboard) and
+    every suite task scored, `<suite>.yaml` holds the suite's Mean (Task) as mteb writes a benchmark's. `user` is
+    each entry's source user. Written into `output_dir` (a model repository's `.eval_results/`) when given;
+    `.notes` says what was left out and why."""
+    from evalkit.results.publish import eval_results as build
+    from evalkit.results.publish import write_eval_results
+    from evalkit.results.read import read_one
+
+    the_suite = _suite(suite)
+    published = build(read_one(Path(results), the_suite), the_suite, user, benchmark_repo)
+    if output_dir is not None:
+        write_eval_results(Path(output_dir), published.files)
+    return published
+
+
+def push(
+    repo_id: str,
+    results: str | Path,
+    *,
+    suite: str | Path | Suite = "c-mteb",
+    readme: str | Path | None = None,
+    name: str | None = None,
+    create_pr: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    dry_run: bool = False,
+    user: str | None = None,
+    benchmark_repo: str | None = None,
+    commit_message: str | None = None,
+) -> Publication:
+    """Publish one model revision's results to the hub model repository `repo_id` in one commit: its README with
+    the model-index and the results table updated (all else kept), and `.eval_results/` (see `eval_results`).
+
+    The README starts from `readme` (a local file, left as it is), else from the repository's own at `revision`.
+    `create_pr` opens a pull request, the way to add results to someone else's model; `token` defaults to
+    huggingface_hub's (`HF_TOKEN`, then the saved login). `dry_run` returns what would be committed and touches
+    nothing. The hub offline (`HF_HUB_OFFLINE`), or no token, is a `UserError`; `.url` is the commit or the pull
+    request.
+    """
+    from evalkit.fileio import read_text
+    from evalkit.report.card_table import results_table as table
+    from evalkit.results import publish
+    from evalkit.results.card import emit_model_index, updated_readme
+    from evalkit.results.read import read_one
+
+    the_suite = _suite(suite)
+    publish.check_repo_id(repo_id)
+    if not dry_run:
+        token = publish.hub_token(token)
+    model = read_one(Path(results), the_suite)
+    published = publish.eval_results(model, the_suite, user, benchmark_repo)
+    where = Path(readme) if readme is not None else Path(repo_id) / publish.README
+    before = read_text(where, "README") if readme is not None else publish.hub_readme(repo_id, revision, token)
+    after = updated_readme(before, emit_model_index(model, the_suite, name), table(model, the_suite), where)
+    files = {publish.README: after} | {f"{publish.EVAL_RESULTS}/{n}": text for n, text in published.files.items()}
+    publication = publish.Publication(repo_id, files, before, published.notes, revision, create_pr)
+    if not dry_run:
+        message = commit_message or f"Add {the_suite.name} evaluation results"
+        description = (
+            f"Scores of {model.name} on suite {the_suite.name} ({len(model.tasks)} tasks), computed by mteb and "
+            f"published with evalkit {__version__}: the model-index and a results table in README.md, and "
+            "`.eval_results/` for the hub's model page and benchmark leaderboards."
+        )
+        publication.url = publish.commit(publication, token, message, description)
+    return publication
 
 
 def import_card(card: str | Path, output_dir: str | Path, *, suite: str | Path | Suite = "c-mteb") -> list[Path]:
@@ -409,14 +523,32 @@ def import_card(card: str | Path, output_dir: str | Path, *, suite: str | Path |
     return write(Path(card), Path(output_dir), _suite(suite))
 
 
-def list_tasks(suite: str | Path | Suite = "c-mteb") -> list[dict[str, str]]:
-    """A suite's tasks: name, type, split, subset and the dataset repo each one needs."""
+def list_tasks(suite: str | Path | Suite = "c-mteb") -> list[dict[str, Any]]:
+    """A suite's tasks: name, type, split, subset, the dataset repo each one needs, the suite's sample size
+    (`limit`, None for every example) and `texts`, about how many texts it encodes on the hub's data (from mteb's
+    descriptive statistics; None for a suite that brings its own data, or a task mteb has no statistics of)."""
+    from evalkit.errors import UserError
     from evalkit.run.data import repo_id
+    from evalkit.run.sampling import texts_to_encode
     from evalkit.suite import load_task
+
+    def texts(spec) -> int | None:
+        try:
+            return None if the_suite.data_dir else texts_to_encode(spec, spec.limit)
+        except UserError:
+            return None
 
     the_suite = _suite(suite)
     return [
-        {"task": s.name, "type": s.type, "split": s.split, "subset": s.subset, "repo": repo_id(load_task(s))}
+        {
+            "task": s.name,
+            "type": s.type,
+            "split": s.split,
+            "subset": s.subset,
+            "repo": repo_id(load_task(s)),
+            "limit": s.limit,
+            "texts": texts(s),
+        }
         for s in the_suite.tasks
     ]
 

@@ -59,7 +59,7 @@ def _sources() -> dict[str, dict[str, tuple[str, ...]]]:
 SOURCES = _sources()
 
 
-def _number(value: object) -> float | None:
+def finite(value: object) -> float | None:
     """A finite number, else None (NaN, None, strings, booleans and integers beyond float range are no score)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -80,7 +80,7 @@ def card_metrics(task_type: str, scores: Mapping[str, object]) -> dict[str, floa
         raise ValueError(f"unknown task type {task_type!r}")
     out: dict[str, float] = {}
     for card_name, keys in SOURCES[task_type].items():
-        value = next((v for v in (_number(scores.get(k)) for k in keys) if v is not None), None)
+        value = next((v for v in (finite(scores.get(k)) for k in keys) if v is not None), None)
         if value is not None:
             out[card_name] = to_card(value)
     if task_type == "PairClassification":
@@ -97,6 +97,12 @@ def mteb_key(task_type: str, card_name: str) -> str:
     """The mteb 2.x score key a card metric is read back from; names the mapping does not know stay as they are."""
     keys = SOURCES.get(task_type, {}).get(card_name)
     return keys[0] if keys else card_name
+
+
+def card_name(task_type: str, key: str) -> str | None:
+    """The card metric read first from the mteb 2.x score key `key` (the inverse of `mteb_key`), None for a key
+    that no card metric is read from (mteb's `max_*`, `similarity_*`)."""
+    return next((name for name, keys in SOURCES.get(task_type, {}).items() if keys[0] == key), None)
 
 
 def to_card(score: float) -> float:

@@ -22,7 +22,7 @@ TASKS_DIR = _tasks_dir()
 TASK_TYPES = ("STS", "PairClassification", "Classification", "Clustering", "Reranking", "Retrieval")
 SUITE_KEYS = ("name", "description", "data_dir", "main_metrics", "prompts", "tasks")
 PROMPT_TYPES = ("query", "document")
-TASK_KEYS = ("name", "mteb_task", "type", "subset", "split", "card")
+TASK_KEYS = ("name", "mteb_task", "type", "subset", "split", "limit", "card")
 CARD_KEYS = ("type", "name", "config", "split", "revision")
 
 
@@ -47,6 +47,7 @@ class TaskSpec:
     subset: str
     split: str
     card: CardDataset
+    limit: int | None = None  # the suite's sample size for the task (as `run --limit`); None: every example
 
 
 @dataclass
@@ -292,6 +293,9 @@ def _task(path: Path, index: int, entry: object) -> TaskSpec:
     subset = text_field(path, entry, "subset", label, "default")
     split = text_field(path, entry, "split", label)
     mteb_task = text_field(path, entry, "mteb_task", label, name)
+    limit = entry.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UserError(f"{located(path, entry, 'limit')}: {label}`limit` is a sample size, a whole number >= 1")
     card = entry.get("card") or {}
     if not isinstance(card, dict):
         raise UserError(f"{located(path, entry, 'card')}: {label}`card` is a mapping")
@@ -311,4 +315,5 @@ def _task(path: Path, index: int, entry: object) -> TaskSpec:
             split=text_field(path, card, "split", label, split),
             revision=text_field(path, card, "revision", label, "None"),
         ),
+        limit=limit,
     )

@@ -54,3 +54,8 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(map(md_escape, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(md_escape, row)) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

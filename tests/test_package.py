@@ -141,9 +141,10 @@ def test_the_api_raises_user_errors_naming_parameters_not_flags(tmp_path):
 
 
 def _layer(module: str) -> int:
-    """cli above the API, the API above report and run, those above results, results above the suite, then leaves."""
+    """cli and integrations above the API, the API above report and run, those above results, results above the
+    suite, then leaves."""
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in ("cli", "__main__"):
+    if len(parts) > 1 and parts[1] in ("cli", "__main__", "integrations"):
         return 5
     if module == "evalkit":
         return 4

@@ -50,6 +50,21 @@ def chromium(tmp_path: Path, page: Path, *args: str) -> subprocess.CompletedProc
     return subprocess.run([CHROMIUM, *flags, *args, page.as_uri()], capture_output=True, text=True, timeout=120)
 
 
+def laid_out(tmp_path: Path, page_html: str) -> tuple[str, dict]:
+    """The page laid out in Chromium (its Content-Security-Policy off, so that PROBE runs): the DOM and PROBE's
+    measurements."""
+    page = tmp_path / "probe.html"
+    page.write_text(
+        page_html.replace('<meta http-equiv="Content-Security-Policy"', '<meta name="csp-off"').replace(
+            "</body>", PROBE + "</body>"
+        ),
+        encoding="utf-8",
+    )
+    run = chromium(tmp_path, page, "--dump-dom")
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout, json.loads(run.stdout.split('<pre id="probe">')[1].split("</pre>")[0].replace("&quot;", '"'))
+
+
 @pytest.fixture(scope="module")
 def report_html() -> str:
     cand = make_model("candidate-model", 62.0, scores={"CovidRetrieval": 55.0, "STSB": 70.0})
@@ -74,19 +89,10 @@ class _Rows(HTMLParser):
 
 
 def test_tables_and_charts_render(tmp_path, report_html):
-    page = tmp_path / "probe.html"
-    page.write_text(
-        report_html.replace('<meta http-equiv="Content-Security-Policy"', '<meta name="csp-off"').replace(
-            "</body>", PROBE + "</body>"
-        ),
-        encoding="utf-8",
-    )
-    run = chromium(tmp_path, page, "--dump-dom")
-    assert run.returncode == 0, run.stderr[-2000:]
+    dom, probe = laid_out(tmp_path, report_html)
     parser = _Rows()
-    parser.feed(run.stdout)
+    parser.feed(dom)
     assert parser.rows == {"averages": 8, "tasks": 36, "leaderboard": 5}  # with header rows
-    probe = json.loads(run.stdout.split('<pre id="probe">')[1].split("</pre>")[0].replace("&quot;", '"'))
     assert probe["rows"] == {"averages": 7, "tasks": 35, "leaderboard": 4}
     assert probe["tasksBox"][0] > 500 and probe["tasksBox"][1] > 35 * 15
     charts = probe["charts"]

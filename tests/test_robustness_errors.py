@@ -48,7 +48,7 @@ SUITE_MISTAKES = [
     # (suite text, the line the error names, what it says); METRICS is lines 2-3, `tasks:` line 4, GOOD_TASK 5-7
     ("name: x\n" + METRICS + "tasks:\n  - name: STSB\n    split: [test\n", 7, "not valid YAML"),
     ("name: x\n" + METRICS + "tasks:\n" + GOOD_TASK + "    split: dev\n", 8, "duplicate key 'split' (first on line 7)"),
-    ("name: x\n" + METRICS + "tasks:\n  - name: STSB\n    type: STS\n    splitt: test\n", 7, "did you mean split?"),
+    ("name: x\n" + METRICS + "tasks:\n  - name: STSB\n    type: STS\n    splitt: test\n", 7, "did you mean split"),
     ("name: x\n" + METRICS + "tasks:\n  - name: STSB\n    type: Retreival\n", 6, "did you mean Retrieval?"),
     ("name: x\nmain_metrics:\n  STS: cos_sim_spearmen\ntasks:\n" + GOOD_TASK, 3, "did you mean cos_sim_spearman"),
     ("name: x\nmain_metrics:\n  Retrieval: ndcg_at_10\ntasks:\n" + GOOD_TASK, 2, "no entry for task type STS"),
@@ -57,6 +57,8 @@ SUITE_MISTAKES = [
     ("name: x\n" + METRICS + "tasks:\n" + GOOD_TASK + GOOD_TASK, 8, "task STSB is listed twice"),
     ("name: x\n" + METRICS + "taks:\n" + GOOD_TASK, 4, "unknown key 'taks'; did you mean tasks?"),
     ("name: x\n" + METRICS + "tasks: {}\n", 4, "non-empty `tasks` list"),
+    ("name: x\n" + METRICS + "tasks:\n" + GOOD_TASK + "    limit: 0\n", 8, "`limit` is a sample size"),
+    ("name: x\n" + METRICS + "tasks:\n" + GOOD_TASK + "    limit: many\n", 8, "`limit` is a sample size"),
 ]
 
 

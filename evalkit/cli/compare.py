@@ -23,10 +23,21 @@ def add_parser(sub) -> None:
             "results/my-org__my-model zpoint/README.md",
             "results/my-org__my-model zpoint/README.md --pr-comment > comment.md",
             "results/my-org__my-model results/base-model -o report.html",
+            "--sweep 'results/my-model_step-*' results/base-model -o sweep.html",
         ),
     )
-    p.add_argument("candidate", help="results folder or model card of the model under test")
+    p.add_argument(
+        "candidate", nargs="?", help="results folder or model card of the model under test (with --sweep: a baseline)"
+    )
     p.add_argument("baselines", nargs="*", metavar="BASELINE", help="results folders or model cards to compare with")
+    p.add_argument(
+        "--sweep",
+        metavar="GLOB",
+        help="checkpoints of one model, a quoted glob of results folders ('results/my-model_step-*', in numeric "
+        "order, as `run --model` globs; CMTEBEvaluator writes one per evaluation): each type's average and the "
+        "suite average against the step (the number ending each folder's name), as a chart in HTML and a table in "
+        "Markdown and JSON; the last checkpoint is the candidate, every positional input a baseline (a line)",
+    )
     p.add_argument("--format", choices=FORMATS, help="report format (default: from --output's suffix, else md)")
     p.add_argument("-o", "--output", type=Path, help="write the report here (default: stdout)")
     p.add_argument(
@@ -70,9 +81,15 @@ def handle(args) -> int:
     fmt = args.format or (SUFFIX_FORMATS.get(output.suffix.lower(), "md") if output else "md")
     if args.pr_comment and fmt != "md":
         raise UserError(f"--pr-comment writes Markdown, not {fmt}")
+    candidate, baselines = args.candidate, args.baselines
+    if args.sweep:  # the candidate is the sweep's last checkpoint
+        candidate, baselines = None, [args.candidate, *baselines] if args.candidate else []
+    elif args.candidate is None:
+        raise UserError("compare: give the candidate's results, or --sweep with its checkpoints")
     comparison = evalkit.compare(
-        args.candidate,
-        args.baselines,
+        candidate,
+        baselines,
+        sweep=args.sweep,
         suite=args.suite,
         leaderboard=args.leaderboard,
         tolerance=args.tolerance,

@@ -109,10 +109,25 @@ class Comparison:
     leaderboard_source: str | None = None
     tolerance: float | None = None  # points; task deltas beyond it are marked
     intervals: Intervals | None = None  # how the confidence intervals were computed, when there are any
+    sweep: list[SweepPoint] | None = None  # checkpoints of the candidate in step order (`compare --sweep`)
 
     def regressed(self, baseline: int) -> list[TaskRow]:
         """The tasks whose delta to baseline number `baseline` (0 = the first) fell beyond the tolerance."""
         return [r for r in self.tasks if beyond(r.deltas[baseline], self.tolerance or 0.0) == "regressed"]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One checkpoint of a sweep (see `evalkit.report.sweep`): its step, and its suite and per-type averages, with
+    their bootstrap intervals given `compare(ci=...)` and predictions."""
+
+    step: int
+    label: str
+    source: str
+    average: Aggregate
+    types: dict[str, Aggregate]
+    average_ci: Interval | None = None
+    types_ci: dict[str, Interval | None] | None = None
 
 
 @dataclass

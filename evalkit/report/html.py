@@ -211,8 +211,9 @@ def _html_table(
     return f'<div class="wide"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def render_html(comp: Comparison) -> str:
-    """A self-contained HTML page: tables and inline SVG charts, no script and no network."""
+def render_html(comp: Comparison, extra: str = "") -> str:
+    """A self-contained HTML page: tables and inline SVG charts, no script and no network; `extra` is HTML placed
+    after the averages (the sweep's section)."""
     esc = html.escape
     title = f"{comp.models[0].label}: {comp.suite} comparison"
     parts = [
@@ -233,6 +234,7 @@ def render_html(comp: Comparison) -> str:
         "<h2>Averages</h2>",
         _html_table(*shared.summary_rows(comp), "averages"),
         f'<figure id="chart-averages">{_chart_averages(comp)}</figure>',
+        extra,
         "<h2>Tasks</h2>",
     ]
     if len(comp.models) > 1:

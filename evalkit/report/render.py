@@ -10,7 +10,7 @@ from pathlib import Path
 
 from evalkit.errors import UserError
 from evalkit.fileio import write_text_atomic
-from evalkit.report import rows
+from evalkit.report import rows, sweep
 from evalkit.report.comparison import Comparison
 from evalkit.report.html import render_html
 from evalkit.report.rows import (
@@ -39,7 +39,7 @@ def render_markdown(comp: Comparison, pr_comment: bool = False) -> str:
         f"(revision {md_escape(m.revision)}, {m.n_tasks} tasks) from {md_escape(m.source)}"
         for i, m in enumerate(comp.models)
     ]
-    averages = ["### Averages", "", md_table(*summary_rows(comp)), ""]
+    averages = ["### Averages", "", md_table(*summary_rows(comp)), "", *sweep.markdown_section(comp)]
     tasks = md_table(*task_rows(comp))
     if pr_comment:
         parts += [f"- {md_escape(line)}" for line in rows.verdicts(comp)] + [""]
@@ -152,7 +152,9 @@ def render_json(comp: Comparison) -> str:
 
 def render(comp: Comparison, fmt: str) -> str:
     """The report in one of FORMATS."""
-    return {"md": render_markdown, "csv": render_csv, "json": render_json, "html": render_html}[fmt](comp)
+    if fmt == "html":
+        return render_html(comp, sweep.html_section(comp))
+    return {"md": render_markdown, "csv": render_csv, "json": render_json}[fmt](comp)
 
 
 SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".csv": "csv", ".json": "json"}

@@ -1,4 +1,5 @@
-"""Model-card metadata: emit the `model-index` YAML in the seed card's layout, update a README, import a card.
+"""Model cards: emit the `model-index` YAML in the seed card's layout, update a README (its front matter, and the
+results table between evalkit's markers in its body), import a card.
 
 The layout is PyYAML's block style with the seed's key order: `task/type`, then `dataset` (type, name, config,
 split, revision), then `metrics` (type, value) sorted by name; results sorted by task name. Values print as the
@@ -7,6 +8,7 @@ card writer printed `score * 100`: the float's repr, integers without `.0`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -18,10 +20,12 @@ from evalkit.metrics import from_card, mteb_key
 from evalkit.results.files import META_FILE, MODEL_INDEX_FILE, model_dir, task_file
 from evalkit.results.read import model_meta, read_card, read_one, split_front_matter
 from evalkit.results.scores import ModelScores, TaskScores, main_score
-from evalkit.suite import Suite
+from evalkit.suite import Suite, load_task
 from evalkit.yamlio import load_yaml
 
 MODEL_INDEX = "model-index"
+TABLE_START = "<!-- evalkit:results-table -->"  # the markers around the results table in a card's body
+TABLE_END = "<!-- /evalkit:results-table -->"
 
 
 def emit_model_index(model: ModelScores, suite: Suite, name: str | None = None) -> str:
@@ -120,6 +124,32 @@ def _holds(front: str, keys: list, model_index: str) -> bool:
     )
 
 
+def place_table(text: str, table: str, path: Path = Path("README.md")) -> str:
+    """`text` with `table` between evalkit's markers in the card's body: what is between them is replaced, and
+    without markers the block goes after the body; every other byte is kept. The block takes the text's line
+    endings. Markers other than one start before one end are a `UserError`."""
+    try:
+        body = len(text) - len(split_front_matter(text.removeprefix("\ufeff"), path)[2])
+    except UserError:
+        body = 0
+    newline = next(iter(re.findall(r"\r\n|\r|\n", text)), "\n")
+    block = f"{TABLE_START}\n{table.rstrip()}\n\n{TABLE_END}".replace("\n", newline)  # a blank line ends the table
+    counts = (text.count(TABLE_START, body), text.count(TABLE_END, body))
+    if counts == (0, 0):
+        separator = "" if not text or text.endswith(("\n", "\r")) else newline
+        return text + separator + (newline if text.strip() else "") + block + newline
+    start, end = text.find(TABLE_START, body), text.find(TABLE_END, body)
+    if counts != (1, 1) or end < start:
+        raise UserError(f"{path}: the body needs one {TABLE_START} before one {TABLE_END}; fix the markers by hand")
+    return text[:start] + block + text[end + len(TABLE_END) :]
+
+
+def updated_readme(text: str, model_index: str, table: str | None = None, path: Path = Path("README.md")) -> str:
+    """`text` with its model-index replaced (`update_readme`) and, given a `table`, its table (`place_table`)."""
+    text = update_readme(text, model_index, path)
+    return text if table is None else place_table(text, table, path)
+
+
 def import_card(card_path: Path, output_dir: Path, suite: Suite) -> list[Path]:
     """Write a card's suite results as mteb result JSON under `output_dir`; returns the folders written.
 
@@ -164,7 +194,8 @@ def _result_json(scores: TaskScores, suite: Suite) -> dict:
     entry = {mteb_key(scores.type, k): from_card(v) for k, v in sorted(scores.metrics.items())}
     main = suite.main_metrics.get(scores.type)
     entry["main_score"] = entry.get(mteb_key(scores.type, main)) if main else None
-    entry |= {"hf_subset": scores.subset, "languages": []}
+    languages = load_task(suite.by_mteb_name[scores.task]).metadata.hf_subsets_to_langscripts.get(scores.subset, [])
+    entry |= {"hf_subset": scores.subset, "languages": languages}  # as mteb writes them: its scores count them
     return {
         "dataset_revision": scores.dataset_revision,
         "task_name": scores.task,
@@ -182,14 +213,15 @@ def write_beside(folder: Path, suite: Suite) -> Path:
     return path
 
 
-def update_card(readme: Path, model_index: str) -> bool:
-    """Replace the model-index in a README's front matter (see `update_readme`); False when nothing changed.
+def update_card(readme: Path, model_index: str, table: str | None = None) -> bool:
+    """Replace the model-index in a README's front matter (see `update_readme`) and, given a `table`, the results
+    table in its body (see `place_table`); False when nothing changed.
 
     The file keeps its line endings and mode; a symbolic link stays a link and its target is updated.
     """
     readme = Path(readme)
     old = read_text(readme)
-    new = update_readme(old, model_index, readme)
+    new = updated_readme(old, model_index, table, readme)
     if new == old:
         return False
     write_text_atomic(readme, new)

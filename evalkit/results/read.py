@@ -4,8 +4,8 @@ Result files are loaded with mteb's own `TaskResult.from_disk`, which converts t
 nested by similarity function, subsets nested under the split) and the pre-1.12.48 pair-classification keys.
 What it leaves, evalkit handles: `dataset_revision: null` in 1.x files (recorded as "None", as cards print it),
 the `map`/`mrr` keys of 1.12-1.38 reranking files and the `cos_sim_*` keys of `external` folders (both in
-`evalkit.metrics`), and 1.x file names of renamed tasks (`CMedQAv1.json`). Every unreadable input is a
-one-line `UserError` naming the file.
+`evalkit.metrics`), and 1.x file names of renamed tasks (`CMedQAv1.json`). A model repository's `.eval_results/`
+is read by `evalkit.results.eval_results`. Every unreadable input is a one-line `UserError` naming the file.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from evalkit.errors import UserError
 from evalkit.fileio import read_text
 from evalkit.metrics import card_metrics, from_card, mteb_key
+from evalkit.results.eval_results import EVAL_RESULTS, eval_results_folders, read_eval_results
 from evalkit.results.files import META_FILE
 from evalkit.results.predictions import KEY as PREDICTIONS
 from evalkit.results.scores import ModelScores, TaskScores
@@ -29,6 +30,7 @@ from evalkit.suite import Suite, TaskSpec
 from evalkit.yamlio import load_yaml, located
 
 CARD_REVISION = "external"  # the revision of results taken from a model card, as in the public results repository
+PUBLISHED = (CARD_REVISION, EVAL_RESULTS)  # revisions of published (rounded, converted) scores, not of runs
 LISTED = 10  # model revisions named in the error of `read_one`
 # A README's YAML front matter, as huggingface_hub finds it: (opening ---, YAML, closing --- and the rest).
 FRONT_MATTER = re.compile(r"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(?:\r\n|\n|$)[\S\s]*)$")
@@ -38,7 +40,8 @@ def read_scores(path: Path, suite: Suite) -> list[ModelScores]:
     """Every model revision under `path` with at least one suite task, sorted by name and revision.
 
     `path` is a results folder at any depth, one model's folder (one `ModelScores` per revision), one revision
-    folder, or a model card README.md. Only suite tasks are read, each at the card's split and subset.
+    folder, a model repository with `.eval_results/` (or that folder), or a model card README.md. Only suite tasks
+    are read, each at the card's split and subset.
     """
     path = Path(path)
     if path.is_file():
@@ -52,6 +55,10 @@ def read_scores(path: Path, suite: Suite) -> list[ModelScores]:
         model = _read_revision(folder, files, suite)
         if model.tasks:
             models.append(model)
+    for folder in eval_results_folders(path):
+        model = read_eval_results(folder, suite)
+        if model.tasks:
+            models.append(model)
     return sorted(models, key=lambda m: (m.name, m.revision))
 
 
@@ -59,7 +66,8 @@ def no_results(path: Path, suite: Suite) -> UserError:
     """The error for an input that holds no result of the suite."""
     return UserError(
         f"{path}: no results of suite {suite.name!r} found "
-        "(expected mteb result files <Task>.json, as in <org>__<model>/<revision>/, or a model card)"
+        "(expected mteb result files <Task>.json, as in <org>__<model>/<revision>/, a model repository's "
+        ".eval_results/, or a model card)"
     )
 
 
@@ -99,6 +107,11 @@ def _task_files(folder: Path, filenames: list[str], suite: Suite) -> dict[str, P
         if task in suite.by_mteb_name and (task not in files or stem == task):
             files[task] = folder / filename
     return files
+
+
+def result_files(folder: Path, suite: Suite) -> dict[str, Path]:
+    """The result files of suite tasks in one revision folder, by mteb task name."""
+    return _task_files(Path(folder), os.listdir(folder), suite)
 
 
 def _read_revision(folder: Path, files: dict[str, Path], suite: Suite) -> ModelScores:
@@ -156,15 +169,10 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
     The file's own `sampled` mark wins over `sampled` (its folder's `model_meta.json`): a sampled result stays
     sampled when copied without its folder.
     """
-    from mteb.results.task_result import TaskResult
-
     raw = _load_json(path)
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a result file is a JSON object")
-    try:
-        result = TaskResult.from_disk(path)
-    except Exception as exc:  # mteb raises many kinds; each means "not a result file"
-        raise UserError(f"{path}: not an mteb result file ({_reason(exc)})") from exc
+    result = load_task_result(path)
     if result.task_name != spec.mteb_task:
         raise UserError(f"{path}: holds task {result.task_name!r}, expected {spec.mteb_task!r}")
     if not any(e.get("hf_subset") == spec.subset for e in result.scores.get(spec.split, [])):
@@ -189,6 +197,16 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         date=result.date.timestamp() if result.date else None,
         predictions=predictions if predictions is not None and predictions.is_file() else None,
     )
+
+
+def load_task_result(path: Path):
+    """mteb's `TaskResult` of a result file, as mteb's loader reads it (older formats converted)."""
+    from mteb.results.task_result import TaskResult
+
+    try:
+        return TaskResult.from_disk(path)
+    except Exception as exc:  # mteb raises many kinds; each means "not a result file"
+        raise UserError(f"{path}: not an mteb result file ({_reason(exc)})") from exc
 
 
 def _reason(exc: Exception) -> str:
@@ -302,9 +320,10 @@ def _mapping(path: Path, value: object, where: str, parent: object = None) -> di
 def merge_revisions(models: list[ModelScores]) -> ModelScores:
     """One model from several revision folders of the same model (as the public results repository keeps them).
 
-    Each task's scores come from one revision, which `TaskScores.revision` names: a real run wins over one
-    converted from a model card (`external`), then the newest run by the date mteb recorded. Two runs of a task
-    with different scores and no dates to choose by are a `UserError` naming both revisions.
+    Each task's scores come from one revision, which `TaskScores.revision` names: a real run wins over published
+    scores (a model card's `external`, a repository's `.eval_results`), then the newest run by the date mteb
+    recorded. Two runs of a task with different scores and no dates to choose by are a `UserError` naming both
+    revisions.
     """
     if len(models) == 1:
         return models[0]
@@ -320,8 +339,8 @@ def merge_revisions(models: list[ModelScores]) -> ModelScores:
 
 def _newer(a: TaskScores, b: TaskScores) -> TaskScores:
     """The result of a task to keep when two revisions hold it (see `merge_revisions`)."""
-    if (a.revision == CARD_REVISION) != (b.revision == CARD_REVISION):
-        return b if a.revision == CARD_REVISION else a
+    if (a.revision in PUBLISHED) != (b.revision in PUBLISHED):
+        return b if a.revision in PUBLISHED else a
     if a.date is not None and b.date is not None and a.date != b.date:
         return a if a.date > b.date else b
     if a.metrics != b.metrics:

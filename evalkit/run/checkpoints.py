@@ -14,16 +14,18 @@ def _natural(text: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
-def expand(models: list[str]) -> list[str]:
-    """Each model once, in the order given; a glob becomes the model folders it matches, numbers in numeric order."""
+def expand(models: list[str], option: str = "model") -> list[str]:
+    """Each model once, in the order given; a glob becomes the model folders it matches, numbers in numeric order.
+
+    `option` names the parameter in errors."""
     out: list[str] = []
     for spec in models:
         if not isinstance(spec, str):
-            raise OptionError("model", type(spec).__name__, "several models are given by name or folder")
+            raise OptionError(option, type(spec).__name__, "several models are given by name or folder")
         if glob.has_magic(spec) and not Path(spec).expanduser().exists():
             matches = [m for m in glob.glob(str(Path(spec).expanduser())) if Path(m).is_dir()]
             if not matches:
-                raise OptionError("model", spec, "matches no model folder")
+                raise OptionError(option, spec, "matches no model folder")
             out.extend(sorted(matches, key=_natural))
         else:
             out.append(spec)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.errors import UserError
+from evalkit.text import first_line
 
 LOCAL_REVISION = "local"
 SNAPSHOT_LINKS = "evalkit-snapshots"  # under the datasets cache: content-named links to local snapshots
@@ -128,11 +129,7 @@ def prefetch(specs, data_dir: Path, model: str | None = None) -> None:
             print(f"downloading model {model}", flush=True)
             snapshot_download(model)
     except Exception as exc:  # noqa: BLE001 - hub errors, and the HTTP library's, which differs by version
-        raise UserError(f"download failed: {_first_line(exc)} (run prefetch again to resume)") from exc
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"download failed: {first_line(exc)} (run prefetch again to resume)") from exc
 
 
 def _check_hub_reachable(repo: str, revision: str) -> None:
@@ -156,7 +153,7 @@ def _check_hub_reachable(repo: str, revision: str) -> None:
     else:
         return
     raise UserError(
-        f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({_first_line(problem)}); prefetch needs a "
+        f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({first_line(problem)}); prefetch needs a "
         "network (a proxy is taken from HTTPS_PROXY)"
     ) from problem
 

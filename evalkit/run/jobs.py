@@ -89,13 +89,15 @@ def run_job(
     settings: JobSettings,
     free_memory: Callable[[], None] | None = None,
 ) -> list[Evaluated]:
-    """Load (and sample) the job's data once when several variants or `limit` need it, and evaluate each variant."""
+    """Load (and sample) the job's data once when several variants or a sample size (the run's `limit` or the
+    suite's for the task) need it, and evaluate each variant."""
     task = job.fresh_task()
+    limit = sampling.effective_limit(settings.limit, job.spec.limit)
     try:
-        if settings.limit or len(job.todo) > 1:
+        if limit or len(job.todo) > 1:
             task.load_data()  # loaded once for every dimension, and sampled before mteb sees it
-            if settings.limit:
-                sampling.limit_task(task, settings.limit, settings.seed)
+            if limit:
+                sampling.limit_task(task, limit, settings.seed)
     except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
         return [failed(job.spec, v, p, exc) for v, p in job.todo]
     out = []

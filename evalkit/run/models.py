@@ -331,7 +331,7 @@ def _weights_hash(model) -> str:
     return digest.hexdigest()
 
 
-def _in_memory_name(model) -> str:
+def in_memory_name(model) -> str:
     """The name of a SentenceTransformer built in this process: the folder or hub id it came from, if known."""
     try:
         origin = model[0].auto_model.config._name_or_path
@@ -521,7 +521,7 @@ def _cross_encoder(model, found, name, revision, dtype, options, devices, wrappe
 def _in_memory(model, options: ModelOptions, name: str | None) -> LoadedModel:
     dtype = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(str(model.dtype).removeprefix("torch."))
     device = str(model.device)
-    return _loaded(model, name or _in_memory_name(model), NO_REVISION, IN_MEMORY, dtype or "fp32", options, [device])
+    return _loaded(model, name or in_memory_name(model), NO_REVISION, IN_MEMORY, dtype or "fp32", options, [device])
 
 
 def _loaded(model, name: str, revision: str, source: str, dtype: str, options: ModelOptions, devices) -> LoadedModel:

@@ -25,6 +25,7 @@ from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.run.encode import Request, record
 from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, reason, run_job
 from evalkit.run.lazy import ModelFacts, lazy_wrapper
+from evalkit.run.sampling import effective_limit
 from evalkit.run.threads import single_threaded
 
 
@@ -139,8 +140,8 @@ def _record(setup: WorkerSetup, job: Job) -> dict[bytes, Request] | None:
     """The texts a job asks for that the cache lacks (its recording pass, `encode.record`); None when it failed."""
     requests: dict[bytes, Request] = {}
     wrapper = lazy_wrapper(setup.facts)  # the recorder asks the wrapper for prompts, never for embeddings
-    settings = setup.settings
-    if not record(job.fresh_task(), wrapper, setup.facts.model_identity, settings.limit, settings.seed, requests):
+    limit = effective_limit(setup.settings.limit, job.spec.limit)
+    if not record(job.fresh_task(), wrapper, setup.facts.model_identity, limit, setup.settings.seed, requests):
         return None
     cached = _worker_store(setup).has(list(requests))
     return {key: request for key, request in requests.items() if key not in cached}

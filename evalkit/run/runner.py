@@ -53,11 +53,27 @@ class RunOptions:
     main_metrics: dict[str, str] = field(default_factory=dict)  # the suite's main metric per task type
     save_predictions: bool = False  # keep per-example predictions beside each result (`run --save-predictions`)
     workers: int | None = None  # evaluation processes in cached mode; None: `parallel.default_workers`
+    suite_sampling: str | None = None  # the suite whose per-task sample sizes (`limit:`) the run applies
+
+    def limit_for(self, spec: TaskSpec) -> int | None:
+        """The task's sample size: the smaller of `limit` and the suite's own for the task (None: every example)."""
+        return sampling.effective_limit(self.limit, spec.limit)
+
+    @property
+    def sampling_key(self) -> str | None:
+        """What samples the run: `100` (`--limit`), the suite with per-task sizes, or both (`100+c-mteb-lite`)."""
+        return "+".join(str(n) for n in (self.limit, self.suite_sampling) if n) or None
 
     @property
     def sampled(self) -> str | None:
         """The marker of a sampled run (None for a full run)."""
-        return sampling.sampled_label(self.limit, self.seed) if self.limit else None
+        return sampling.sampled_label(self.sampling_key, self.seed) if self.sampling_key else None
+
+    def task_sampled(self, spec: TaskSpec) -> str | None:
+        """The marker of a task's result: its own sample's, or the run's for a task that a sampled run evaluates
+        whole (its folder is a sampled one)."""
+        limit = self.limit_for(spec)
+        return sampling.sampled_label(limit, self.seed) if limit else self.sampled
 
 
 @dataclass
@@ -130,8 +146,8 @@ class RunReport:
 def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
     """The results folders of a run: one per requested dimension (the full size keeps the plain folder)."""
     revision = model.revision
-    if options.limit:  # sampled results never share a folder with full ones
-        revision += "__" + sampling.sampled_folder_suffix(options.limit, options.seed)
+    if options.sampled:  # sampled results never share a folder with full ones
+        revision += "__" + sampling.sampled_folder_suffix(options.sampling_key, options.seed)
     out = []
     for dim in options.dims or [None]:
         full = model.embed_dim
@@ -159,10 +175,11 @@ def existing_result(path: Path, spec: TaskSpec, version: data.DataVersion, model
         return None
     if scores is None:
         return None
-    same = (scores.dataset_revision, scores.dataset_fingerprint, scores.model_identity) == (
+    same = (scores.dataset_revision, scores.dataset_fingerprint, scores.model_identity, scores.sampled) == (
         version.revision,
         version.fingerprint,
         model_identity,
+        options.task_sampled(spec),  # a suite's edited sample size is a new sample
     )
     metric, score = main_score(scores.metrics, spec.type, options.main_metrics)
     return TaskOutcome(spec, "skipped", None, metric, score, path=path) if same and score is not None else None
@@ -308,7 +325,7 @@ def _record_here(job: Job, wrapper, model: LoadedModel, options: RunOptions) -> 
     """What a job asks for (its recording pass, in this process); None when the recording failed."""
     requests: dict = {}
     task = job.fresh_task()
-    ok = encode.record(task, wrapper, model.model_identity, options.limit, options.seed, requests)
+    ok = encode.record(task, wrapper, model.model_identity, options.limit_for(job.spec), options.seed, requests)
     return requests if ok else None
 
 
@@ -476,7 +493,7 @@ def finish_job(
             write(
                 item.result,
                 item.path,
-                sampled=options.sampled,
+                sampled=options.task_sampled(spec),
                 dataset_fingerprint=job.version.fingerprint,
                 model_identity=model.model_identity,
                 predictions=saved,

@@ -1,29 +1,40 @@
-"""`run --limit N`: a deterministic sample of at most N examples per task, for fast regression checks in CI.
+"""`run --limit N`: a deterministic sample of at most N examples per task, for fast regression checks in CI; a
+suite's own per-task sample sizes (`limit:` in its YAML, as in `c-mteb-lite`) work the same way.
 
 Sampled scores estimate the full ones but are only comparable with samples of the same N and seed; results carry
 `sampled_label(n, seed)` so that cards refuse them and the gate pairs them only with their own kind.
+`texts_to_encode` estimates, from mteb's descriptive statistics, how many texts a task encodes under these rules.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from evalkit.errors import OptionError, UserError
+from evalkit.suite import TaskSpec, load_task, split_stats
 
 DISTRACTORS_PER_QUERY = 10  # retrieval keeps up to this many unjudged documents per sampled query
 
 
-def sampled_label(n: int, seed: int) -> str:
-    """The marker of a sampled run, as `model_meta.json` and `TaskScores.sampled` carry it."""
+def sampled_label(n: int | str, seed: int) -> str:
+    """The marker of a sampled run, as `model_meta.json` and `TaskScores.sampled` carry it; `n` is the limit, or
+    the suite whose per-task sample sizes the run used (`limit=c-mteb-lite,seed=42`)."""
     return f"limit={n},seed={seed}"
 
 
-def sampled_folder_suffix(n: int, seed: int) -> str:
+def sampled_folder_suffix(n: int | str, seed: int) -> str:
     """The same marker as a path component (no comma), for the results folder of a sampled run."""
     return f"limit={n}_seed={seed}"
+
+
+def effective_limit(run_limit: int | None, task_limit: int | None) -> int | None:
+    """A task's sample size: the smaller of the run's `--limit` and the suite's own for the task (None: all)."""
+    given = [n for n in (run_limit, task_limit) if n]
+    return min(given) if given else None
 
 
 def limit_task(task, n: int, seed: int) -> None:
@@ -159,3 +170,37 @@ def _limit_retrieval(split: dict[str, Any], n: int, rng: random.Random) -> dict[
         "relevant_docs": {q: docs for q, docs in qrels.items() if q in chosen},
         "top_ranked": {q: ids for q, ids in top_ranked.items() if q in chosen} if top_ranked else top_ranked,
     }
+
+
+def texts_to_encode(spec: TaskSpec, limit: int | None = None) -> int:
+    """About how many texts evaluating `spec` on the hub's data encodes, at most, under the sampling rules above
+    (`limit` examples, or all): from mteb's descriptive statistics of the split, never by loading the data.
+
+    STS and pair classification encode both sides of each pair, classification its evaluated texts and the union
+    of mteb's training samples (`n_experiments` x `samples_per_label` per label, at most the training split),
+    clustering its sentences, retrieval and reranking their queries and documents (a sample keeps each chosen
+    query's judged documents and candidates, and for retrieval DISTRACTORS_PER_QUERY others per query).
+    """
+    stats = split_stats(spec)
+    if spec.type in ("STS", "PairClassification"):
+        pairs = min(limit or stats["num_samples"], stats["num_samples"])
+        return sum(min(stats[f"text{side}_statistics"]["unique_texts"], pairs) for side in (1, 2))
+    if spec.type in ("Clustering", "Classification"):
+        texts = stats["text_statistics"]["unique_texts"]
+        return min(limit or texts, texts) + (_training_texts(spec) if spec.type == "Classification" else 0)
+    queries, documents = stats["num_queries"], stats["documents_text_statistics"]["unique_texts"]
+    if not limit or limit >= queries:
+        return stats["queries_text_statistics"]["unique_texts"] + documents
+    if stats.get("top_ranked_statistics"):  # reranking: every candidate of the chosen queries
+        kept = stats["top_ranked_statistics"]["num_top_ranked"] / queries * limit
+    else:
+        kept = (stats["relevant_docs_statistics"]["num_relevant_docs"] / queries + DISTRACTORS_PER_QUERY) * limit
+    return limit + min(documents, round(kept))
+
+
+def _training_texts(spec: TaskSpec) -> int:
+    """The most training texts mteb's classification encodes: its samples per label in each experiment."""
+    task = load_task(spec)
+    train = split_stats(replace(spec, split=task.train_split))
+    per_experiments = task.n_experiments * task.samples_per_label * train["label_statistics"]["unique_labels"]
+    return min(train["num_samples"], per_experiments)
