@@ -283,3 +283,21 @@ def test_cached_runs_score_single_threaded_and_encode_with_every_thread(six_snap
         torch.set_num_threads(threads)
     assert seen["scoring"] == [(1, {1}), everything]  # cached, then the reference mode
     assert len(seen["encoding"]) == 4 and set(seen["encoding"]) == {everything}  # both STS sides, in both modes
+
+
+def test_a_worker_stays_single_threaded_for_its_whole_life():
+    """Workers score on one thread, as the run's own process does (the same arithmetic, and no threads waiting on
+    each other): the limit taken when a worker starts must outlive the call that took it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, torch, numpy, scipy.linalg\n"
+        "from threadpoolctl import threadpool_info, threadpool_limits\n"
+        "from evalkit.run import parallel\n"
+        "torch.set_num_threads(2); threadpool_limits(2)\n"
+        "parallel._init_worker(); gc.collect()\n"
+        "print(torch.get_num_threads(), sorted({pool['num_threads'] for pool in threadpool_info()}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600)
+    assert out.stdout.split("\n")[-2] == "1 [1]"

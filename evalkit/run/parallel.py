@@ -66,9 +66,13 @@ def _worker_store(setup: WorkerSetup) -> EmbeddingStore:
     return _store
 
 
+_lifetime = contextlib.ExitStack()  # what a worker holds for its whole life
+
+
 def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    single_threaded().__enter__()  # for the worker's whole life
+    # Held by a module global: a context manager entered and dropped is closed at once, threads given back.
+    _lifetime.enter_context(single_threaded())
 
 
 def _evaluate(setup: WorkerSetup, job: Job) -> tuple[list[Evaluated], EncodeStats]:
