@@ -119,3 +119,25 @@ def test_plain_mteb_and_evalkit_agree_on_the_generated_data(tmp_path):
         assert ours["main_score"] == pytest.approx(plain["main_score"], abs=1e-6), spec.name
         if spec.name != "MassiveIntentClassification":  # 59 labels, two training texts each at this scale
             assert 0 < plain["main_score"] < 1, spec.name  # learnable, not degenerate
+
+
+def test_a_warm_rerun_of_a_model_without_a_length_limit_never_loads_it(full_shape, tmp_path, monkeypatch):
+    """A static model's max length is None (inf): a warm rerun answers it from the remembered facts."""
+    import json
+
+    import evalkit
+
+    data, _ = full_shape
+    model_dir = full_shape_data.static_encoder_from_tokens(tmp_path / "static")
+    common = {"tasks": ["STSB", "Ocnli"], "data_dir": data, "cache_dir": tmp_path / "cache"}
+    cold = evalkit.evaluate(str(model_dir), output_dir=tmp_path / "cold", **common)
+
+    def never(*args, **kwargs):
+        raise AssertionError("a warm run loaded the model")
+
+    monkeypatch.setattr("evalkit.run.lazy.load_model", never)
+    warm = evalkit.evaluate(str(model_dir), output_dir=tmp_path / "warm", **common)
+    assert not cold.failed and not warm.failed
+    assert [json.loads(o.path.read_text())["scores"] for o in warm.outcomes] == [
+        json.loads(o.path.read_text())["scores"] for o in cold.outcomes
+    ]

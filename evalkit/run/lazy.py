@@ -86,6 +86,8 @@ class _Unloaded:
     def max_seq_length(self) -> int | None:
         return self._owner.facts.max_seq_length
 
+    max_length = max_seq_length  # what `LoadedModel.max_seq_length` asks next where the first is None (static models)
+
     def get_embedding_dimension(self) -> int:
         return self._owner.facts.embed_dim
 
