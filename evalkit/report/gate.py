@@ -192,7 +192,8 @@ def _delta_test(
     candidate: ModelScores, baseline: ModelScores, spec: TaskSpec, metric: str, tolerance: float, alpha: float,
     resamples: int, seed: int,
 ) -> bootstrap.DeltaTest | None:  # fmt: skip
-    """The bootstrap of the task's delta, None unless both models have predictions that recompute `metric`."""
+    """The bootstrap of the task's delta, None unless both models have predictions that recompute `metric`;
+    predictions that do not give back their stored score are a `UserError` (`bootstrap.task_sample`)."""
     cand, base = candidate.tasks.get(spec.mteb_task), baseline.tasks.get(spec.mteb_task)
     if cand is None or cand.predictions is None or base.predictions is None:
         return None
