@@ -135,11 +135,12 @@ def check_prompts(prompts: dict[str, str], specs: list[TaskSpec], tasks: list) -
     names (`specs` and their mteb `tasks`): a query prompt of an STS task would change nothing but the identity."""
     for key in prompts:
         target, side = key.rsplit("-", 1)
-        named = [s.mteb_task for s, task in zip(specs, tasks) if target in (s.mteb_task, s.type)]
-        if named and not any(side in prompt_types(task) for s, task in zip(specs, tasks) if s.mteb_task in named):
+        named = [(spec.mteb_task, task) for spec, task in zip(specs, tasks) if target in (spec.mteb_task, spec.type)]
+        if named and not any(side in prompt_types(task) for _, task in named):
+            shown = ", ".join(name for name, _ in named[:3]) + (" ..." if len(named) > 3 else "")
             raise UserError(
-                f"prompts: {target}: mteb encodes {', '.join(named[:3])}{' ...' if len(named) > 3 else ''} without a "
-                f"{side} prompt, so this one would change nothing but the model identity; remove it"
+                f"prompts: {target}: mteb encodes {shown} without a {side} prompt, so this one would change nothing "
+                "but the model identity; remove it"
             )
 
 
