@@ -115,6 +115,8 @@ def evaluate(
     `batch_size="auto"` (or `"auto:N"`) grows the batch of that stream while GPU memory allows.
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
     """
+    settings = _checked(locals())  # every argument checked as the command line checks its flag
+    tasks, types, dims = settings["tasks"], settings["types"], settings["dims"]  # names and dimensions as lists
     from evalkit.errors import OptionError
     from evalkit.run import parallel
     from evalkit.run.cache import EmbeddingStore, holds_embeddings
@@ -122,10 +124,13 @@ def evaluate(
     from evalkit.run.models import load_model, resolve
     from evalkit.run.runner import RunObserver, run_tasks, variants, write_run_files
 
+    if not isinstance(model, (str, Path)):
+        from sentence_transformers import SentenceTransformer
+
+        if not isinstance(model, SentenceTransformer):
+            raise OptionError("model", repr(model), "give a name, a folder or a SentenceTransformer")
     if not cache and workers:
         raise OptionError("cache", False, "the reference mode takes no workers")
-    if workers is not None and workers < 1:
-        raise OptionError("workers", workers, "must be a positive number")
     setup = _Setup.of(suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts)
     if setup.cache_dir is not None and holds_embeddings(setup.cache_dir):
         parallel.start_server(workers, len(setup.specs))  # a rerun's workers: their imports overlap this process's
@@ -190,6 +195,7 @@ def evaluate_many(
     unknown = set(options) - (set(params) - {"model", "observer"})
     if unknown:
         raise TypeError(f"evaluate_many() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    options = _checked(options)
     specs = expand(models)
     if options.get("name") and len(specs) > 1:
         raise OptionError("name", options["name"], "names one model; several are evaluated")
@@ -203,16 +209,30 @@ def evaluate_many(
     return evaluate_on_ray(specs, setup, settings, ray, ray_cpus_per_worker, observer)
 
 
-def _batch_size(value: int | str) -> tuple[int, bool]:
-    """`batch_size` as (the first batch size, whether it grows): an int, `auto` (from 32) or `auto:N` (from N)."""
-    from evalkit.errors import OptionError
+def _checked(settings: dict[str, Any]) -> dict[str, Any]:
+    """`evaluate`'s keyword arguments (those given of them) checked as the command line checks its flags, by the
+    same functions (`evalkit.arguments`): a bad value is an `OptionError` before anything is made or loaded. Names
+    and dimensions given as one string (`"STSB,AFQMC"`) become lists."""
+    from evalkit import arguments as a
 
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, False
-    text = str(value)
-    if text == "auto" or (text.startswith("auto:") and text[5:].isdigit() and int(text[5:]) > 0):
-        return int(text[5:] or 32), True
-    raise OptionError("batch_size", repr(value), "use a positive whole number, auto or auto:N (grow from N)")
+    def number(option: str, value: object) -> float | None:
+        return a.positive(option, value, float)
+
+    checks = {
+        "tasks": a.names, "types": a.names, "dims": a.dims, "limit": a.positive, "max_seq_length": a.positive,
+        "workers": a.positive, "cache_max_gb": number, "seed": a.whole, "batch_size": a.batch_size,
+        "model_kwargs": a.mapping, "query_prompt": a.prompt, "passage_prompt": a.prompt, "name": a.text,
+        "revision": a.text, "device": a.text, "dtype": a.text, "model_source": a.text, "output_dir": a.path,
+        "data_dir": a.path, "cache_dir": a.path, "prompts": a.path,
+    }  # fmt: skip
+    return {key: checks[key](key, value) if key in checks else value for key, value in settings.items()}
+
+
+def _batch_size(value: int | str) -> tuple[int, bool]:
+    """A checked `batch_size` as (the first batch size, whether it grows): an int, `auto` (from 32) or `auto:N`."""
+    if isinstance(value, str):
+        return int(value[5:] or 32), True
+    return value, False
 
 
 @dataclass
@@ -252,20 +272,19 @@ class _Setup:
         from evalkit.errors import OptionError
         from evalkit.run.cache import claim_root
         from evalkit.run.data import check_snapshot
-        from evalkit.suite import load_task
+        from evalkit.suite import check_prompts, load_task
 
-        for spec in self.specs:
-            task = load_task(spec)
-            if self.data_dir is not None:
+        tasks = [load_task(spec) for spec in self.specs]
+        if self.data_dir is not None:
+            for task in tasks:
                 check_snapshot(task, self.data_dir)
-        for folder, option in ((self.output_dir, "output_dir"), (self.cache_dir, "cache_dir")):
-            try:
-                if folder is not None:
-                    folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
+        check_prompts(self.prompts, self.specs, tasks)
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OptionError("output_dir", self.output_dir, f"cannot use it ({exc.strerror})") from exc
         if self.cache_dir is not None:
-            claim_root(self.cache_dir)  # a folder that is not an evalkit cache is refused before the model loads
+            claim_root(self.cache_dir, new_run=True)  # a folder not an evalkit cache is refused before the model loads
 
     def model_options(
         self, device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt, source, trust_remote_code,

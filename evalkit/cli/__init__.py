@@ -16,6 +16,7 @@ from pathlib import Path
 from evalkit.cli import card, check, compare, run, tasks
 from evalkit.cli.options import described
 from evalkit.errors import OptionError, UserError
+from evalkit.text import printable
 
 
 def program_name() -> str:
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"error: {error_line(exc)}", file=sys.stderr)
+        print(f"error: {printable(error_line(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished results are on disk; run the same command again to continue", file=sys.stderr)

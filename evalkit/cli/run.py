@@ -15,6 +15,7 @@ from evalkit.cli.options import (
     json_object,
     positive_float,
     positive_int,
+    prompt,
 )
 from evalkit.errors import UserError
 from evalkit.report.comparison import build_comparison
@@ -23,7 +24,7 @@ from evalkit.results.scores import ModelScores, TaskScores
 from evalkit.run.cache import default_cache_dir
 from evalkit.run.distributed import ClusterObserver
 from evalkit.run.runner import RunObserver, RunReport, TaskOutcome
-from evalkit.text import text_table
+from evalkit.text import printable, text_table
 
 DEFAULT_MODEL = "bundled:minilm"
 DEFAULT_SAMPLE_OUTPUT = Path("results") / "sample"
@@ -108,9 +109,13 @@ def add_parser(sub) -> None:
         "else fp16 on GPU and fp32 on CPU)",
     )
     p.add_argument("--max-seq-length", type=positive_int, help="truncate inputs to this many tokens")
-    p.add_argument("--query-prompt", help="prompt prepended to retrieval/reranking queries (default: the model's own)")
     p.add_argument(
-        "--passage-prompt", help="prompt prepended to retrieval/reranking passages (default: the model's own)"
+        "--query-prompt", type=prompt, help="prompt prepended to retrieval/reranking queries (default: the model's own)"
+    )
+    p.add_argument(
+        "--passage-prompt",
+        type=prompt,
+        help="prompt prepended to retrieval/reranking passages (default: the model's own)",
     )
     p.add_argument(
         "--prompts",
@@ -183,7 +188,7 @@ class Printer(RunObserver):
 
     def started(self, model, specs, suite, cached) -> None:
         print(
-            f"evalkit: {model.name} on {','.join(model.devices)} ({model.dtype}, batch size "
+            f"evalkit: {printable(model.name)} on {','.join(model.devices)} ({model.dtype}, batch size "
             f"{model.options.batch_size}), {len(specs)} task(s) of suite {suite}, "
             f"{'cached' if cached else 'reference'} mode",
             flush=True,
@@ -192,7 +197,7 @@ class Printer(RunObserver):
         print(f"loader: {model.loader}; prompts: {prompts}", flush=True)
 
     def task_finished(self, outcome: TaskOutcome) -> None:
-        print(f"{outcome.label}: {_result(outcome)}", flush=True)
+        print(printable(f"{outcome.label}: {_result(outcome)}"), flush=True)
 
 
 def _result(outcome: TaskOutcome) -> str:
@@ -217,7 +222,7 @@ class RayPrinter(ClusterObserver):
     def unit_finished(self, model, outcome, node, pid, counts) -> None:
         where = f" on {node}" if node else ""
         queue = f"done {counts['done']}, running {counts['running']}, queued {counts['queued']}"
-        print(f"{outcome.label} {model}{where}: {_result(outcome)} | {queue}", flush=True)
+        print(printable(f"{outcome.label} {model}{where}: {_result(outcome)} | {queue}"), flush=True)
 
 
 def summary_table(report: RunReport) -> str:
@@ -242,7 +247,8 @@ def summary_table(report: RunReport) -> str:
     failed = [o for o in report.outcomes if o.status == "failed"]
     lines += [""] if failed else []
     for o in failed:
-        lines += textwrap.wrap(f"{o.spec.mteb_task}{_dim(o.dim)} failed: {o.error}", 100, subsequent_indent="    ")
+        failure = printable(f"{o.spec.mteb_task}{_dim(o.dim)} failed: {o.error}")
+        lines += textwrap.wrap(failure, 100, subsequent_indent="    ")
     return "\n".join(lines)
 
 

@@ -251,7 +251,7 @@ def add_intervals(
         for i, model in enumerate(models):
             scores = model.tasks.get(spec.mteb_task)
             if scores is not None and scores.predictions is not None:
-                sample = bootstrap.load_sample(scores.predictions, spec.type, metric)
+                sample = bootstrap.task_sample(scores, metric)
                 if sample is not None:
                     samples[i][spec.mteb_task] = sample
                     groups.setdefault(sample.units, []).append(i)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +20,7 @@ from evalkit.report.rows import (
     summary_rows,
     task_rows,
 )
-from evalkit.text import md_escape, md_table
+from evalkit.text import csv_text, md_escape, md_table
 
 FORMATS = ("md", "html", "csv", "json")
 
@@ -88,13 +86,8 @@ def render_csv(comp: Comparison) -> str:
 
     On a baseline's row, `delta` is the candidate's score minus that baseline's.
     """
-    out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-
-    def write(fields: dict) -> None:
-        writer.writerow({key: _csv_cell(value) for key, value in fields.items()})
-
+    records: list[dict] = []
+    write = records.append
     roles = ["candidate"] + ["baseline"] * (len(comp.models) - 1)
     for row in comp.tasks:
         for i, model in enumerate(comp.models):
@@ -123,14 +116,7 @@ def render_csv(comp: Comparison) -> str:
             "n_tasks": row.average.n_tasks, "n_expected": row.average.n_expected,
             "complete": row.average.complete, "sampled": row.average.sampled, "rank": row.rank,
         })  # fmt: skip
-    return out.getvalue()
-
-
-def _csv_cell(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula (`=HYPERLINK(...)`, `+`, `-`, `@`) gets a leading `'`."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
+    return csv_text(CSV_FIELDS, records)
 
 
 def _json_ready(obj):
@@ -167,6 +153,6 @@ def write_output(path: Path, text: str, *, append: bool = False) -> None:
             with open(path, "a", encoding="utf-8") as f:
                 f.write(text)
         else:
-            write_text_atomic(path, text)
+            write_text_atomic(path, text, follow_link=True)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -224,5 +224,5 @@ def update_card(readme: Path, model_index: str, table: str | None = None) -> boo
     new = updated_readme(old, model_index, table, readme)
     if new == old:
         return False
-    write_text_atomic(readme, new)
+    write_text_atomic(readme, new, follow_link=True)
     return True

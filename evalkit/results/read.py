@@ -44,7 +44,7 @@ def read_scores(path: Path, suite: Suite) -> list[ModelScores]:
     are read, each at the card's split and subset.
     """
     path = Path(path)
-    if path.is_file():
+    if path.exists() and not path.is_dir():  # a card; a FIFO or a device is refused when read, never opened
         if path.suffix.lower() != ".md":
             raise UserError(f"{path}: expected a results folder or a model card (.md)")
         return [m for m in read_card(path, suite) if m.tasks]

@@ -366,19 +366,23 @@ def evaluate_here(
 def check_same_model(folder: Path, model: LoadedModel, overwrite: bool, specs: list[TaskSpec]) -> None:
     """Refuse to mix results of another model, or of other model options, into one results folder.
 
-    `overwrite` replaces another identity's results only when the run evaluates every one of them again.
+    Each result file records the identity that computed it, and so does `model_meta.json`: any other identity
+    (a copied file, a folder without its `model_meta.json`) is refused. `overwrite` replaces another identity's
+    results only when the run evaluates every one of them again.
     """
+    files = result_identities(folder)
+    foreign = [task for task, identity in files.items() if identity and identity != model.model_identity]
     recorded = recorded_identity(folder)
-    if not recorded or recorded == model.model_identity:
+    if not foreign and (not recorded or recorded == model.model_identity):
         return
     if not overwrite:
+        shown = f" ({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''})" if foreign else ""
         raise UserError(
-            f"{folder} holds results of {model.name} with other weights or options "
+            f"{folder} holds results{shown} of {model.name} with other weights or options "
             "(dtype, max length, prompts); use another output folder, or overwrite to evaluate again"
         )
     running = {task_file(folder, s.mteb_task).stem for s in specs}
-    others = result_identities(folder).items()
-    kept = [task for task, identity in others if identity != model.model_identity and task not in running]
+    kept = [task for task, identity in files.items() if identity != model.model_identity and task not in running]
     if kept:
         raise UserError(
             f"{folder} holds results of other weights or options that this run would keep beside its own "
