@@ -110,7 +110,7 @@ def build_folder(root: Path) -> Path:
                  version=None)  # fmt: skip
     write_1x(conan, "CMedQAv1-reranking", 0.70, stem="CMedQAv1", version="1.2.0")
     # Renamed by mteb's registry (voyageai -> mongodb), and never in it: the leaderboard lists neither.
-    for i, task in enumerate(TASKS):
+    for task in TASKS:
         write_2x(root / "voyageai__voyage-3" / "1", task, 0.90)
         write_2x(root / "my-org__private-model" / "r1", task, 0.95)
     return root

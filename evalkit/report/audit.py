@@ -82,12 +82,12 @@ def build_audit(run_path: Path, published_path: Path, suite: Suite, tolerance: f
     mine = load_results(run_path, suite)
     revisions = _published_revisions(published_path, mine.name, suite)
     theirs = merge_revisions(revisions)
-    view_suite = suite
+    view_suite, metrics = suite, {s.mteb_task: suite.main_metrics[s.type] for s in suite.tasks}
     if suite.benchmark:
         view = benchmark.load_view([mine, theirs], [read_scores(run_path, suite), revisions], suite)
-        (mine, theirs), view_suite = view.models, view.suite
+        (mine, theirs), view_suite, metrics = view.models, view.suite, view.main_scores
     held = [s for s in view_suite.tasks if s.mteb_task in mine.tasks or s.mteb_task in theirs.tasks]
-    tasks = [_task(spec, mine, theirs, view_suite, tolerance) for spec in held]
+    tasks = [_task(spec, metrics[spec.mteb_task], mine, theirs, view_suite, tolerance) for spec in held]
     settings = _settings(mine, theirs)
     verdict, reasons = _verdict(tasks, settings, mine, tolerance)
     return Audit(
@@ -121,8 +121,7 @@ def _published_revisions(path: Path, name: str, suite: Suite) -> list[ModelScore
     return [m for m in revisions if m.name == chosen]
 
 
-def _task(spec, mine: ModelScores, theirs: ModelScores, suite: Suite, tolerance: float) -> AuditTask:
-    metric = suite.main_metrics[spec.type]
+def _task(spec, metric: str, mine: ModelScores, theirs: ModelScores, suite: Suite, tolerance: float) -> AuditTask:
     run, published = (
         mine.main_score(spec.mteb_task, suite.main_metrics),
         theirs.main_score(spec.mteb_task, suite.main_metrics),
