@@ -137,3 +137,13 @@ def test_the_zpoint_card_against_its_conversion_in_the_reference_results():
     compared = [t for t in audit.tasks if t.delta is not None]
     assert len(compared) == 32 and audit.verdict == "reproduced"
     assert {t.status for t in audit.tasks} <= {"same", "not published"}
+
+
+def test_audit_explains_itself_and_refuses_bad_input_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["audit", "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and "-v, --debug" in out and "MTEB(cmn, v1)" in out and "epsilon" in out
+    assert main(["audit", str(tmp_path / "missing"), "--against", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not exist" in err

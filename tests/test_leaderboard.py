@@ -290,3 +290,13 @@ def test_the_reference_results_as_the_official_leaderboard_shows_them():
     assert rows["iampanda/zpoint_large_embedding_zh"].average.score is None
     assert rows["Qwen/Qwen3-Embedding-0.6B"].average.score == pytest.approx(66.3513, abs=1e-4)
     assert rows["intfloat/multilingual-e5-base"].average.score == pytest.approx(56.1945, abs=1e-4)
+
+
+def test_a_benchmark_ranked_otherwise_than_by_borda_over_tasks_is_refused():
+    from mteb.benchmarks.benchmark import Benchmark, BenchmarkAggregation
+
+    from evalkit.errors import UserError
+    from evalkit.report.benchmark import check_benchmark
+
+    with pytest.raises(UserError, match="evalkit follows benchmarks ranked by Borda over tasks"):
+        check_benchmark(Benchmark(name="B", tasks=[], aggregations=(BenchmarkAggregation.MEAN_SUBSET,)))

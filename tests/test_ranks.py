@@ -105,6 +105,6 @@ def test_the_candidates_examples_are_resampled_where_its_predictions_were_saved(
     assert got["tasks"] == [("cand", 1, (1, 1), 1), ("other", 2, (2, 2), 2)]
     assert got["examples"] == [("cand", 1, (1, 2), 1), ("other", 2, (1, 2), 1)]
     md = render_markdown(comp)
-    assert "| rank 95% CI | tied |" in md and "the data cannot tell it apart from other" in md
+    assert "| rank 95% CI | tied |" in md and "tied (one group) with other" in md
     rows = [r for r in render_csv(comp).splitlines() if r.startswith("leaderboard,")]
     assert all(",1,2,1," in r for r in rows)  # rank_ci_low, rank_ci_high, tie_group

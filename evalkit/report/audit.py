@@ -230,11 +230,11 @@ def _verdict(tasks: list[AuditTask], recorded: list[Difference], mine: ModelScor
         reasons.append(
             f"all {len(compared)} task(s) within {tolerance:g} points, {same} within the results repository's epsilon"
         )
-    causes = Counter(d.what for t in (differing or compared) for d in t.differences)
+    base = differing or compared
+    causes = Counter(d.what for t in base for d in t.differences)
     if causes:
-        reasons.append(
-            "the result files differ in: " + ", ".join(f"{what} ({n} task(s))" for what, n in causes.items())
-        )
+        whose = "their result files" if differing else "the result files"
+        reasons.append(f"{whose} differ in: " + ", ".join(f"{what} ({n} of {len(base)})" for what, n in causes.items()))
     changed = [d.what for d in recorded if d.run is not None and d.published is not None and d.run != d.published]
     if changed:
         reasons.append("model_meta.json differs in: " + ", ".join(changed))

@@ -77,6 +77,8 @@ def summarize(frame, main_scores: dict[str, str]) -> Table:
         _skipna_false_mean,
     )
 
+    if frame is None:
+        return Table({}, {}, 0)
     frame = _ensure_experiment_id(frame)
     pivot = _build_per_task_pivot(frame)
     if pivot is None:
@@ -185,9 +187,7 @@ def load_view(
         unofficial.append(why)
     view = BenchmarkView(bench.name, view_suite, main_scores, models, compared, unofficial)
     if board is not None:
-        candidate = (
-            frames[0].with_columns(frames[0][MODEL].replace(keys[0], CANDIDATE)) if frames[0] is not None else None
-        )
+        candidate = official.input_frame(revisions[0], bench, CANDIDATE)
         view.leaderboard = summarize(official.concat([candidate, board_frame]), main_scores)
         view.unlisted = board.unlisted
     return view
@@ -232,7 +232,8 @@ def apply_view(comp: Comparison, view: BenchmarkView) -> None:
     """Give a comparison built from `view.models` mteb's means and main score names, and mark the scores that the
     leaderboard lacks."""
     comp.definition = view.benchmark
-    comp.main_metrics = {t: view.main_scores[s.mteb_task] for t in TASK_TYPES for s in view.suite.tasks if s.type == t}
+    names = {t: sorted({view.main_scores[s.mteb_task] for s in view.suite.tasks if s.type == t}) for t in TASK_TYPES}
+    comp.main_metrics = {t: ", ".join(n) for t, n in names.items() if n}
     comp.tasks = [
         replace(row, metric=view.main_scores[row.mteb_task], unofficial=[u.get(row.mteb_task) for u in view.unofficial])
         for row in comp.tasks

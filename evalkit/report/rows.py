@@ -246,7 +246,7 @@ def candidate_rank_sentence(comp: Comparison) -> str:
     if cand.rank_ci is not None and comp.intervals is not None:
         tied = [r.name for r in ranked if r.tie_group == cand.tie_group and not r.candidate]
         text += f" Its {comp.intervals.level:.0%} rank interval is {rank_interval(cand.rank_ci)}" + (
-            f"; the data cannot tell it apart from {', '.join(tied)}." if tied else "; no other model is tied with it."
+            f"; tied (one group) with {', '.join(tied)}." if tied else "; no other model is tied with it."
         )
     return text
 
@@ -270,5 +270,8 @@ def leaderboard_notes(comp: Comparison) -> list[str]:
         more = f"; and {len(gaps) - LISTED_GAPS} more model(s) (JSON lists them)" if len(gaps) > LISTED_GAPS else ""
         notes.append(f"No official value although the folder holds a result: {listed}{more}.")
     if comp.unlisted:
-        notes.append(f"Not on the official leaderboard, so left out: {', '.join(comp.unlisted)}.")
+        notes.append(
+            f"Not on the official leaderboard, so left out: {', '.join(comp.unlisted)} (it lists the models mteb's "
+            "registry knows; the card's suite ranks every model of the folder)."
+        )
     return notes

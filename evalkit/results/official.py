@@ -9,8 +9,8 @@ other input without result files) through the conversion mteb applies to pre-1.1
 task's main metric. Both give mteb's long frame (a row per model, task, split and subset, `score` on mteb's 0-1
 scale), which `evalkit.report.benchmark` summarizes with mteb's own functions.
 
-mteb's private functions that evalkit calls are imported here and in `evalkit.report.benchmark` only, so that a
-change in mteb shows in one place (the tests compare with mteb's public summary).
+mteb's private functions are imported only here and in `evalkit.report` (`benchmark`, `ranks`, `training`);
+the tests compare their results with mteb's public ones, so that a change in mteb shows.
 """
 
 from __future__ import annotations
