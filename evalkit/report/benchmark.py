@@ -116,8 +116,11 @@ def _gaps(frame, main_scores: dict[str, str]) -> dict[str, dict[str, str]]:
     leaderboard keeps, or only some of the splits and subsets that other models have)."""
     import polars as pl
 
+    def cells(df):
+        """Per model and task: its `split/subset` cells."""
+        return df.group_by([MODEL, "task_name"]).agg(pl.concat_str("split", "subset", separator="/").unique())
+
     scored = frame.filter(pl.col("score").is_not_null() & pl.col("score").is_not_nan())
-    cells = lambda df: df.group_by([MODEL, "task_name"]).agg(pl.concat_str("split", "subset", separator="/").unique())  # noqa: E731
     required: dict[str, set[str]] = {}
     for _, task, have in cells(scored).iter_rows():
         required.setdefault(task, set()).update(have)
