@@ -300,3 +300,15 @@ def test_a_benchmark_ranked_otherwise_than_by_borda_over_tasks_is_refused():
 
     with pytest.raises(UserError, match="evalkit follows benchmarks ranked by Borda over tasks"):
         check_benchmark(Benchmark(name="B", tasks=[], aggregations=(BenchmarkAggregation.MEAN_SUBSET,)))
+
+
+def test_a_fifo_in_the_leaderboard_folder_is_one_line_not_a_hang(folders, tmp_path, capsys):
+    import os
+
+    board = tmp_path / "board"
+    (board / "BAAI__bge-small-zh" / "r").mkdir(parents=True)
+    os.mkfifo(board / "BAAI__bge-small-zh" / "r" / "T2Retrieval.json")
+    argv = ["compare", str(folders[1]), "-b", BENCHMARK, "--leaderboard", str(board)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a regular file" in err

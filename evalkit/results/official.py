@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalkit.errors import UserError
+from evalkit.fileio import read_text
 from evalkit.metrics import from_card, mteb_key
 from evalkit.results.read import _reason
 from evalkit.results.scores import ModelScores, TaskScores
@@ -67,6 +68,11 @@ def leaderboard_frame(folder: Path, bench) -> Leaderboard:
     if not root.is_dir():
         raise UserError(f"{folder} is not a folder")
     registry = [meta.name for meta in mteb.get_model_metas() if meta.name]
+    stems = result_stems(bench) | {"model_meta"}
+    for pattern in ("*/*/*.json", "*/*/experiments/*/*.json"):  # mteb's loader reads these: regular files only
+        for path in root.glob(pattern):
+            if path.stem in stems:
+                read_text(path, "result file")
     with tempfile.TemporaryDirectory(prefix="evalkit-leaderboard-") as tmp:
         (Path(tmp) / "results").symlink_to(root.resolve(), target_is_directory=True)
         try:
@@ -159,6 +165,7 @@ def _task_results(model: ModelScores, stems: set[str]) -> list:
     files = sorted(p for p in model.source.glob("*.json") if p.stem in stems) if model.source.is_dir() else []
     loaded = []
     for path in files:
+        read_text(path, "result file")  # a regular file, not too large, before mteb opens it
         try:
             loaded.append(TaskResult.from_disk(path).only_main_score())
         except Exception as exc:  # mteb raises many kinds; each means "not a result file"
@@ -206,6 +213,7 @@ def file_facts(path: Path) -> dict[str, str | None]:
     revision, the task (and so its version), the splits and subsets, the evaluation date."""
     from mteb.results import TaskResult
 
+    read_text(path, "result file")  # a regular file, not too large, before mteb opens it
     try:
         result = TaskResult.from_disk(path)
     except Exception as exc:  # mteb raises many kinds; each means "not a result file"
