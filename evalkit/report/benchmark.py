@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from evalkit.errors import UserError
-from evalkit.metrics import card_name
+from evalkit.metrics import card_metric_of
 from evalkit.report.comparison import Aggregate, AggregateRow, Comparison, LeaderboardRow, _aggregate_row
 from evalkit.results import official
 from evalkit.results.official import MODEL
@@ -201,7 +201,7 @@ def _view_suite(suite: Suite, main_scores: dict[str, str]) -> Suite:
     where its tasks of one type differ)."""
     metrics = {}
     for task_type in {spec.type for spec in suite.tasks}:
-        names = {card_name(task_type, main_scores[s.mteb_task]) for s in suite.tasks if s.type == task_type}
+        names = {card_metric_of(task_type, main_scores[s.mteb_task]) for s in suite.tasks if s.type == task_type}
         metrics[task_type] = names.pop() if len(names) == 1 and None not in names else "main_score"
     return replace(suite, main_metrics={t: metrics[t] for t in TASK_TYPES if t in metrics})
 
@@ -216,7 +216,7 @@ def _benchmark_scores(
     for spec in suite.tasks:
         metric = suite.main_metrics[spec.type]
         mine = model.tasks.get(spec.mteb_task)
-        read = mine.metrics.get(card_name(spec.type, main_scores[spec.mteb_task]) or "") if mine else None
+        read = mine.metrics.get(card_metric_of(spec.type, main_scores[spec.mteb_task]) or "") if mine else None
         value = values.get(spec.mteb_task)
         if value is None and read is not None:
             value = read
