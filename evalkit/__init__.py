@@ -8,6 +8,7 @@ The Python API; the command line (`run_eval.py`, `evalkit`) is a thin shell over
     scores = evalkit.load_results("results/my-org__my-model/REV")
     print(evalkit.compare("results/my-org__my-model/REV", ["zpoint/README.md"]).average.aggregates)
     gate = evalkit.check("results/my-org__my-model/REV", baseline="results/reference", tolerance=0.5)
+    print(evalkit.audit("results/my-org__my-model/REV", against="results-repo/results").verdict)
     print(evalkit.model_index("results/my-org__my-model/REV"))
     evalkit.push("my-org/my-model", "results/my-org__my-model/REV", create_pr=True)   # README and .eval_results/
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from evalkit.report.audit import Audit
     from evalkit.report.comparison import Comparison
     from evalkit.report.gate import GateResult
     from evalkit.results.publish import EvalResults, Publication
@@ -41,6 +43,7 @@ __all__ = [
     "evaluate_many",
     "load_results",
     "compare",
+    "audit",
     "check",
     "model_index",
     "update_card",
@@ -358,15 +361,21 @@ def compare(
     Inputs are results folders or model cards; `leaderboard` ranks the candidate among every model of a folder
     laid out like the public results repository; task deltas beyond `tolerance` points (default: the gate's)
     are marked. `ci` (a percentage, e.g. 95) adds bootstrap confidence intervals, from `resamples` seeded
-    resamples of each task's saved predictions, to task scores, deltas and averages. `sweep` (checkpoints of one
-    model: folders, or a glob such as `results/my-model_step-*`) adds the suite and per-type averages of each
-    against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. Render with
+    resamples of each task's saved predictions, to task scores, deltas and averages, and with `leaderboard` each
+    model's rank interval (resampling the tasks too) and its tie group. With an mteb benchmark as `suite`
+    (`"MTEB(cmn, v1)"`) every number follows the benchmark's definitions, as its official leaderboard shows them
+    (`evalkit.report.benchmark`). Tasks a model was trained on (mteb's registry) are marked. `sweep` (checkpoints
+    of one model: folders, or a glob such as `results/my-model_step-*`) adds the suite and per-type averages of
+    each against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. Render with
     `evalkit.report.render.render(comparison, fmt)`.
     """
     from evalkit.errors import OptionError
+    from evalkit.report import benchmark
     from evalkit.report.comparison import add_intervals, build_comparison, build_leaderboard
     from evalkit.report.gate import DEFAULT_TOLERANCE
+    from evalkit.report.ranks import add_leaderboard_intervals
     from evalkit.report.sweep import build_sweep
+    from evalkit.report.training import mark_training
     from evalkit.results.read import load_models
 
     _check_bootstrap(ci, resamples)
@@ -377,16 +386,35 @@ def compare(
     checkpoints = _checkpoints(sweep, the_suite) if sweep is not None else []
     if candidate is None and not checkpoints:
         raise OptionError("candidate", None, "give the results to compare, or a sweep of checkpoints")
-    cand = load_results(candidate, suite=the_suite) if candidate is not None else checkpoints[-1][1]
-    bases = [load_results(b, suite=the_suite) for b in baselines]
-    comparison = build_comparison(cand, bases, the_suite, tolerance)
+    if checkpoints and the_suite.benchmark:
+        raise OptionError("sweep", sweep, "a sweep is read with a suite's definitions, not an mteb benchmark's")
+    paths = [Path(p) for p in ([] if candidate is None else [candidate]) + list(baselines)]
+    board = Path(leaderboard) if leaderboard is not None else None
+    view = (
+        benchmark.load_view(*benchmark.read_inputs(paths, the_suite), the_suite, board) if the_suite.benchmark else None
+    )
+    models = view.models if view else [load_results(p, suite=the_suite) for p in paths]
+    if candidate is None:
+        models.insert(0, checkpoints[-1][1])
+    view_suite = view.suite if view else the_suite
+    comparison = build_comparison(models[0], models[1:], view_suite, tolerance)
+    if view:
+        benchmark.apply_view(comparison, view)
     if checkpoints:
         comparison.sweep = build_sweep(checkpoints, the_suite, ci / 100 if ci else None, resamples, seed)
     if ci is not None:
-        add_intervals(comparison, [cand, *bases], the_suite, ci / 100, resamples, seed)
-    if leaderboard is not None:
-        comparison.leaderboard = build_leaderboard(cand, load_models(Path(leaderboard), the_suite), the_suite)
+        add_intervals(comparison, models, view_suite, ci / 100, resamples, seed)
+    if board is not None:
         comparison.leaderboard_source = str(leaderboard)
+        if view:
+            comparison.leaderboard, comparison.unlisted = benchmark.leaderboard_rows(view, models[0]), view.unlisted
+        else:
+            ranked = [models[0], *load_models(board, the_suite)]
+            comparison.leaderboard = build_leaderboard(ranked[0], ranked[1:], the_suite)
+        if ci is not None:
+            table = view.leaderboard if view else ranked
+            add_leaderboard_intervals(comparison, table, models[0], view_suite, ci / 100, resamples, seed)
+    mark_training(comparison)
     return comparison
 
 
@@ -398,6 +426,28 @@ def _checkpoints(sweep: str | Path | list[str | Path], suite: Suite) -> list[tup
     given = [sweep] if isinstance(sweep, (str, Path)) else list(sweep)
     paths = [Path(p) for p in expand([str(p) for p in given], option="sweep")]
     return sorted(((p, load_results(p, suite=suite)) for p in paths), key=lambda item: step_of(item[0]))
+
+
+def audit(
+    results: str | Path, *, against: str | Path, suite: str | Path | Suite = "c-mteb", tolerance: float | None = None
+) -> Audit:
+    """Does the run in `results` reproduce the published results of the same model in `against` (a results
+    folder laid out like the public repository, the model's own folder, or a model card)?
+
+    Per task: both main scores, the delta, whether it is within the results repository's epsilon (0.001 on mteb's
+    0-1 scale) and within `tolerance` points (default: the gate's), and the differences the files record (mteb
+    version, dataset revision, task version, splits and subsets, prompts, model revision, dtype, max length,
+    evaluation date). `audit.verdict` is `reproduced`, `not reproduced` or `not comparable`, `audit.reasons` says
+    why. Render with `evalkit.report.audit.render_audit_markdown` or `render_audit_json`.
+    """
+    from evalkit.errors import OptionError
+    from evalkit.report.audit import build_audit
+    from evalkit.report.gate import DEFAULT_TOLERANCE
+
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    if not 0 <= tolerance < float("inf"):
+        raise OptionError("tolerance", tolerance, "a tolerance is a number of points >= 0")
+    return build_audit(Path(results), Path(against), _suite(suite), tolerance)
 
 
 def check(

@@ -64,6 +64,7 @@ class Suite:
     data_dir: Path | None = None
     prompts: dict[str, str] = field(default_factory=dict)  # mteb prompt keys (`T2Retrieval-query`) -> prompt
     origin: str = ""  # where the suite comes from, for people: its file, or the mteb benchmark
+    benchmark: str | None = None  # the mteb benchmark this suite is, whose definitions reports then follow
     by_mteb_name: dict[str, TaskSpec] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -199,6 +200,7 @@ def benchmark_suite(name: str) -> Suite:
         main_metrics={t: m for t, m in cmteb.main_metrics.items() if any(s.type == t for s in tasks)},
         description=f"mteb benchmark {benchmark.name}",
         origin=f"mteb benchmark {benchmark.name} (C-MTEB tasks as in {cmteb.path})",
+        benchmark=benchmark.name,
     )
 
 

@@ -69,7 +69,7 @@ def _chart_averages(comp: Comparison) -> str:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    rows = [comp.average, *comp.types]
+    rows = [comp.average, *([comp.mean_task_type] if comp.mean_task_type else []), *comp.types]
     fig = Figure(figsize=(max(7.0, 1.1 * len(rows) * max(1, len(comp.models)) ** 0.5), 3.6))
     ax = fig.subplots()
     width = 0.8 / len(comp.models)
@@ -164,10 +164,10 @@ def _chart_deltas(comp: Comparison) -> str:
 
 
 def _chart_leaderboard(comp: Comparison) -> str:
-    """Horizontal bars of the ranked models' suite averages, the candidate highlighted."""
+    """Horizontal bars of the ranked models' suite averages (Mean (Task)), the candidate highlighted."""
     from matplotlib.figure import Figure
 
-    ranked = [r for r in comp.leaderboard or [] if r.rank]
+    ranked = [r for r in comp.leaderboard or [] if r.rank and r.average.score is not None]
     fig = Figure(figsize=(7.5, 0.8 + 0.3 * max(1, len(ranked))))
     ax = fig.subplots()
     ys = range(len(ranked))
@@ -177,8 +177,28 @@ def _chart_leaderboard(comp: Comparison) -> str:
     ax.set_yticks(list(ys), [_mpl_text(f"{r.rank}. {r.name}") for r in ranked], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel(f"{comp.suite} average", fontsize=8)
+    ax.set_xlabel(_mpl_text(comp.average.name), fontsize=8)
     return _svg(fig, "leaderboard")
+
+
+def _chart_ranks(comp: Comparison) -> str:
+    """Each ranked model's rank (dot) and rank interval (bar), tie groups shaded in turn, the candidate highlighted."""
+    from matplotlib.figure import Figure
+
+    ranked = [r for r in comp.leaderboard or [] if r.rank_ci is not None]
+    fig = Figure(figsize=(7.5, 0.8 + 0.3 * max(1, len(ranked))))
+    ax = fig.subplots()
+    for y, r in enumerate(ranked):
+        if r.tie_group is not None and r.tie_group % 2 == 0:
+            ax.axhspan(y - 0.5, y + 0.5, color="#eceff1", linewidth=0)
+        colour = HIGHLIGHT if r.candidate else "#455a64"
+        ax.plot(r.rank_ci, [y, y], color=colour, linewidth=2.5, solid_capstyle="butt")
+        ax.plot([r.rank], [y], "o", color=colour, markersize=4)
+    ax.set_yticks(range(len(ranked)), [_mpl_text(f"{r.rank}. {r.name}") for r in ranked], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"rank: {comp.intervals.level:.0%} interval (bar), tie groups shaded in turn", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return _svg(fig, "ranks")
 
 
 def _delta_class(text: str) -> str:
@@ -221,7 +241,7 @@ def render_html(comp: Comparison, extra: str = "") -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<title>{esc(title)}</title><style>{HTML_STYLE}</style></head><body>",
-        f"<h1>{esc(comp.models[0].label)}: {esc(comp.suite)} average "
+        f"<h1>{esc(comp.models[0].label)}: {esc(comp.average.name)} "
         f"{esc(shared.agg_text(comp.average.aggregates[0]))}</h1>",
         "<ul>"
         + "".join(
@@ -243,8 +263,10 @@ def render_html(comp: Comparison, extra: str = "") -> str:
     if comp.leaderboard is not None:
         cand_rows = frozenset(i for i, r in enumerate(comp.leaderboard) if r.candidate)
         parts += ["<h2>Leaderboard</h2>", f"<p>{esc(shared.candidate_rank_sentence(comp))}</p>"]
-        if any(r.rank for r in comp.leaderboard):
+        if any(r.rank and r.average.score is not None for r in comp.leaderboard):
             parts.append(f'<figure id="chart-leaderboard">{_chart_leaderboard(comp)}</figure>')
+        if any(r.rank_ci for r in comp.leaderboard) and comp.intervals is not None:
+            parts.append(f'<figure id="chart-ranks">{_chart_ranks(comp)}</figure>')
         parts.append(_html_table(*shared.leaderboard_rows(comp), "leaderboard", n_text=3, highlight=cand_rows))
     parts.append(
         '<div class="notes">' + "".join(f"<p>{esc(n)}</p>" for n in shared.legend(comp)) + "</div></body></html>"

@@ -27,7 +27,7 @@ FORMATS = ("md", "html", "csv", "json")
 
 def render_markdown(comp: Comparison, pr_comment: bool = False) -> str:
     """A Markdown report; `pr_comment` puts the verdict and the averages first and folds the task table."""
-    title = f"{md_escape(comp.models[0].label)}: {comp.suite} average {agg_text(comp.average.aggregates[0])}"
+    title = f"{md_escape(comp.models[0].label)}: {md_escape(comp.average.name)} {agg_text(comp.average.aggregates[0])}"
     n_regressed = sum(len(comp.regressed(j)) for j in range(len(comp.models) - 1))
     if pr_comment and len(comp.models) > 1:
         title = ("❌ " if n_regressed else "✅ ") + title
@@ -71,6 +71,14 @@ CSV_FIELDS = (
     "ci_high",
     "delta_ci_low",
     "delta_ci_high",
+    "trained",
+    "unofficial",
+    "mean_task_type",
+    "borda_rank",
+    "rank_ci_low",
+    "rank_ci_high",
+    "tie_group",
+    "zero_shot",
 )
 
 
@@ -95,10 +103,12 @@ def render_csv(comp: Comparison) -> str:
                 "section": "task", "name": row.mteb_task, "type": row.type, "model": model.label, "role": roles[i],
                 "score": row.scores[i], "delta": row.deltas[i - 1] if i else None,
                 "comparable": row.deltas[i - 1] is not None if i else None,
-                "sampled": row.sampled[i],
+                "sampled": row.sampled[i], "trained": row.trained[i] if row.trained else None,
+                "unofficial": row.unofficial[i] if row.unofficial else None,
                 **_bounds(row.ci, i), **_bounds(row.delta_ci, i - 1, "delta_"),
             })  # fmt: skip
-    for section, agg_rows in (("type", comp.types), ("average", [comp.average])):
+    means = [comp.average, comp.mean_task_type] if comp.mean_task_type else [comp.average]
+    for section, agg_rows in (("type", comp.types), ("average", means)):
         for row in agg_rows:
             for i, (model, agg) in enumerate(zip(comp.models, row.aggregates)):
                 write({
@@ -110,11 +120,15 @@ def render_csv(comp: Comparison) -> str:
                     **_bounds(row.ci, i), **_bounds(row.delta_ci, i - 1, "delta_"),
                 })  # fmt: skip
     for row in comp.leaderboard or []:
+        rank_ci = row.rank_ci or (None, None)
         write({
-            "section": "leaderboard", "name": f"{comp.suite} average", "model": row.name,
+            "section": "leaderboard", "name": comp.average.name, "model": row.name,
             "role": "candidate" if row.candidate else "other", "score": row.average.score,
             "n_tasks": row.average.n_tasks, "n_expected": row.average.n_expected,
             "complete": row.average.complete, "sampled": row.average.sampled, "rank": row.rank,
+            "mean_task_type": row.mean_task_type.score if row.mean_task_type else None,
+            "borda_rank": row.borda_rank, "rank_ci_low": rank_ci[0], "rank_ci_high": rank_ci[1],
+            "tie_group": row.tie_group, "zero_shot": row.zero_shot,
         })  # fmt: skip
     return csv_text(CSV_FIELDS, records)
 

@@ -196,6 +196,7 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         revision=path.parent.name,
         date=result.date.timestamp() if result.date else None,
         predictions=predictions if predictions is not None and predictions.is_file() else None,
+        path=path,
     )
 
 
@@ -296,6 +297,7 @@ def _card_result(path: Path, where: str, result: object, suite: Suite) -> TaskSc
         dataset_revision=str(dataset.get("revision")),
         metrics=card_metrics(spec.type, values),
         revision=CARD_REVISION,
+        path=path,
     )
 
 

@@ -31,6 +31,7 @@ class TaskScores:
     revision: str | None = None  # the revision folder it was read from (`external` for a card)
     date: float | None = None  # when mteb computed it (POSIX time), where the result file records it
     predictions: Path | None = None  # its per-example predictions file (`run --save-predictions`), None without
+    path: Path | None = None  # the result file (or model card) it was read from
 
 
 @dataclass
