@@ -383,11 +383,11 @@ def compare(
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     if not 0 <= tolerance < float("inf"):
         raise OptionError("tolerance", tolerance, "a tolerance is a number of points >= 0")
+    if sweep is not None and the_suite.benchmark:
+        raise OptionError("sweep", sweep, "a sweep is read with a suite's definitions, not an mteb benchmark's")
     checkpoints = _checkpoints(sweep, the_suite) if sweep is not None else []
     if candidate is None and not checkpoints:
         raise OptionError("candidate", None, "give the results to compare, or a sweep of checkpoints")
-    if checkpoints and the_suite.benchmark:
-        raise OptionError("sweep", sweep, "a sweep is read with a suite's definitions, not an mteb benchmark's")
     paths = [Path(p) for p in ([] if candidate is None else [candidate]) + list(baselines)]
     board = Path(leaderboard) if leaderboard is not None else None
     view = (
