@@ -87,6 +87,8 @@ def evaluate(
     cache_dir: str | Path | None = None,
     cache_max_gb: float | None = None,
     dims: list[int] | None = None,
+    quantize: list[str] | None = None,
+    clipping_margin: tuple[float, float] | None = None,
     limit: int | None = None,
     seed: int = 42,
     save_predictions: bool = False,
@@ -106,7 +108,10 @@ def evaluate(
     Results go to `output_dir/<org>__<name>/<revision>/<Task>.json` with `model_meta.json`, `run_summary.json`
     and, for full runs, `model-index.yaml`. Tasks whose result is there (same data, same model identity) are
     skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
-    `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
+    `dims` evaluates Matryoshka truncations; `quantize` (mteb's output dtypes: int8, uint8, int4, uint4, binary, the
+    float types, and float32 for unquantized) evaluates each dimension quantized by mteb's `CompressionWrapper`,
+    with its optional `clipping_margin` (lower, upper percentiles); every pair goes to `<org>__<name>_dim256_int8/`,
+    all from one encode in cached mode. `limit` evaluates a seeded sample of at most `limit` examples per task.
     `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
     In cached mode a sentence-transformers model loads only when a text is missing from the cache. What is all
     cached is evaluated first, by `workers` processes (default: one per core but one, at most 8); on a GPU, or with
@@ -126,7 +131,9 @@ def evaluate(
         raise OptionError("cache", False, "the reference mode takes no workers")
     if workers is not None and workers < 1:
         raise OptionError("workers", workers, "must be a positive number")
-    setup = _Setup.of(suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts)
+    setup = _Setup.of(
+        suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, prompts, quantize, clipping_margin
+    )
     if setup.cache_dir is not None and holds_embeddings(setup.cache_dir):
         parallel.start_server(workers, len(setup.specs))  # a rerun's workers: their imports overlap this process's
     setup.prepare()
@@ -226,16 +233,21 @@ class _Setup:
     cache_dir: Path | None  # None: the reference mode
     cache_max_bytes: int
     prompts: dict[str, str]  # the suite's `prompts:` with a prompts file's on top, as mteb prompt keys
+    precisions: list | None = None  # `quantize` as `compress.Precision`s (None: unquantized); None without it
 
     @classmethod
-    def of(cls, suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts) -> _Setup:
+    def of(
+        cls, suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, prompts, quantize=None,
+        clipping_margin=None,
+    ) -> _Setup:  # fmt: skip
         """The run's suite, tasks and folders as given; `prepare` checks them and makes the folders."""
         from evalkit.errors import OptionError
         from evalkit.run.cache import default_cache_dir
+        from evalkit.run.compress import precisions
         from evalkit.suite import load_prompts
 
-        if not cache and (dims or cache_dir or cache_max_gb):
-            raise OptionError("cache", False, "the reference mode takes no dims, cache_dir or cache_max_gb")
+        if not cache and (cache_dir or cache_max_gb):
+            raise OptionError("cache", False, "the reference mode takes no cache_dir or cache_max_gb")
         the_suite = _suite(suite)
         specs = the_suite.select(tasks, types)
         data_dir = Path(data_dir) if data_dir is not None else the_suite.data_dir
@@ -244,7 +256,10 @@ class _Setup:
         cache_dir = None if not cache else Path(cache_dir) if cache_dir else default_cache_dir()
         max_bytes = int((cache_max_gb or DEFAULT_CACHE_GB) * 2**30)
         merged = the_suite.prompts | (load_prompts(Path(prompts), the_suite) if prompts else {})
-        return cls(the_suite, specs, data_dir, Path(output_dir), cache_dir, max_bytes, merged)
+        return cls(
+            the_suite, specs, data_dir, Path(output_dir), cache_dir, max_bytes, merged,
+            precisions(quantize, clipping_margin),
+        )  # fmt: skip
 
     def prepare(self) -> None:
         """Check every task and its data (this imports mteb), then make the folders: mistakes show before the model
@@ -298,6 +313,7 @@ class _Setup:
             overwrite=overwrite,
             show_progress=show_progress,
             dims=dims,
+            precisions=self.precisions,
             limit=limit,
             seed=seed,
             main_metrics=self.suite.main_metrics,
