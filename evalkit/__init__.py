@@ -349,6 +349,7 @@ def compare(
     resamples: int = 1000,
     seed: int = 0,
     sweep: str | Path | list[str | Path] | None = None,
+    pareto: bool = False,
 ) -> Comparison:
     """Compare the candidate's main scores with each baseline's: per task, per type and over the suite.
 
@@ -357,12 +358,15 @@ def compare(
     are marked. `ci` (a percentage, e.g. 95) adds bootstrap confidence intervals, from `resamples` seeded
     resamples of each task's saved predictions, to task scores, deltas and averages. `sweep` (checkpoints of one
     model: folders, or a glob such as `results/my-model_step-*`) adds the suite and per-type averages of each
-    against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. Render with
+    against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. `pareto` adds
+    quality per byte: each model's suite and type averages against its bytes per vector, and the Pareto front of
+    each (for a `quantize`/`dims` sweep, or any set of models). Render with
     `evalkit.report.render.render(comparison, fmt)`.
     """
     from evalkit.errors import OptionError
     from evalkit.report.comparison import add_intervals, build_comparison, build_leaderboard
     from evalkit.report.gate import DEFAULT_TOLERANCE
+    from evalkit.report.pareto import build_pareto
     from evalkit.report.sweep import build_sweep
     from evalkit.results.read import load_models
 
@@ -381,6 +385,8 @@ def compare(
         comparison.sweep = build_sweep(checkpoints, the_suite, ci / 100 if ci else None, resamples, seed)
     if ci is not None:
         add_intervals(comparison, [cand, *bases], the_suite, ci / 100, resamples, seed)
+    if pareto:
+        comparison.pareto = build_pareto(comparison)
     if leaderboard is not None:
         comparison.leaderboard = build_leaderboard(cand, load_models(Path(leaderboard), the_suite), the_suite)
         comparison.leaderboard_source = str(leaderboard)
