@@ -190,8 +190,8 @@ def _family(model: ModelInfo) -> str:
 def _chart_pareto(comp: Comparison) -> str:
     """Each average against bytes per vector (log scale), a panel per average: a point per model, coloured by the
     model its variants were cut from, the candidate a star; the Pareto front a step line through its filled points
-    (hollow points are beaten), intervals where there are any. Each point is labelled by its variant, a full model
-    by its name."""
+    (hollow points are beaten), intervals where there are any. A point is labelled by its variant, a full model by
+    its name: every point of the suite average's panel, the front and the candidate in the others."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter
@@ -202,7 +202,7 @@ def _chart_pareto(comp: Comparison) -> str:
     axes = fig.subplots(math.ceil(len(panels) / cols), cols, squeeze=False).flatten()
     placed_anywhere = {i for panel in panels for i, p in enumerate(panel.points) if p.bytes_per_vector is not None}
     families = list(dict.fromkeys(_family(m) for i, m in enumerate(comp.models) if i in placed_anywhere))
-    for ax, panel in zip(axes, panels):
+    for k, (ax, panel) in enumerate(zip(axes, panels)):
         placed = [(i, p) for i, p in enumerate(panel.points) if p.bytes_per_vector is not None and p.score is not None]
         front = sorted((p.bytes_per_vector, p.score) for _, p in placed if p.front)
         if front:  # a staircase: the best score for each budget, on to the largest vectors
@@ -215,14 +215,18 @@ def _chart_pareto(comp: Comparison) -> str:
                 [p.bytes_per_vector], [p.score], marker="*" if i == 0 else "o", s=110 if i == 0 else 32,
                 facecolors=colour if p.front else "white", edgecolors=colour, linewidths=1.2, zorder=3,
             )  # fmt: skip
+            if k and not p.front and i:  # the type panels name the front and the candidate; the first, every point
+                continue
             label = model.variant.replace("_", " ") or model.name.split("/")[-1]
             if not p.complete:  # drawn, but never on the front among complete averages
                 agg = panel_row(comp, panel).aggregates[i]
                 label += f" ({agg.n_tasks}/{agg.n_expected})"
-            right = p.bytes_per_vector == max(q.bytes_per_vector for _, q in placed)  # labelled below left, inside
+            # Above a front point lies nothing (nothing beats it); below a beaten one, less than above. The
+            # rightmost label is right-aligned, inside the panel.
+            right = p.bytes_per_vector == max(q.bytes_per_vector for _, q in placed)
             ax.annotate(
-                _mpl_text(label), (p.bytes_per_vector, p.score), (-5, -10) if right else (4, 3),
-                textcoords="offset points", fontsize=6, ha="right" if right else "left",
+                _mpl_text(label), (p.bytes_per_vector, p.score), (0, 6) if p.front else (-4 if right else 4, -10),
+                textcoords="offset points", fontsize=6, ha="center" if p.front else "right" if right else "left",
             )  # fmt: skip
         _error_bars(ax, [p.bytes_per_vector for _, p in placed], [p.score for _, p in placed],
                     [p.ci for _, p in placed], vertical=True)  # fmt: skip
