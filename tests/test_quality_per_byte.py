@@ -174,8 +174,8 @@ def test_quantize_mistakes_are_one_line(capsys):
     cases = [
         (["--quantize", "int9"], "--quantize 'int9': use mteb's output dtypes: float32, float16"),
         (["--quantize", "int8", "--clipping-margin", "0.9,0.1"], "--clipping-margin [0.9, 0.1]: Clipping margin must"),
-        (["--clipping-margin", "0.01,0.99"], "--clipping-margin [0.01, 0.99]: applies to quantized precisions"),
-        (["--quantize", "float32", "--clipping-margin", "0.01,0.99"], "not float32"),
+        (["--clipping-margin", "0.01,0.99"], "--clipping-margin [0.01, 0.99]: applies to quantize's integer types"),
+        (["--quantize", "float32,binary", "--clipping-margin", "0.01,0.99"], "integer types: int8, uint8, int4"),
     ]
     for args, message in cases:
         assert run_sample("--tasks", "STSB", *args) == 2, args
@@ -272,6 +272,15 @@ def test_points_with_intervals_carry_them():
     assert [p["ci"] for p in average["points"]][:3] == [[54.5, 56.5], [39.0, 41.0], [44.0, 46.0]]
     assert all(p["ci"] is None for p in sts["points"])  # no interval there: none drawn
     assert "55.50 ±1.00 ◆" in render_markdown(sweep_comparison(intervals=True))
+
+
+def test_the_clipping_margin_goes_to_the_integer_types_and_names_them():
+    from evalkit.run.compress import Precision, precisions
+
+    assert precisions(["float32", "int8", "binary", "int8"], (0.01, 0.99)) == [
+        None, Precision("int8", (0.01, 0.99)), Precision("binary")
+    ]  # fmt: skip
+    assert Precision("int8", (0.01, 0.99)).label == "int8_clip0.01-0.99"
 
 
 def test_front_ties_and_unplaced_points():

@@ -51,32 +51,31 @@ class _MetaOnly:
         self.mteb_model_meta = meta
 
 
+INTEGER = ("int8", "uint8", "int4", "uint4")  # what CompressionWrapper calibrates, and clips with a clipping margin
+
+
 def precisions(names: list[str] | None, clipping_margin: Any = None) -> list[Precision | None] | None:
     """The precisions a run evaluates (None: `float32`, the embeddings unquantized), in the order given; None when
-    no quantization was asked for. Each name is one of mteb's output dtypes that `CompressionWrapper` supports; the
-    clipping margin is checked by mteb's own `CompressionWrapper`."""
+    no quantization was asked for. Each name is one of mteb's output dtypes that `CompressionWrapper` supports. The
+    clipping margin goes to the integer precisions, the only ones CompressionWrapper clips, and is checked by
+    CompressionWrapper itself."""
+    margin = tuple(float(bound) for bound in clipping_margin) if clipping_margin is not None else None
+    if margin is not None and not set(names or ()) & set(INTEGER):
+        raise OptionError("clipping_margin", list(margin), f"applies to quantize's integer types: {', '.join(INTEGER)}")
     if not names:
-        if clipping_margin is not None:
-            raise OptionError(
-                "clipping_margin", list(clipping_margin), "applies to quantized precisions: give quantize too"
-            )
         return None
     out: list[Precision | None] = []
-    margin = tuple(float(bound) for bound in clipping_margin) if clipping_margin is not None else None
     for name in dict.fromkeys(names):
         if name not in BITS:
             raise OptionError("quantize", repr(name), f"use mteb's output dtypes: {', '.join(BITS)}")
-        out.append(None if name == UNQUANTIZED else Precision(name, margin))
-    quantized = [p for p in out if p is not None]
-    if margin is not None and not quantized:
-        raise OptionError("clipping_margin", list(margin), f"applies to quantized precisions, not {UNQUANTIZED}")
-    if quantized:
+        out.append(None if name == UNQUANTIZED else Precision(name, margin if name in INTEGER else None))
+    if margin is not None:
         from mteb.models.model_meta import ModelMeta
 
         try:
-            quantized[0].wrap(_MetaOnly(ModelMeta.create_empty()))
+            Precision(INTEGER[0], margin).wrap(_MetaOnly(ModelMeta.create_empty()))
         except (ValueError, TypeError) as exc:
-            raise OptionError("clipping_margin", list(margin or ()), str(exc).splitlines()[0]) from exc
+            raise OptionError("clipping_margin", list(margin), str(exc).splitlines()[0]) from exc
     return out
 
 
