@@ -90,6 +90,8 @@ def evaluate(
     cache_dir: str | Path | None = None,
     cache_max_gb: float | None = None,
     dims: list[int] | None = None,
+    quantize: list[str] | None = None,
+    clipping_margin: tuple[float, float] | None = None,
     limit: int | None = None,
     seed: int = 42,
     save_predictions: bool = False,
@@ -109,7 +111,10 @@ def evaluate(
     Results go to `output_dir/<org>__<name>/<revision>/<Task>.json` with `model_meta.json`, `run_summary.json`
     and, for full runs, `model-index.yaml`. Tasks whose result is there (same data, same model identity) are
     skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
-    `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
+    `dims` evaluates Matryoshka truncations; `quantize` (mteb's output dtypes: int8, uint8, int4, uint4, binary, the
+    float types, and float32 for unquantized) evaluates each dimension quantized by mteb's `CompressionWrapper`,
+    with its optional `clipping_margin` (lower, upper percentiles); every pair goes to `<org>__<name>_dim256_int8/`,
+    all from one encode in cached mode. `limit` evaluates a seeded sample of at most `limit` examples per task.
     `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
     In cached mode a sentence-transformers model loads only when a text is missing from the cache. What is all
     cached is evaluated first, by `workers` processes (default: one per core but one, at most 8); on a GPU, or with
@@ -134,7 +139,9 @@ def evaluate(
             raise OptionError("model", repr(model), "give a name, a folder or a SentenceTransformer")
     if not cache and workers:
         raise OptionError("cache", False, "the reference mode takes no workers")
-    setup = _Setup.of(suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts)
+    setup = _Setup.of(
+        suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, prompts, quantize, clipping_margin
+    )
     if setup.cache_dir is not None and holds_embeddings(setup.cache_dir):
         parallel.start_server(workers, len(setup.specs))  # a rerun's workers: their imports overlap this process's
     setup.prepare()
@@ -249,16 +256,21 @@ class _Setup:
     cache_dir: Path | None  # None: the reference mode
     cache_max_bytes: int
     prompts: dict[str, str]  # the suite's `prompts:` with a prompts file's on top, as mteb prompt keys
+    precisions: list | None = None  # `quantize` as `compress.Precision`s (None: unquantized); None without it
 
     @classmethod
-    def of(cls, suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts) -> _Setup:
+    def of(
+        cls, suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, prompts, quantize=None,
+        clipping_margin=None,
+    ) -> _Setup:  # fmt: skip
         """The run's suite, tasks and folders as given; `prepare` checks them and makes the folders."""
         from evalkit.errors import OptionError
         from evalkit.run.cache import default_cache_dir
+        from evalkit.run.compress import precisions
         from evalkit.suite import load_prompts
 
-        if not cache and (dims or cache_dir or cache_max_gb):
-            raise OptionError("cache", False, "the reference mode takes no dims, cache_dir or cache_max_gb")
+        if not cache and (cache_dir or cache_max_gb):
+            raise OptionError("cache", False, "the reference mode takes no cache_dir or cache_max_gb")
         the_suite = _suite(suite)
         specs = the_suite.select(tasks, types)
         data_dir = Path(data_dir) if data_dir is not None else the_suite.data_dir
@@ -267,7 +279,10 @@ class _Setup:
         cache_dir = None if not cache else Path(cache_dir) if cache_dir else default_cache_dir()
         max_bytes = int((cache_max_gb or DEFAULT_CACHE_GB) * 2**30)
         merged = the_suite.prompts | (load_prompts(Path(prompts), the_suite) if prompts else {})
-        return cls(the_suite, specs, data_dir, Path(output_dir), cache_dir, max_bytes, merged)
+        return cls(
+            the_suite, specs, data_dir, Path(output_dir), cache_dir, max_bytes, merged,
+            precisions(quantize, clipping_margin),
+        )  # fmt: skip
 
     def prepare(self) -> None:
         """Check every task and its data (this imports mteb), then make the folders: mistakes show before the model
@@ -320,6 +335,7 @@ class _Setup:
             overwrite=overwrite,
             show_progress=show_progress,
             dims=dims,
+            precisions=self.precisions,
             limit=limit,
             seed=seed,
             main_metrics=self.suite.main_metrics,
@@ -355,6 +371,7 @@ def compare(
     resamples: int = 1000,
     seed: int = 0,
     sweep: str | Path | list[str | Path] | None = None,
+    pareto: bool = False,
 ) -> Comparison:
     """Compare the candidate's main scores with each baseline's: per task, per type and over the suite.
 
@@ -366,13 +383,16 @@ def compare(
     (`"MTEB(cmn, v1)"`) every number follows the benchmark's definitions, as its official leaderboard shows them
     (`evalkit.report.benchmark`). Tasks a model was trained on (mteb's registry) are marked. `sweep` (checkpoints
     of one model: folders, or a glob such as `results/my-model_step-*`) adds the suite and per-type averages of
-    each against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. Render with
+    each against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. `pareto`
+    adds quality per byte: each model's suite and type averages against its bytes per vector, and the Pareto front
+    of each (for a `quantize`/`dims` sweep, or any set of models). Render with
     `evalkit.report.render.render(comparison, fmt)`.
     """
     from evalkit.errors import OptionError
     from evalkit.report import benchmark
     from evalkit.report.comparison import add_intervals, build_comparison, build_leaderboard
     from evalkit.report.gate import DEFAULT_TOLERANCE
+    from evalkit.report.pareto import build_pareto
     from evalkit.report.ranks import add_leaderboard_intervals
     from evalkit.report.sweep import build_sweep
     from evalkit.report.training import mark_training
@@ -404,6 +424,8 @@ def compare(
         comparison.sweep = build_sweep(checkpoints, the_suite, ci / 100 if ci else None, resamples, seed)
     if ci is not None:
         add_intervals(comparison, models, view_suite, ci / 100, resamples, seed)
+    if pareto:
+        comparison.pareto = build_pareto(comparison)
     if board is not None:
         comparison.leaderboard_source = str(leaderboard)
         if view:

@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
             "results/my-org__my-model results/base-model -o report.html",
             "--sweep 'results/my-model_step-*' results/base-model -o sweep.html",
             "results/my-org__my-model -b 'MTEB(cmn, v1)' --leaderboard results-repo/results --ci 95",
+            "--pareto results/my-org__my-model results/my-org__my-model_* -o pareto.html",
         ),
     )
     p.add_argument(
@@ -78,6 +79,13 @@ def add_parser(sub) -> None:
         "interval (resampling the suite's tasks, and the candidate's examples) and the groups of tied models",
     )
     add_bootstrap_options(p)
+    p.add_argument(
+        "--pareto",
+        action="store_true",
+        help="quality per byte: the suite average and each type's against bytes per vector (dimensions × bits / 8, "
+        "from each folder's model_meta.json), with the Pareto front marked and the encode speed beside it; for a "
+        "run --dims/--quantize sweep or any set of models (a chart in HTML, a table in md, csv and json)",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -103,6 +111,7 @@ def handle(args) -> int:
         ci=args.ci,
         resamples=args.resamples,
         seed=args.bootstrap_seed,
+        pareto=args.pareto,
     )
     text = render_markdown(comparison, pr_comment=True) if args.pr_comment else render(comparison, fmt)
     if output:

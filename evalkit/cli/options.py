@@ -88,6 +88,16 @@ def prompt(text: str) -> str:
     return _checked(arguments.prompt, text)
 
 
+def clipping_margin(text: str) -> tuple[float, float]:
+    """`0.01,0.99` -> (0.01, 0.99): two numbers (mteb's CompressionWrapper checks their range)."""
+    parts = csv_list(text)
+    try:
+        low, high = (float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers LOW,HIGH (e.g. 0.01,0.99)") from None
+    return low, high
+
+
 def add_bootstrap_options(parser) -> None:
     """`--resamples` and `--bootstrap-seed`, shared by compare --ci and check --significance."""
     parser.add_argument(

@@ -51,6 +51,11 @@ class ModelInfo:
     revision: str
     source: str
     n_tasks: int  # suite tasks with a main score
+    embed_dim: int | None = None  # what one of its vectors is and costs, where its results say
+    precision: str | None = None
+    bytes_per_vector: float | None = None
+    variant: str = ""  # `dim256_int8` for a truncated or quantized variant
+    texts_per_second: float | None = None  # encode speed of the run that wrote its results, where it encoded texts
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,26 @@ class LeaderboardRow:
     gaps: dict[str, str] = field(default_factory=dict)  # task -> why the leaderboard has no value for a result here
 
 
+@dataclass(frozen=True)
+class ParetoPoint:
+    """One model in one panel of the quality-per-byte chart."""
+
+    model: str  # its label
+    bytes_per_vector: float | None
+    score: float | None
+    complete: bool  # the average covers every task the suite expects
+    ci: Interval | None
+    front: bool  # on the Pareto front: no other model scores as high or higher for as few or fewer bytes
+
+
+@dataclass(frozen=True)
+class ParetoPanel:
+    """The suite average, or one type's, against bytes per vector: a point per model, in the report's order."""
+
+    name: str
+    points: list[ParetoPoint]
+
+
 @dataclass
 class Comparison:
     """Everything a report shows; `models[0]` is the candidate, the rest are baselines."""
@@ -124,6 +149,7 @@ class Comparison:
     definition: str | None = None  # None: the card's main metrics; else the mteb benchmark whose definitions apply
     mean_task_type: AggregateRow | None = None  # a benchmark's Mean (TaskType)
     unlisted: list[str] = field(default_factory=list)  # leaderboard folder models the official leaderboard leaves out
+    pareto: list[ParetoPanel] | None = None  # quality per byte (`compare --pareto`, see `pareto.py`)
 
     def regressed(self, baseline: int) -> list[TaskRow]:
         """The tasks whose delta to baseline number `baseline` (0 = the first) fell beyond the tolerance."""
@@ -215,7 +241,18 @@ def build_comparison(
         suite_path=str(suite.path),
         main_metrics={t: suite.main_metrics[t] for t in TASK_TYPES if t in suite.main_metrics},
         models=[
-            ModelInfo(lbl, m.name, m.revision, str(m.source), agg.n_tasks)
+            ModelInfo(
+                lbl,
+                m.name,
+                m.revision,
+                str(m.source),
+                agg.n_tasks,
+                m.embed_dim,
+                m.precision,
+                m.bytes_per_vector,
+                m.variant,
+                m.texts_per_second,
+            )  # fmt: skip
             for lbl, m, agg in zip(labels, models, average.aggregates)
         ],
         tasks=tasks,

@@ -11,6 +11,7 @@ from evalkit.fileio import write_text_atomic
 from evalkit.report import rows, sweep
 from evalkit.report.comparison import Comparison
 from evalkit.report.html import render_html
+from evalkit.report.pareto import panel_row, pareto_notes, pareto_rows
 from evalkit.report.rows import (
     agg_text,
     candidate_rank_sentence,
@@ -47,9 +48,12 @@ def render_markdown(comp: Comparison, pr_comment: bool = False) -> str:
         parts += [*models, "", metrics_sentence(comp), ""]
     else:
         parts += [*models, "", metrics_sentence(comp), "", *averages, "### Tasks", "", tasks, ""]
+    if comp.pareto is not None:
+        parts += ["### Quality per byte", "", md_table(*pareto_rows(comp)), ""]
     if comp.leaderboard is not None:
         parts += ["### Leaderboard", "", candidate_rank_sentence(comp), "", md_table(*leaderboard_rows(comp)), ""]
-    parts += [f"_{md_escape(note)}_  " for note in legend(comp)]
+    notes = legend(comp) + (pareto_notes(comp) if comp.pareto is not None else [])
+    parts += [f"_{md_escape(note)}_  " for note in notes]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -79,6 +83,9 @@ CSV_FIELDS = (
     "rank_ci_high",
     "tie_group",
     "zero_shot",
+    "bytes_per_vector",
+    "texts_per_second",
+    "pareto_front",
 )
 
 
@@ -119,6 +126,17 @@ def render_csv(comp: Comparison) -> str:
                     "sampled": agg.sampled,
                     **_bounds(row.ci, i), **_bounds(row.delta_ci, i - 1, "delta_"),
                 })  # fmt: skip
+    for panel in comp.pareto or []:
+        for i, (model, point) in enumerate(zip(comp.models, panel.points)):
+            agg = panel_row(comp, panel).aggregates[i]
+            write({
+                "section": "pareto", "name": panel.name, "type": "" if panel.name == comp.average.name else panel.name,
+                "model": model.label, "role": roles[i], "score": point.score, "n_tasks": agg.n_tasks,
+                "n_expected": agg.n_expected, "complete": point.complete, "sampled": agg.sampled,
+                **({"ci_low": point.ci[0], "ci_high": point.ci[1]} if point.ci else {}),
+                "bytes_per_vector": point.bytes_per_vector, "texts_per_second": model.texts_per_second,
+                "pareto_front": point.front,
+            })  # fmt: skip
     for row in comp.leaderboard or []:
         rank_ci = row.rank_ci or (None, None)
         write({
