@@ -8,6 +8,7 @@ The Python API; the command line (`run_eval.py`, `evalkit`) is a thin shell over
     scores = evalkit.load_results("results/my-org__my-model/REV")
     print(evalkit.compare("results/my-org__my-model/REV", ["zpoint/README.md"]).average.aggregates)
     gate = evalkit.check("results/my-org__my-model/REV", baseline="results/reference", tolerance=0.5)
+    print(evalkit.audit("results/my-org__my-model/REV", against="results-repo/results").verdict)
     print(evalkit.model_index("results/my-org__my-model/REV"))
     evalkit.push("my-org/my-model", "results/my-org__my-model/REV", create_pr=True)   # README and .eval_results/
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from evalkit.report.audit import Audit
     from evalkit.report.comparison import Comparison
     from evalkit.report.gate import GateResult
     from evalkit.results.publish import EvalResults, Publication
@@ -41,6 +43,7 @@ __all__ = [
     "evaluate_many",
     "load_results",
     "compare",
+    "audit",
     "check",
     "model_index",
     "update_card",
@@ -87,6 +90,8 @@ def evaluate(
     cache_dir: str | Path | None = None,
     cache_max_gb: float | None = None,
     dims: list[int] | None = None,
+    quantize: list[str] | None = None,
+    clipping_margin: tuple[float, float] | None = None,
     limit: int | None = None,
     seed: int = 42,
     save_predictions: bool = False,
@@ -106,7 +111,10 @@ def evaluate(
     Results go to `output_dir/<org>__<name>/<revision>/<Task>.json` with `model_meta.json`, `run_summary.json`
     and, for full runs, `model-index.yaml`. Tasks whose result is there (same data, same model identity) are
     skipped unless `overwrite`. `cache=False` is the reference mode: mteb called exactly as plain mteb would.
-    `dims` evaluates Matryoshka truncations; `limit` a seeded sample of at most `limit` examples per task.
+    `dims` evaluates Matryoshka truncations; `quantize` (mteb's output dtypes: int8, uint8, int4, uint4, binary, the
+    float types, and float32 for unquantized) evaluates each dimension quantized by mteb's `CompressionWrapper`,
+    with its optional `clipping_margin` (lower, upper percentiles); every pair goes to `<org>__<name>_dim256_int8/`,
+    all from one encode in cached mode. `limit` evaluates a seeded sample of at most `limit` examples per task.
     `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
     In cached mode a sentence-transformers model loads only when a text is missing from the cache. What is all
     cached is evaluated first, by `workers` processes (default: one per core but one, at most 8); on a GPU, or with
@@ -115,6 +123,8 @@ def evaluate(
     `batch_size="auto"` (or `"auto:N"`) grows the batch of that stream while GPU memory allows.
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
     """
+    settings = _checked(locals())  # every argument checked as the command line checks its flag
+    tasks, types, dims = settings["tasks"], settings["types"], settings["dims"]  # names and dimensions as lists
     from evalkit.errors import OptionError
     from evalkit.run import parallel
     from evalkit.run.cache import EmbeddingStore, holds_embeddings
@@ -122,11 +132,16 @@ def evaluate(
     from evalkit.run.models import load_model, resolve
     from evalkit.run.runner import RunObserver, run_tasks, variants, write_run_files
 
+    if not isinstance(model, (str, Path)):
+        from sentence_transformers import SentenceTransformer
+
+        if not isinstance(model, SentenceTransformer):
+            raise OptionError("model", repr(model), "give a name, a folder or a SentenceTransformer")
     if not cache and workers:
         raise OptionError("cache", False, "the reference mode takes no workers")
-    if workers is not None and workers < 1:
-        raise OptionError("workers", workers, "must be a positive number")
-    setup = _Setup.of(suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts)
+    setup = _Setup.of(
+        suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, prompts, quantize, clipping_margin
+    )
     if setup.cache_dir is not None and holds_embeddings(setup.cache_dir):
         parallel.start_server(workers, len(setup.specs))  # a rerun's workers: their imports overlap this process's
     setup.prepare()
@@ -190,6 +205,7 @@ def evaluate_many(
     unknown = set(options) - (set(params) - {"model", "observer"})
     if unknown:
         raise TypeError(f"evaluate_many() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    options = _checked(options)
     specs = expand(models)
     if options.get("name") and len(specs) > 1:
         raise OptionError("name", options["name"], "names one model; several are evaluated")
@@ -203,16 +219,30 @@ def evaluate_many(
     return evaluate_on_ray(specs, setup, settings, ray, ray_cpus_per_worker, observer)
 
 
-def _batch_size(value: int | str) -> tuple[int, bool]:
-    """`batch_size` as (the first batch size, whether it grows): an int, `auto` (from 32) or `auto:N` (from N)."""
-    from evalkit.errors import OptionError
+def _checked(settings: dict[str, Any]) -> dict[str, Any]:
+    """`evaluate`'s keyword arguments (those given of them) checked as the command line checks its flags, by the
+    same functions (`evalkit.arguments`): a bad value is an `OptionError` before anything is made or loaded. Names
+    and dimensions given as one string (`"STSB,AFQMC"`) become lists."""
+    from evalkit import arguments as a
 
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, False
-    text = str(value)
-    if text == "auto" or (text.startswith("auto:") and text[5:].isdigit() and int(text[5:]) > 0):
-        return int(text[5:] or 32), True
-    raise OptionError("batch_size", repr(value), "use a positive whole number, auto or auto:N (grow from N)")
+    def number(option: str, value: object) -> float | None:
+        return a.positive(option, value, float)
+
+    checks = {
+        "tasks": a.names, "types": a.names, "dims": a.dims, "limit": a.positive, "max_seq_length": a.positive,
+        "workers": a.positive, "cache_max_gb": number, "seed": a.whole, "batch_size": a.batch_size,
+        "model_kwargs": a.mapping, "query_prompt": a.prompt, "passage_prompt": a.prompt, "name": a.text,
+        "revision": a.text, "device": a.text, "dtype": a.text, "model_source": a.text, "output_dir": a.path,
+        "data_dir": a.path, "cache_dir": a.path, "prompts": a.path,
+    }  # fmt: skip
+    return {key: checks[key](key, value) if key in checks else value for key, value in settings.items()}
+
+
+def _batch_size(value: int | str) -> tuple[int, bool]:
+    """A checked `batch_size` as (the first batch size, whether it grows): an int, `auto` (from 32) or `auto:N`."""
+    if isinstance(value, str):
+        return int(value[5:] or 32), True
+    return value, False
 
 
 @dataclass
@@ -226,16 +256,21 @@ class _Setup:
     cache_dir: Path | None  # None: the reference mode
     cache_max_bytes: int
     prompts: dict[str, str]  # the suite's `prompts:` with a prompts file's on top, as mteb prompt keys
+    precisions: list | None = None  # `quantize` as `compress.Precision`s (None: unquantized); None without it
 
     @classmethod
-    def of(cls, suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, dims, prompts) -> _Setup:
+    def of(
+        cls, suite, tasks, types, output_dir, data_dir, cache, cache_dir, cache_max_gb, prompts, quantize=None,
+        clipping_margin=None,
+    ) -> _Setup:  # fmt: skip
         """The run's suite, tasks and folders as given; `prepare` checks them and makes the folders."""
         from evalkit.errors import OptionError
         from evalkit.run.cache import default_cache_dir
+        from evalkit.run.compress import precisions
         from evalkit.suite import load_prompts
 
-        if not cache and (dims or cache_dir or cache_max_gb):
-            raise OptionError("cache", False, "the reference mode takes no dims, cache_dir or cache_max_gb")
+        if not cache and (cache_dir or cache_max_gb):
+            raise OptionError("cache", False, "the reference mode takes no cache_dir or cache_max_gb")
         the_suite = _suite(suite)
         specs = the_suite.select(tasks, types)
         data_dir = Path(data_dir) if data_dir is not None else the_suite.data_dir
@@ -244,7 +279,10 @@ class _Setup:
         cache_dir = None if not cache else Path(cache_dir) if cache_dir else default_cache_dir()
         max_bytes = int((cache_max_gb or DEFAULT_CACHE_GB) * 2**30)
         merged = the_suite.prompts | (load_prompts(Path(prompts), the_suite) if prompts else {})
-        return cls(the_suite, specs, data_dir, Path(output_dir), cache_dir, max_bytes, merged)
+        return cls(
+            the_suite, specs, data_dir, Path(output_dir), cache_dir, max_bytes, merged,
+            precisions(quantize, clipping_margin),
+        )  # fmt: skip
 
     def prepare(self) -> None:
         """Check every task and its data (this imports mteb), then make the folders: mistakes show before the model
@@ -252,20 +290,19 @@ class _Setup:
         from evalkit.errors import OptionError
         from evalkit.run.cache import claim_root
         from evalkit.run.data import check_snapshot
-        from evalkit.suite import load_task
+        from evalkit.suite import check_prompts, load_task
 
-        for spec in self.specs:
-            task = load_task(spec)
-            if self.data_dir is not None:
+        tasks = [load_task(spec) for spec in self.specs]
+        if self.data_dir is not None:
+            for task in tasks:
                 check_snapshot(task, self.data_dir)
-        for folder, option in ((self.output_dir, "output_dir"), (self.cache_dir, "cache_dir")):
-            try:
-                if folder is not None:
-                    folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OptionError(option, folder, f"cannot use it ({exc.strerror})") from exc
+        check_prompts(self.prompts, self.specs, tasks)
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OptionError("output_dir", self.output_dir, f"cannot use it ({exc.strerror})") from exc
         if self.cache_dir is not None:
-            claim_root(self.cache_dir)  # a folder that is not an evalkit cache is refused before the model loads
+            claim_root(self.cache_dir, new_run=True)  # a folder not an evalkit cache is refused before the model loads
 
     def model_options(
         self, device, dtype, batch_size, max_seq_length, query_prompt, passage_prompt, source, trust_remote_code,
@@ -298,6 +335,7 @@ class _Setup:
             overwrite=overwrite,
             show_progress=show_progress,
             dims=dims,
+            precisions=self.precisions,
             limit=limit,
             seed=seed,
             main_metrics=self.suite.main_metrics,
@@ -333,21 +371,31 @@ def compare(
     resamples: int = 1000,
     seed: int = 0,
     sweep: str | Path | list[str | Path] | None = None,
+    pareto: bool = False,
 ) -> Comparison:
     """Compare the candidate's main scores with each baseline's: per task, per type and over the suite.
 
     Inputs are results folders or model cards; `leaderboard` ranks the candidate among every model of a folder
     laid out like the public results repository; task deltas beyond `tolerance` points (default: the gate's)
     are marked. `ci` (a percentage, e.g. 95) adds bootstrap confidence intervals, from `resamples` seeded
-    resamples of each task's saved predictions, to task scores, deltas and averages. `sweep` (checkpoints of one
-    model: folders, or a glob such as `results/my-model_step-*`) adds the suite and per-type averages of each
-    against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. Render with
+    resamples of each task's saved predictions, to task scores, deltas and averages, and with `leaderboard` each
+    model's rank interval (resampling the tasks too) and its tie group. With an mteb benchmark as `suite`
+    (`"MTEB(cmn, v1)"`) every number follows the benchmark's definitions, as its official leaderboard shows them
+    (`evalkit.report.benchmark`). Tasks a model was trained on (mteb's registry) are marked. `sweep` (checkpoints
+    of one model: folders, or a glob such as `results/my-model_step-*`) adds the suite and per-type averages of
+    each against its step (`comparison.sweep`); the candidate is then its last checkpoint unless given. `pareto`
+    adds quality per byte: each model's suite and type averages against its bytes per vector, and the Pareto front
+    of each (for a `quantize`/`dims` sweep, or any set of models). Render with
     `evalkit.report.render.render(comparison, fmt)`.
     """
     from evalkit.errors import OptionError
+    from evalkit.report import benchmark
     from evalkit.report.comparison import add_intervals, build_comparison, build_leaderboard
     from evalkit.report.gate import DEFAULT_TOLERANCE
+    from evalkit.report.pareto import build_pareto
+    from evalkit.report.ranks import add_leaderboard_intervals
     from evalkit.report.sweep import build_sweep
+    from evalkit.report.training import mark_training
     from evalkit.results.read import load_models
 
     _check_bootstrap(ci, resamples)
@@ -355,19 +403,40 @@ def compare(
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     if not 0 <= tolerance < float("inf"):
         raise OptionError("tolerance", tolerance, "a tolerance is a number of points >= 0")
+    if sweep is not None and the_suite.benchmark:
+        raise OptionError("sweep", sweep, "a sweep is read with a suite's definitions, not an mteb benchmark's")
     checkpoints = _checkpoints(sweep, the_suite) if sweep is not None else []
     if candidate is None and not checkpoints:
         raise OptionError("candidate", None, "give the results to compare, or a sweep of checkpoints")
-    cand = load_results(candidate, suite=the_suite) if candidate is not None else checkpoints[-1][1]
-    bases = [load_results(b, suite=the_suite) for b in baselines]
-    comparison = build_comparison(cand, bases, the_suite, tolerance)
+    paths = [Path(p) for p in ([] if candidate is None else [candidate]) + list(baselines)]
+    board = Path(leaderboard) if leaderboard is not None else None
+    view = (
+        benchmark.load_view(*benchmark.read_inputs(paths, the_suite), the_suite, board) if the_suite.benchmark else None
+    )
+    models = view.models if view else [load_results(p, suite=the_suite) for p in paths]
+    if candidate is None:
+        models.insert(0, checkpoints[-1][1])
+    view_suite = view.suite if view else the_suite
+    comparison = build_comparison(models[0], models[1:], view_suite, tolerance)
+    if view:
+        benchmark.apply_view(comparison, view)
     if checkpoints:
         comparison.sweep = build_sweep(checkpoints, the_suite, ci / 100 if ci else None, resamples, seed)
     if ci is not None:
-        add_intervals(comparison, [cand, *bases], the_suite, ci / 100, resamples, seed)
-    if leaderboard is not None:
-        comparison.leaderboard = build_leaderboard(cand, load_models(Path(leaderboard), the_suite), the_suite)
+        add_intervals(comparison, models, view_suite, ci / 100, resamples, seed)
+    if pareto:
+        comparison.pareto = build_pareto(comparison)
+    if board is not None:
         comparison.leaderboard_source = str(leaderboard)
+        if view:
+            comparison.leaderboard, comparison.unlisted = benchmark.leaderboard_rows(view, models[0]), view.unlisted
+        else:
+            ranked = [models[0], *load_models(board, the_suite)]
+            comparison.leaderboard = build_leaderboard(ranked[0], ranked[1:], the_suite)
+        if ci is not None:
+            table = view.leaderboard if view else ranked
+            add_leaderboard_intervals(comparison, table, models[0], view_suite, ci / 100, resamples, seed)
+    mark_training(comparison)
     return comparison
 
 
@@ -379,6 +448,28 @@ def _checkpoints(sweep: str | Path | list[str | Path], suite: Suite) -> list[tup
     given = [sweep] if isinstance(sweep, (str, Path)) else list(sweep)
     paths = [Path(p) for p in expand([str(p) for p in given], option="sweep")]
     return sorted(((p, load_results(p, suite=suite)) for p in paths), key=lambda item: step_of(item[0]))
+
+
+def audit(
+    results: str | Path, *, against: str | Path, suite: str | Path | Suite = "c-mteb", tolerance: float | None = None
+) -> Audit:
+    """Does the run in `results` reproduce the published results of the same model in `against` (a results
+    folder laid out like the public repository, the model's own folder, or a model card)?
+
+    Per task: both main scores, the delta, whether it is within the results repository's epsilon (0.001 on mteb's
+    0-1 scale) and within `tolerance` points (default: the gate's), and the differences the files record (mteb
+    version, dataset revision, task version, splits and subsets, prompts, model revision, dtype, max length,
+    evaluation date). `audit.verdict` is `reproduced`, `not reproduced` or `not comparable`, `audit.reasons` says
+    why. Render with `evalkit.report.audit.render_audit_markdown` or `render_audit_json`.
+    """
+    from evalkit.errors import OptionError
+    from evalkit.report.audit import build_audit
+    from evalkit.report.gate import DEFAULT_TOLERANCE
+
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    if not 0 <= tolerance < float("inf"):
+        raise OptionError("tolerance", tolerance, "a tolerance is a number of points >= 0")
+    return build_audit(Path(results), Path(against), _suite(suite), tolerance)
 
 
 def check(

@@ -105,6 +105,14 @@ def card_name(task_type: str, key: str) -> str | None:
     return next((name for name, keys in SOURCES.get(task_type, {}).items() if keys[0] == key), None)
 
 
+def card_metric_of(task_type: str, key: str) -> str | None:
+    """The card metric that holds mteb's score `key` as evalkit reads it: `card_name`, and for pair classification
+    the `max_*` the card shows (computed over its four similarity functions); None where the card has none."""
+    if task_type == "PairClassification" and key.startswith("max_") and key[4:] in PAIR_MAX_METRICS:
+        return key
+    return card_name(task_type, key)
+
+
 def to_card(score: float) -> float:
     """A 0-1 score on the card's scale, multiplied as the legacy card writer did (so 0.55 -> 55.00000000000001)."""
     return score * 100

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.arguments import MAX_PROMPT_CHARS
 from evalkit.errors import UserError
 from evalkit.fileio import read_text
 from evalkit.metrics import PAIR_MAX_METRICS, SOURCES
@@ -24,6 +25,7 @@ SUITE_KEYS = ("name", "description", "data_dir", "main_metrics", "prompts", "tas
 PROMPT_TYPES = ("query", "document")
 TASK_KEYS = ("name", "mteb_task", "type", "subset", "split", "limit", "card")
 CARD_KEYS = ("type", "name", "config", "split", "revision")
+LISTED = 10  # the splits or subsets an error names
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Suite:
     data_dir: Path | None = None
     prompts: dict[str, str] = field(default_factory=dict)  # mteb prompt keys (`T2Retrieval-query`) -> prompt
     origin: str = ""  # where the suite comes from, for people: its file, or the mteb benchmark
+    benchmark: str | None = None  # the mteb benchmark this suite is, whose definitions reports then follow
     by_mteb_name: dict[str, TaskSpec] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -96,20 +99,51 @@ class Suite:
 
 
 def load_task(spec: TaskSpec):
-    """The mteb task of `spec`, restricted to the card's split and subset."""
+    """The mteb task of `spec`, restricted to the card's split and subset; a split or subset that mteb does not
+    evaluate for the task is a `UserError` with suggestions."""
     import mteb
 
     try:
-        task = mteb.get_task(spec.mteb_task, eval_splits=[spec.split], hf_subsets=[spec.subset])
+        task = mteb.get_task(spec.mteb_task, eval_splits=[spec.split])
     except KeyError as exc:
         known = [t.metadata.name for t in mteb.get_tasks()]
         raise UserError(f"mteb has no task {spec.mteb_task!r}{suggest(spec.mteb_task, known)}") from exc
-    if spec.split not in task.metadata.eval_splits:  # `task.eval_splits` is what was asked for, checked or not
-        raise UserError(
-            f"{spec.mteb_task}: mteb does not evaluate split {spec.split!r} (it has {task.metadata.eval_splits})"
-            f"{suggest(spec.split, task.metadata.eval_splits)}"
-        )
-    return task
+    for what, value, known in (
+        ("split", spec.split, task.metadata.eval_splits),  # `task.eval_splits` is what was asked for, checked or not
+        ("subset", spec.subset, task.hf_subsets),
+    ):
+        if value not in known:
+            shown = ", ".join(known[:LISTED]) + (f" and {len(known) - LISTED} more" if len(known) > LISTED else "")
+            raise UserError(
+                f"{spec.mteb_task}: mteb does not evaluate {what} {value!r} (it has {shown}){suggest(value, known)}"
+            )
+    return task.filter_languages(None, hf_subsets=[spec.subset])
+
+
+def prompt_types(task) -> set[str]:
+    """The prompt types mteb encodes an mteb task's texts with: `query` and `document` for a retrieval or reranking
+    task, an asymmetric STS or pair-classification task's two inputs; none for the others (symmetric STS,
+    classification, clustering), whose texts never get a query or document prompt."""
+    from mteb.abstasks.retrieval import AbsTaskRetrieval
+
+    if isinstance(task, AbsTaskRetrieval):
+        return {"query", "document"}
+    inputs = (getattr(task, "input1_prompt_type", None), getattr(task, "input2_prompt_type", None))
+    return {prompt_type.value for prompt_type in inputs if prompt_type is not None}
+
+
+def check_prompts(prompts: dict[str, str], specs: list[TaskSpec], tasks: list) -> None:
+    """Refuse a prompt (mteb prompt keys, as `prompt_keys` makes them) that mteb applies to none of the tasks it
+    names (`specs` and their mteb `tasks`): a query prompt of an STS task would change nothing but the identity."""
+    for key in prompts:
+        target, side = key.rsplit("-", 1)
+        named = [(spec.mteb_task, task) for spec, task in zip(specs, tasks) if target in (spec.mteb_task, spec.type)]
+        if named and not any(side in prompt_types(task) for _, task in named):
+            shown = ", ".join(name for name, _ in named[:3]) + (" ..." if len(named) > 3 else "")
+            raise UserError(
+                f"prompts: {target}: mteb encodes {shown} without a {side} prompt, so this one would change nothing "
+                "but the model identity; remove it"
+            )
 
 
 def split_stats(spec: TaskSpec) -> dict:
@@ -166,6 +200,7 @@ def benchmark_suite(name: str) -> Suite:
         main_metrics={t: m for t, m in cmteb.main_metrics.items() if any(s.type == t for s in tasks)},
         description=f"mteb benchmark {benchmark.name}",
         origin=f"mteb benchmark {benchmark.name} (C-MTEB tasks as in {cmteb.path})",
+        benchmark=benchmark.name,
     )
 
 
@@ -254,7 +289,13 @@ def prompt_keys(path: Path, raw: object, tasks: list[TaskSpec]) -> dict[str, str
             raise UserError(f"{located(path, raw, key)}: prompts: {key} maps query and/or document to a prompt")
         check_keys(path, sides, PROMPT_TYPES, f"prompts: {key}: ")
         for side in sides:
-            keys[f"{target}-{side}"] = text_field(path, sides, side, f"prompts: {key}: ", default="")
+            prompt = text_field(path, sides, side, f"prompts: {key}: ", default="")
+            if len(prompt) > MAX_PROMPT_CHARS:
+                raise UserError(
+                    f"{located(path, sides, side)}: prompts: {key}: {side}: a prompt of {len(prompt)} characters; "
+                    f"at most {MAX_PROMPT_CHARS}"
+                )
+            keys[f"{target}-{side}"] = prompt
     return keys
 
 

@@ -162,7 +162,7 @@ def test_matryoshka_sweep_encodes_once_and_matches_truncate_dim(cold, six_snapsh
 
 
 def test_contradictory_cache_options_are_refused(capsys):
-    assert run_sample("--no-cache", "--dims", "128") == 2
+    assert run_sample("--no-cache", "--cache-dir", "somewhere") == 2
     assert "--no-cache" in capsys.readouterr().err
     assert run_sample("--dims", "1000", "--tasks", "STSB") == 2
     assert "384 dimensions" in capsys.readouterr().err

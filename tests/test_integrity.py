@@ -27,9 +27,10 @@ from test_report import SEED_CARD, SUITE, make_model, needs_shared
 
 import evalkit
 from evalkit.cli import main
+from evalkit.errors import OptionError, UserError
 from evalkit.report.comparison import build_comparison
 from evalkit.report.gate import format_markdown, junit_xml
-from evalkit.report.render import render_csv
+from evalkit.report.render import render, render_csv
 from evalkit.text import md_escape
 
 STSB = SUITE.by_mteb_name["STSB"]
@@ -389,3 +390,149 @@ def test_15_no_glyph_warnings_from_the_html_report(tmp_path):
     run = cli("compare", str(card), "--output", str(tmp_path / "r.html"))
     assert run.returncode == 0, run.stderr
     assert "Glyph" not in run.stderr and run.stderr.strip() == ""
+
+
+# ================================================================ issue 26: the second round
+# Each test follows a reproduction of issue 26; `test_26_<item>_...`. Those that need a run are in
+# `test_integrity_runs.py`.
+
+
+def test_26_5_a_carriage_return_in_a_card_name_never_splits_a_csv_row(tmp_path):
+    evil = "\r=cmd|' /C calc'!A0"
+    texts = [
+        render(evalkit.compare(write_card(tmp_path / f"{i}.md", name=name)), "csv")
+        for i, name in enumerate(("plain", evil))
+    ]
+    plain, attacked = (list(csv.reader(io.StringIO(text, newline=""))) for text in texts)
+    assert len(attacked) == len(plain)  # a bare CR ended rows early: twice as many, some starting with the formula
+    assert not [row for row in attacked if row[0].lstrip("\r\n").startswith(("=", "+", "-", "@"))]
+    assert {row["model"] for row in csv.DictReader(io.StringIO(texts[1], newline=""))} == {"'" + evil}
+
+
+def test_26_6_an_unknown_subset_is_one_line_in_tasks_and_run(tmp_path, capsys):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "main_metrics:\n  STS: cos_sim_spearman\ntasks:\n  - {name: STSB, type: STS, split: test, subset: zz}\n"
+    )
+    line = one_error_line(["tasks", "--suite", str(suite)], capsys)
+    assert "STSB" in line and "subset 'zz'" in line and "default" in line
+    out = tmp_path / "out"
+    line = one_error_line(["run", "-m", "bundled:minilm", "--suite", str(suite), "-o", str(out), "--no-cache"], capsys)
+    assert "subset 'zz'" in line and not out.exists()
+
+
+def _with_predictions(folder: Path, data: bytes) -> Path:
+    """`folder`'s STSB result, pointing at a predictions file holding `data`."""
+    result = folder / "STSB.json"
+    result.write_text(json.dumps(json.loads(result.read_text()) | {"predictions": "STSB.predictions.json.gz"}))
+    (folder / "STSB.predictions.json.gz").write_bytes(data)
+    return folder
+
+
+def test_26_7_a_gzip_bomb_as_predictions_is_refused_before_it_inflates(tmp_path):
+    import gzip
+    import tracemalloc
+
+    member = gzip.compress(b"\0" * 2**26, compresslevel=9, mtime=0)  # 64 MiB of zeros in 64 KiB
+    bomb = member * 8  # gzip members concatenate: 512 MiB, one line that never ends
+    assert len(bomb) < 2**20
+    candidate = _with_predictions(imported_stsb(tmp_path, 70.0, "cand"), bomb)
+    baseline = _with_predictions(imported_stsb(tmp_path, 80.0, "base"), bomb)
+    with pytest.raises(UserError):  # once before measuring: the imports it makes are not the bomb's
+        evalkit.check(candidate, baseline=baseline, suite=SUITE, significance=0.05)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError, match="STSB.predictions.json.gz.*uncompressed") as raised:
+            evalkit.check(candidate, baseline=baseline, suite=SUITE, significance=0.05)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(str(raised.value).splitlines()) == 1
+    assert peak < 2**28, f"{peak / 2**20:.0f} MiB held while refusing a 512 MiB bomb"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"model": 123}, "model 123: "),
+        ({"model": None}, "model None: "),
+        ({"model": {}}, "model {}: "),
+        ({"tasks": 5}, "tasks 5: "),
+        ({"tasks": "STSX"}, "unknown task 'STSX'"),  # one name, not S, T, S, X
+        ({"dims": ["256"]}, "dims '256': "),
+        ({"dims": ",,"}, "dims ',,': give at least one dimension"),
+        ({"model_kwargs": [1, 2]}, "model_kwargs [1, 2]: "),
+        ({"limit": -1}, "limit -1: must be above zero"),
+        ({"limit": 0}, "limit 0: must be above zero"),
+        ({"max_seq_length": 0}, "max_seq_length 0: must be above zero"),
+        ({"workers": "2"}, "workers '2': "),
+        ({"seed": 1.5}, "seed 1.5: "),
+    ],
+)
+def test_26_8_the_api_checks_its_arguments_as_the_cli_does(tmp_path, arguments, message):
+    arguments = {"model": "bundled:minilm"} | arguments
+    out = tmp_path / "out"
+    with pytest.raises(UserError) as raised:
+        evalkit.evaluate(**arguments, suite="sample", output_dir=out, data_dir=tmp_path)
+    assert message in str(raised.value), raised.value
+    assert not out.exists()  # refused before anything is made
+
+
+def test_26_8_names_and_dimensions_may_be_given_as_the_cli_takes_them(tmp_path):
+    missing = tmp_path / "missing"
+    for arguments in ({"tasks": "STSB"}, {"tasks": "STSB, Ocnli"}, {"types": "STS"}, {"dims": "256,128"}):
+        with pytest.raises(OptionError, match="^data_dir .*: is not a folder"):  # checked, then this
+            evalkit.evaluate("bundled:minilm", suite="sample", output_dir=tmp_path / "o", data_dir=missing, **arguments)
+
+
+# ---------------------------------------------------------------- issue 26, cosmetic
+
+
+def test_26_markdown_escapes_strikethrough_emphasis_and_bidi_overrides():
+    assert md_escape("~~gone~~ _em_ __init__ a_b") == r"\~\~gone\~\~ \_em\_ \_\_init\_\_ a_b"
+    assert md_escape("cos_sim_spearman 60.00 ~") == "cos_sim_spearman 60.00 ~"  # nothing that could format
+    assert "\u202e" not in md_escape("abc\u202etxt.exe")
+
+
+def test_26_terminal_output_never_carries_control_characters(tmp_path, capsys):
+    evil = "evil\x1b[2J\x00\x07\u202e"
+    candidate = write_card(tmp_path / "cand.md", name=evil, values=(10.0,))
+    baseline = write_card(tmp_path / "base.md", values=(90.0,))
+    assert main(["check", str(candidate), "--baseline", str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "evil" in out and not re.search("[\x00-\x08\x0b-\x1f\x7f\u202e]", out)
+    assert main(["compare", str(tmp_path / f"{evil}.md")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and not re.search("[\x00-\x08\x0b-\x1f\x7f\u202e]", err)
+
+
+def test_26_compare_on_a_fifo_says_what_it_is(tmp_path, capsys):
+    fifo = tmp_path / "results.md"
+    os.mkfifo(fifo)
+    line = one_error_line(["compare", str(fifo)], capsys)
+    assert "not a regular file" in line and "does not exist" not in line
+
+
+def test_26_dims_without_a_number_says_so(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "-m", "bundled:minilm", "--dims", ",,"])
+    assert "give at least one dimension" in capsys.readouterr().err
+
+
+def test_26_prompts_are_bounded(tmp_path):
+    huge = "x" * 5_000_000
+    with pytest.raises(OptionError, match="^query_prompt .*: at most"):
+        evalkit.evaluate("bundled:minilm", suite="sample", query_prompt=huge, output_dir=tmp_path / "o")
+    prompts = tmp_path / "prompts.yaml"
+    prompts.write_text(f"CovidRetrieval:\n  query: {huge[:100_000]}\n")
+    with pytest.raises(UserError, match=r"prompts.yaml:\d+: .*at most"):
+        evalkit.evaluate("bundled:minilm", suite="sample", prompts=prompts, output_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_26_a_prompt_that_mteb_never_applies_is_refused(tmp_path):
+    prompts = tmp_path / "prompts.yaml"
+    prompts.write_text("STSB:\n  query: 'Represent this sentence: '\n")
+    with pytest.raises(UserError, match="STSB.*without a query prompt"):
+        evalkit.evaluate("bundled:minilm", suite="sample", tasks=["STSB"], prompts=prompts, output_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()

@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -17,10 +18,11 @@ from conftest import run_sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cache import DEDUP_TOLERANCE, MODEL_DIR
+from test_integrity import one_error_line
 
 import evalkit
 from evalkit.cli import main
-from evalkit.run.cache import MARKER, EmbeddingStore
+from evalkit.run.cache import KEYS_MAGIC, MARKER, EmbeddingStore, _digest, _parse_keys
 
 TASKS = ["STSB", "CovidRetrieval"]  # CovidRetrieval is the issue's reproduction: 47.38, or 28.12 from a bad shard
 POINTS = DEDUP_TOLERANCE * 100  # the cached run's float-rounding allowance, on the card's scale
@@ -162,10 +164,11 @@ def test_1_eviction_deletes_only_shards(tmp_path):
     for path in mine:
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"the user's")
-    for _ in range(3):
-        store.add([rng.bytes(32) for _ in range(5)], rng.standard_normal((5, 4)).astype(np.float32))
+    for run in (store, EmbeddingStore(tmp_path, "model", max_bytes=1), EmbeddingStore(tmp_path, "model", max_bytes=1)):
+        run.add([rng.bytes(32) for _ in range(5)], rng.standard_normal((5, 4)).astype(np.float32))
     assert all(path.read_bytes() == b"the user's" for path in mine)
-    assert len(list((tmp_path / "model").glob("*.npy"))) == 2  # the newest shard, and the user's file
+    # the newest run's shard (a run keeps its own while it runs), and the user's file
+    assert len(list((tmp_path / "model").glob("*.npy"))) == 2
 
 
 # ---------------------------------------------------------------- 13: a full cache disk loses only the cache
@@ -222,3 +225,145 @@ def test_8_overwrite_with_other_options_never_mixes(six_snapshots, tmp_path, cap
     assert len(identities) == 1 and identities == {
         json.loads((folder / "model_meta.json").read_text())["model_identity"]
     }
+
+
+# ================================================================ issue 26: the second round
+# Each test follows a reproduction of issue 26 (`test_26_<item>_...`); the others are in `test_integrity.py`.
+
+FOLDER = pathlib.Path(MODEL_DIR) / "no_revision_available"
+
+
+@pytest.fixture(scope="module")
+def reranked(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path]:
+    """T2Reranking of the sample suite with `--save-predictions`: a baseline, and a candidate cut to 3 tokens."""
+    out = tmp_path_factory.mktemp("reranked")
+    common = ["--tasks", "T2Reranking", "--save-predictions", "--no-cache"]
+    assert run_sample(*common, "--output-dir", str(out / "base")) == 0
+    assert run_sample(*common, "--output-dir", str(out / "cand"), "--max-seq-length", "3") == 0
+    return out / "base" / FOLDER, out / "cand" / FOLDER
+
+
+def test_26_1_a_copied_predictions_file_never_decides_the_gate(reranked, tmp_path, capsys):
+    base, cand = reranked
+    gate = ["--suite", "sample", "--significance", "0.05"]
+    assert main(["check", str(cand), "--baseline", str(base), *gate]) == 1  # its own predictions: a regression
+    capsys.readouterr()
+    copy = tmp_path / "cand"
+    shutil.copytree(cand, copy)
+    shutil.copy(base / "T2Reranking.predictions.json.gz", copy)  # the baseline's predictions beside the candidate
+    line = one_error_line(["check", str(copy), "--baseline", str(base), *gate], capsys)
+    assert str(copy / "T2Reranking.predictions.json.gz") in line
+    assert "74.17" in line and "47.08" in line  # the scores of both: what the predictions give, what is stored
+    line = one_error_line(["compare", str(copy), str(base), "--suite", "sample", "--ci", "95"], capsys)
+    assert "T2Reranking.predictions.json.gz" in line and "47.08" in line
+
+
+def test_26_2_a_result_file_that_is_a_link_is_replaced_never_written_through(six_snapshots, tmp_path):
+    argv = ["--tasks", "STSB", "--data-dir", str(six_snapshots), "--no-cache"]
+    assert run_sample(*argv, "--output-dir", str(tmp_path / "other"), "--max-seq-length", "8") == 0
+    other = tmp_path / "other" / FOLDER / "STSB.json"  # another model's result
+    victim = tmp_path / "victim.txt"
+    victim.write_text("VICTIM")
+    for target in (other, victim):
+        kept = target.read_bytes()
+        folder = tmp_path / f"out-{target.stem}" / FOLDER
+        folder.mkdir(parents=True)
+        (folder / "STSB.json").symlink_to(target)
+        assert run_sample(*argv, "--output-dir", str(folder.parents[1]), "--overwrite") == 0
+        assert target.read_bytes() == kept
+        written = folder / "STSB.json"
+        assert not written.is_symlink() and json.loads(written.read_text())["task_name"] == "STSB"
+
+
+@pytest.mark.parametrize("foreign", [["STSB"], ["STSB", "Ocnli"]], ids=["one", "two"])
+def test_26_3_another_identitys_results_without_model_meta_are_kept(six_snapshots, tmp_path, capsys, foreign):
+    argv = ["--data-dir", str(six_snapshots), "--output-dir", str(tmp_path), "--no-cache"]
+    assert run_sample("--tasks", ",".join(foreign), *argv, "--max-seq-length", "8") == 0
+    folder = tmp_path / FOLDER
+    for path in folder.iterdir():
+        if path.stem not in foreign:  # model_meta.json, run_summary.json, model-index.yaml
+            path.unlink()
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    capsys.readouterr()
+    line = run_error_line(["--tasks", "STSB", *argv], capsys)
+    assert "STSB" in line and "other weights or options" in line
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    if len(foreign) > 1:  # --overwrite still keeps what this run would not evaluate again
+        assert "Ocnli" in run_error_line(["--tasks", "STSB", *argv, "--overwrite"], capsys)
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs of its own (mounting needs root), unmounted after the test."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    try:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        pytest.skip("no `mount` here: a real full filesystem needs a tmpfs")
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): a real full filesystem needs one")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def _fill(disk: pathlib.Path) -> None:
+    """Write to `disk` until it is full."""
+    with open(disk / "filler", "wb", buffering=0) as f:
+        with pytest.raises(OSError) as full:
+            while True:
+                f.write(b"\0" * 4096)
+    assert full.value.errno == errno.ENOSPC
+
+
+def _cache_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "embedding cache: cannot write" in r.getMessage()]
+
+
+@pytest.mark.parametrize("trouble", ["full", "read-only"])
+def test_26_4_a_cache_that_cannot_be_written_costs_only_speed(six_snapshots, tmp_path, small_disk, caplog, trouble):
+    cache = small_disk / "cache"
+    argv = ["--data-dir", str(six_snapshots), "--cache-dir", str(cache)]
+    assert run_sample("--tasks", "STSB", *argv, "--output-dir", str(tmp_path / "first")) == 0
+    assert list(cache.glob("*/*.npy")) and list(cache.glob(".models/*.json"))  # some of the model's shards
+    if trouble == "full":
+        _fill(small_disk)
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    for rerun in range(2):  # the model loads for Ocnli's texts, and wants to write its facts and shards
+        caplog.clear()
+        out = tmp_path / f"rerun{rerun}"
+        assert run_sample("--tasks", "STSB,Ocnli", *argv, "--output-dir", str(out)) == 0
+        assert sorted(p.stem for p in (out / FOLDER).glob("[SO]*.json")) == ["Ocnli", "STSB"]
+        (warning,) = _cache_warnings(caplog)
+        assert ("No space left" if trouble == "full" else "Read-only") in warning
+    assert not [p for p in small_disk.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_26_4_a_new_cache_on_a_full_disk_costs_only_speed(six_snapshots, tmp_path, small_disk, caplog):
+    _fill(small_disk)
+    cache = small_disk / "new-cache"
+    argv = ["--tasks", "STSB", "--data-dir", str(six_snapshots), "--output-dir", str(tmp_path / "out")]
+    assert run_sample(*argv, "--cache-dir", str(cache)) == 0
+    (warning,) = _cache_warnings(caplog)
+    assert "No space left" in warning
+    assert not (cache / MARKER).exists()  # no empty marker left behind
+
+
+def test_26_9_nan_in_a_validly_signed_shard_is_quarantined(minilm, six_snapshots, clean_cache, reference, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(clean_cache, cache)
+    for npy in _shards(cache):  # NaN rows, signed as a buggy encoder or an older evalkit would have signed them
+        vectors = np.load(npy)
+        vectors[::3] = np.nan
+        np.save(npy, vectors)
+        keys_file = npy.with_suffix(".keys")
+        header, keys = _parse_keys(keys_file.read_bytes())
+        header["sha256"] = _digest(npy, keys)
+        keys_file.write_bytes(KEYS_MAGIC + json.dumps(header).encode() + b"\n" + keys)
+    outcomes = _evaluate(minilm, six_snapshots, tmp_path / "out", cache_dir=cache)
+    assert {task: score for task, (_, score, _) in outcomes.items()} == pytest.approx(reference, abs=POINTS)
+    assert len(list(cache.glob("*/*.npy.bad"))) == len(_shards(clean_cache))

@@ -22,7 +22,8 @@ from evalkit.suite import load_suite
 
 def Namespace(**options) -> argparse.Namespace:  # noqa: N802 - stands in for argparse's, with compare's defaults
     """The parsed arguments of `compare`, with the defaults of the bootstrap options these tests leave out."""
-    return argparse.Namespace(**({"ci": None, "resamples": 1000, "bootstrap_seed": 0, "sweep": None} | options))
+    defaults = {"ci": None, "resamples": 1000, "bootstrap_seed": 0, "sweep": None, "pareto": False}
+    return argparse.Namespace(**(defaults | options))
 
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

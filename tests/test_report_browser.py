@@ -117,3 +117,25 @@ def test_screenshot_shows_the_charts(tmp_path, report_html):
     for hex_color in (POSITIVE, NEGATIVE, "#1f77b4"):  # delta bars up and down; the first model's average bars
         rgb = tuple(int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
         assert rgb in colors, f"no {hex_color} pixels: a chart did not render ({shot})"
+
+
+def test_the_pareto_chart_draws_each_average_and_its_front(tmp_path):
+    from test_quality_per_byte import sweep_comparison
+
+    from evalkit.report.html import HIGHLIGHT
+
+    page_html = render_html(sweep_comparison(intervals=True))
+    _, probe = laid_out(tmp_path, page_html)
+    assert probe["rows"]["pareto"] == 10  # a row per model, the unsized card included
+    chart = probe["charts"]["chart-pareto"]
+    assert chart["box"][0] > 600 and chart["box"][1] > 300
+    texts = set(chart["texts"])
+    assert {"sample average", "STS", "Retrieval", "dim128 int8", "m", "twin", "Pareto front"} <= texts
+    assert "dim32 binary (5/6)" in texts  # an incomplete average is drawn, marked, and never on the front
+    assert "card" not in texts  # its size is unknown: neither placed nor in the legend
+    page, shot = tmp_path / "pareto.html", tmp_path / "pareto.png"
+    page.write_text(page_html, encoding="utf-8")
+    run = chromium(tmp_path, page, f"--screenshot={shot}", "--window-size=1400,3000", "--hide-scrollbars")
+    assert shot.is_file(), run.stderr[-2000:]
+    rgb = tuple(int(HIGHLIGHT[i : i + 2], 16) for i in (1, 3, 5))
+    assert rgb in set(Image.open(shot).convert("RGB").getdata()), f"the front line is not drawn ({shot})"

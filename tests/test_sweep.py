@@ -93,6 +93,8 @@ def test_a_sweep_needs_numbered_checkpoints_of_one_run(checkpoints, tmp_path, ca
         assert main(["compare", *args, "--suite", "sample"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1, err
+    assert main(["compare", "--sweep", str(results / "my-model_step-*"), "-b", "MTEB(cmn, v1)"]) == 2
+    assert "not an mteb benchmark's" in capsys.readouterr().err
 
 
 def test_intervals_where_predictions_exist(minilm, six_snapshots, tmp_path, capsys):

@@ -369,10 +369,15 @@ def test_pair_maxima_over_a_single_similarity_function():
 
 
 def _predicted(folder: Path, scores: dict[str, float], predictions: list[float] | None = None) -> Path:
-    """A results folder of mteb 2.x files with these main scores; STSB with its predictions when given."""
+    """A results folder of mteb 2.x files with these main scores, and STSB with `predictions` (cosine scores
+    against gold 0-5) when given, scored as mteb scores them (a gate refuses predictions of another score)."""
+    from scipy.stats import spearmanr
+
     from evalkit.results.predictions import write_predictions
 
     folder.mkdir(parents=True)
+    if predictions is not None:
+        scores = scores | {"STSB": 100 * spearmanr([i % 6 for i in range(len(predictions))], predictions)[0]}
     for task, value in scores.items():
         spec = SPECS[task]
         entry = {"cosine_spearman": value / 100, "main_score": value / 100, "hf_subset": "default", "languages": []}
@@ -393,8 +398,8 @@ def test_the_significance_gate_reports_each_tasks_interval_or_its_fallback(tmp_p
 
     gold = [i % 6 for i in range(60)]
     noisy = (np.asarray(gold) + np.random.default_rng(0).normal(0, 3, 60)).tolist()
-    base = _predicted(tmp_path / "base" / "org__m" / "r", {"STSB": 100.0, "AFQMC": 60.0, "BQ": 60.0}, gold)
-    cand = _predicted(tmp_path / "cand" / "org__m" / "r", {"STSB": 40.0, "AFQMC": 59.0}, noisy)
+    base = _predicted(tmp_path / "base" / "org__m" / "r", {"AFQMC": 60.0, "BQ": 60.0}, gold)  # STSB 100.00
+    cand = _predicted(tmp_path / "cand" / "org__m" / "r", {"AFQMC": 59.0}, noisy)  # STSB 47.56
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     reports = ("--json", str(tmp_path / "gate.json"), "--junit", str(tmp_path / "gate.xml"))
     code = main(["check", str(cand), "--baseline", str(base), "--significance", "0.05", "--resamples", "200", *reports])
@@ -402,12 +407,12 @@ def test_the_significance_gate_reports_each_tasks_interval_or_its_fallback(tmp_p
     assert code == 1
     assert out.splitlines()[:3] == [
         "status     task   type  baseline  candidate   delta  tolerance  delta CI              p",
-        "REGRESSED  STSB   STS     100.00      40.00  -60.00        0.5  [-78.92, -36.11]  0.000",
+        "REGRESSED  STSB   STS     100.00      47.56  -52.44        0.5  [-78.92, -36.11]  0.000",
         "REGRESSED  AFQMC  STS      60.00      59.00   -1.00        0.5  tolerance only        –",
     ]
     assert "(2 regressed, 1 missing; significance 0.05: 1 tested, 2 on tolerance only): AFQMC, STSB, BQ\n" in out
     assert "::error title=evalkit check%3A STSB regressed::STSB cos_sim_spearman fell from 100.00 (org/m) to " in out
-    assert "40.00 (org/m): -60.00 points, tolerance 0.5\n" in out
+    assert "47.56 (org/m): -52.44 points, tolerance 0.5\n" in out
     checks = {c["task"]: c for c in json.loads((tmp_path / "gate.json").read_text())["tasks"]}
     assert checks["STSB"]["decided_by"] == "significance" and checks["STSB"]["p_value"] == 0.0
     assert len(checks["STSB"]["delta_ci"]) == 2 and checks["STSB"]["paired"] is True
@@ -429,8 +434,8 @@ def test_a_drop_that_is_not_significant_is_noise_up_to_a_p_value_of_exactly_alph
 
     gold = [i % 6 for i in range(60)]
     noise = np.random.default_rng(1).normal(0, 2, (2, 60))
-    base = _predicted(tmp_path / "base" / "org__m" / "r", {"STSB": 70.0, "AFQMC": 60.0}, (gold + noise[0]).tolist())
-    cand = _predicted(tmp_path / "cand" / "org__模型" / "r", {"STSB": 68.0, "AFQMC": 59.0}, (gold + noise[1]).tolist())
+    base = _predicted(tmp_path / "base" / "org__m" / "r", {"AFQMC": 60.0}, (gold + noise[0]).tolist())  # STSB 77.09
+    cand = _predicted(tmp_path / "cand" / "org__模型" / "r", {"AFQMC": 59.0}, (gold + noise[1]).tolist())  # 62.55
     args = ["check", str(cand), "--baseline", str(base), "--resamples", "200", "--json", str(tmp_path / "gate.json")]
     assert main([*args, "--junit", str(tmp_path / "gate.xml")]) == 1  # without --significance: two regressions
     messages = [case.find("failure").get("message") for case in ET.parse(tmp_path / "gate.xml").iter("testcase")]

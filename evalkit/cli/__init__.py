@@ -13,9 +13,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from evalkit.cli import card, check, compare, run, tasks
+from evalkit.cli import audit, card, check, compare, run, tasks
 from evalkit.cli.options import described
 from evalkit.errors import OptionError, UserError
+from evalkit.text import printable
 
 
 def program_name() -> str:
@@ -51,6 +52,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
             "run -m ./ckpt -b 'MTEB(cmn, v1)' -t STSB BQ   mteb-style flags and benchmark names",
             "compare results/org__model zpoint/README.md   compare with a model card",
             "check results/org__model --baseline B         the CI regression gate",
+            "audit results/org__model --against REPO       does the run reproduce the published score?",
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_versions()}")
@@ -58,6 +60,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     run.add_parser(sub)
     tasks.add_parsers(sub)
     compare.add_parser(sub)
+    audit.add_parser(sub)
     check.add_parser(sub)
     card.add_parsers(sub)
     for p in _all_parsers(parser):
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"error: {error_line(exc)}", file=sys.stderr)
+        print(f"error: {printable(error_line(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished results are on disk; run the same command again to continue", file=sys.stderr)

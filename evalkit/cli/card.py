@@ -118,7 +118,7 @@ def handle_emit(args) -> int:
         raise UserError("--table writes into the README of --update; give --update README.md")
     text = evalkit.model_index(args.results, suite=args.suite, name=args.name)
     if args.output:
-        write_text_atomic(Path(args.output), text)
+        write_text_atomic(Path(args.output), text, follow_link=True)
     if args.update:
         table = evalkit.results_table(args.results, suite=args.suite) if args.table else None
         updated = evalkit.update_card(args.update, text, table=table)

@@ -18,12 +18,17 @@ def add_parser(sub) -> None:
             "Compare main scores per task (grouped by type), per task type and over the suite (C-MTEB average over "
             "35 tasks). Each input is a results folder (a model, revision or results folder holding one model) or a "
             "model card README.md. Averages over an incomplete task set are marked (n/N); deltas are the candidate "
-            "minus each baseline. The zpoint card, the usual model to beat: `hf download "
+            "minus each baseline. With an mteb benchmark (-b 'MTEB(cmn, v1)') every number follows the benchmark's "
+            "definitions, as its official leaderboard computes them: each file's own main score, every eval split, "
+            "Mean (Task), Mean (TaskType) and the Borda rank. Tasks a model was trained on (mteb's registry) are "
+            "marked ‡. The zpoint card, the usual model to beat: `hf download "
             "iampanda/zpoint_large_embedding_zh README.md --local-dir zpoint`.",
             "results/my-org__my-model zpoint/README.md",
             "results/my-org__my-model zpoint/README.md --pr-comment > comment.md",
             "results/my-org__my-model results/base-model -o report.html",
             "--sweep 'results/my-model_step-*' results/base-model -o sweep.html",
+            "results/my-org__my-model -b 'MTEB(cmn, v1)' --leaderboard results-repo/results --ci 95",
+            "--pareto results/my-org__my-model results/my-org__my-model_* -o pareto.html",
         ),
     )
     p.add_argument(
@@ -45,7 +50,9 @@ def add_parser(sub) -> None:
         type=Path,
         metavar="DIR",
         help="rank the candidate among every model in DIR, a folder laid out like the public results repository "
-        "(<org>__<model>/<revision>/<Task>.json); models lacking a task are listed unranked",
+        "(<org>__<model>/<revision>/<Task>.json, or the clone holding results/); with the card's suite, models "
+        "lacking a task are listed unranked; with an mteb benchmark (-b), the models its official leaderboard lists "
+        "are ranked by Borda count, as it ranks them",
     )
     p.add_argument(
         "--tolerance",
@@ -68,9 +75,17 @@ def add_parser(sub) -> None:
         metavar="PERCENT",
         help="add bootstrap confidence intervals at this level (e.g. 95) to task scores, deltas and averages, "
         "resampling the queries, pairs or examples of each task's predictions (run --save-predictions); tasks "
-        "without predictions get none and the report names them",
+        "without predictions get none and the report names them. With --leaderboard, also each model's rank "
+        "interval (resampling the suite's tasks, and the candidate's examples) and the groups of tied models",
     )
     add_bootstrap_options(p)
+    p.add_argument(
+        "--pareto",
+        action="store_true",
+        help="quality per byte: the suite average and each type's against bytes per vector (dimensions × bits / 8, "
+        "from each folder's model_meta.json), with the Pareto front marked and the encode speed beside it; for a "
+        "run --dims/--quantize sweep or any set of models (a chart in HTML, a table in md, csv and json)",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -96,6 +111,7 @@ def handle(args) -> int:
         ci=args.ci,
         resamples=args.resamples,
         seed=args.bootstrap_seed,
+        pareto=args.pareto,
     )
     text = render_markdown(comparison, pr_comment=True) if args.pr_comment else render(comparison, fmt)
     if output:

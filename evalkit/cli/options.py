@@ -6,13 +6,24 @@ import argparse
 import shutil
 import textwrap
 
+from evalkit import arguments
+from evalkit.errors import OptionError
+
+
+def _checked(check, text: str, parse=str, what: str = "a whole number"):
+    """`text` parsed (a ValueError: it is not `what`), then checked as the API checks the option
+    (`evalkit.arguments`); an argparse type."""
+    try:
+        return check("", parse(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc.reason}") from None
+
 
 def csv_list(text: str) -> list[str]:
     """`A,B` -> ["A", "B"]."""
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError("give at least one name")
-    return parts
+    return _checked(arguments.names, text)
 
 
 def described(text: str, *examples: str) -> dict:
@@ -52,37 +63,39 @@ def add_suite(parser: argparse.ArgumentParser, purpose: str = "") -> None:
     )
 
 
-def _positive(cast: type, what: str):
-    """An argparse type: a finite number above zero, converted by `cast`."""
-
-    def parse(text: str):
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"{text} must be above zero")
-        return value
-
-    return parse
+def positive_int(text: str) -> int:
+    """A whole number above zero."""
+    return _checked(arguments.positive, text, int)
 
 
-positive_int = _positive(int, "a whole number")
-positive_float = _positive(float, "a number")
+def positive_float(text: str) -> float:
+    """A finite number above zero."""
+    return _checked(lambda option, value: arguments.positive(option, value, float), text, float, "a number")
 
 
 def batch_size(text: str) -> int | str:
     """`--batch-size`: a positive whole number, `auto` or `auto:N`."""
-    if text == "auto" or text.startswith("auto:"):
-        if text != "auto":
-            positive_int(text[5:])
-        return text
-    return positive_int(text)
+    return _checked(arguments.batch_size, text, lambda t: t if t.startswith("auto") else int(t))
 
 
 def dims(text: str) -> list[int]:
     """`1024,512` -> [1024, 512], each above zero, repeats dropped."""
-    return list(dict.fromkeys(positive_int(part) for part in csv_list(text)))
+    return _checked(arguments.dims, text)
+
+
+def prompt(text: str) -> str:
+    """A prompt of bounded length."""
+    return _checked(arguments.prompt, text)
+
+
+def clipping_margin(text: str) -> tuple[float, float]:
+    """`0.01,0.99` -> (0.01, 0.99): two numbers (mteb's CompressionWrapper checks their range)."""
+    parts = csv_list(text)
+    try:
+        low, high = (float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers LOW,HIGH (e.g. 0.01,0.99)") from None
+    return low, high
 
 
 def add_bootstrap_options(parser) -> None:

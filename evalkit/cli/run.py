@@ -10,11 +10,14 @@ from evalkit.cli.options import (
     add_names,
     add_suite,
     batch_size,
+    clipping_margin,
+    csv_list,
     described,
     dims,
     json_object,
     positive_float,
     positive_int,
+    prompt,
 )
 from evalkit.errors import UserError
 from evalkit.report.comparison import build_comparison
@@ -22,8 +25,8 @@ from evalkit.report.rows import agg_text
 from evalkit.results.scores import ModelScores, TaskScores
 from evalkit.run.cache import default_cache_dir
 from evalkit.run.distributed import ClusterObserver
-from evalkit.run.runner import RunObserver, RunReport, TaskOutcome
-from evalkit.text import text_table
+from evalkit.run.runner import RunObserver, RunReport, TaskOutcome, variant_text
+from evalkit.text import printable, text_table
 
 DEFAULT_MODEL = "bundled:minilm"
 DEFAULT_SAMPLE_OUTPUT = Path("results") / "sample"
@@ -108,9 +111,13 @@ def add_parser(sub) -> None:
         "else fp16 on GPU and fp32 on CPU)",
     )
     p.add_argument("--max-seq-length", type=positive_int, help="truncate inputs to this many tokens")
-    p.add_argument("--query-prompt", help="prompt prepended to retrieval/reranking queries (default: the model's own)")
     p.add_argument(
-        "--passage-prompt", help="prompt prepended to retrieval/reranking passages (default: the model's own)"
+        "--query-prompt", type=prompt, help="prompt prepended to retrieval/reranking queries (default: the model's own)"
+    )
+    p.add_argument(
+        "--passage-prompt",
+        type=prompt,
+        help="prompt prepended to retrieval/reranking passages (default: the model's own)",
     )
     p.add_argument(
         "--prompts",
@@ -136,6 +143,22 @@ def add_parser(sub) -> None:
         type=dims,
         help="Matryoshka sweep: comma-separated dimensions, each evaluated by truncating one full-size encode; "
         "results go to <org>__<name>_dim<D> folders (the full size keeps the plain folder)",
+    )
+    p.add_argument(
+        "--quantize",
+        type=csv_list,
+        metavar="DTYPES",
+        help="precision sweep, alone or with --dims: comma-separated mteb output dtypes (int8, uint8, int4, uint4, "
+        "binary, float16, bfloat16, float8_*; float32 for unquantized), each dimension quantized by mteb's "
+        "CompressionWrapper (int types calibrated on each encode call's embeddings), all from one encode; results "
+        "go to <org>__<name>_dim<D>_<dtype> folders, ready for compare --pareto",
+    )
+    p.add_argument(
+        "--clipping-margin",
+        type=clipping_margin,
+        metavar="LOW,HIGH",
+        help="with --quantize: clip each dimension to these percentiles (0-1, e.g. 0.01,0.99) before the integer "
+        "quantization calibrates, as mteb's CompressionWrapper does; recorded in the folder name and the model meta",
     )
     p.add_argument(
         "--limit",
@@ -183,7 +206,7 @@ class Printer(RunObserver):
 
     def started(self, model, specs, suite, cached) -> None:
         print(
-            f"evalkit: {model.name} on {','.join(model.devices)} ({model.dtype}, batch size "
+            f"evalkit: {printable(model.name)} on {','.join(model.devices)} ({model.dtype}, batch size "
             f"{model.options.batch_size}), {len(specs)} task(s) of suite {suite}, "
             f"{'cached' if cached else 'reference'} mode",
             flush=True,
@@ -192,7 +215,7 @@ class Printer(RunObserver):
         print(f"loader: {model.loader}; prompts: {prompts}", flush=True)
 
     def task_finished(self, outcome: TaskOutcome) -> None:
-        print(f"{outcome.label}: {_result(outcome)}", flush=True)
+        print(printable(f"{outcome.label}: {_result(outcome)}"), flush=True)
 
 
 def _result(outcome: TaskOutcome) -> str:
@@ -217,7 +240,7 @@ class RayPrinter(ClusterObserver):
     def unit_finished(self, model, outcome, node, pid, counts) -> None:
         where = f" on {node}" if node else ""
         queue = f"done {counts['done']}, running {counts['running']}, queued {counts['queued']}"
-        print(f"{outcome.label} {model}{where}: {_result(outcome)} | {queue}", flush=True)
+        print(printable(f"{outcome.label} {model}{where}: {_result(outcome)} | {queue}"), flush=True)
 
 
 def summary_table(report: RunReport) -> str:
@@ -227,22 +250,25 @@ def summary_table(report: RunReport) -> str:
     rows = []
     for o in report.outcomes:
         score = f"{o.main_metric} {o.main_score:.2f}" if o.main_score is not None else "-"
-        rows.append((o.spec.mteb_task + _dim(o.dim), o.spec.type, score, f"{o.seconds:.1f}", o.status))
+        rows.append(
+            (o.spec.mteb_task + variant_text(o.dim, o.precision), o.spec.type, score, f"{o.seconds:.1f}", o.status)
+        )
     averages = []
     if report.suite is not None:
-        for dim in dict.fromkeys(o.dim for o in report.outcomes):
-            scores = _as_scores([o for o in report.outcomes if o.dim == dim], report.sampled)
+        for variant in dict.fromkeys((o.dim, o.precision) for o in report.outcomes):
+            scores = _as_scores([o for o in report.outcomes if (o.dim, o.precision) == variant], report.sampled)
             comp = build_comparison(scores, [], report.suite)
             for row in [*(r for r in comp.types if r.aggregates[0].n_tasks), comp.average]:
                 name = row.name if row is comp.average else f"{row.name} average"
-                averages.append((name + _dim(dim), "", agg_text(row.aggregates[0]), "", ""))
+                averages.append((name + variant_text(*variant), "", agg_text(row.aggregates[0]), "", ""))
     lines = [line.rstrip() for line in text_table([header, *rows, *averages], rule=True).splitlines()]
     if averages:
         lines.insert(2 + len(rows), lines[1])
     failed = [o for o in report.outcomes if o.status == "failed"]
     lines += [""] if failed else []
     for o in failed:
-        lines += textwrap.wrap(f"{o.spec.mteb_task}{_dim(o.dim)} failed: {o.error}", 100, subsequent_indent="    ")
+        failure = printable(f"{o.spec.mteb_task}{variant_text(o.dim, o.precision)} failed: {o.error}")
+        lines += textwrap.wrap(failure, 100, subsequent_indent="    ")
     return "\n".join(lines)
 
 
@@ -256,10 +282,6 @@ def next_steps(prog: str) -> str:
         f"  {prog} compare RESULTS BASELINE              compare its results with another model's or a model card",
         f"  {prog} --help                                every command; COMMAND --help explains one",
     ])  # fmt: skip
-
-
-def _dim(dim: int | None) -> str:
-    return f" (dim {dim})" if dim else ""
 
 
 def _as_scores(outcomes: list[TaskOutcome], sampled: str | None) -> ModelScores:
@@ -277,10 +299,10 @@ def _as_scores(outcomes: list[TaskOutcome], sampled: str | None) -> ModelScores:
 def handle(args) -> int:
     import evalkit
 
-    if args.no_cache and (args.dims or args.cache_dir or args.cache_max_gb or args.workers):
+    if args.no_cache and (args.cache_dir or args.cache_max_gb or args.workers):
         raise UserError(
             "--no-cache is the reference mode without the embedding cache; "
-            "it takes no --dims, --cache-dir, --cache-max-gb or --workers"
+            "it takes no --cache-dir, --cache-max-gb or --workers"
         )
     if args.workers and args.ray is not None:
         raise UserError("--workers applies to runs on this machine; with --ray every worker evaluates its own tasks")
@@ -311,6 +333,8 @@ def handle(args) -> int:
         cache_dir=args.cache_dir,
         cache_max_gb=args.cache_max_gb,
         dims=args.dims,
+        quantize=args.quantize,
+        clipping_margin=args.clipping_margin,
         limit=args.limit,
         seed=args.seed,
         save_predictions=args.save_predictions,

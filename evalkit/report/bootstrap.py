@@ -19,6 +19,9 @@ Examples that are interchangeable for the metric (a contingency cell's documents
 drawn as kinds, by multinomial counts, when that saves work. Two models' resamples are paired (the same counts
 for both) when their predictions cover the same examples.
 
+Predictions are used only once they give back the score their result file stores (`task_sample`): a predictions
+file of another run, copied beside a result, is refused before any interval or verdict uses it.
+
 Intervals are percentile intervals, except for V-measure, which is biased upward on a finite set (and again on
 a resample): its replicates are moved to centre on the score minus its jackknife bias, so that the interval
 bounds the population value (`benchmarks/bootstrap.py` measures the coverage of both).
@@ -34,8 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
+from evalkit.errors import UserError
 from evalkit.metrics import SIMILARITIES, mteb_key, to_card
 from evalkit.results.predictions import read_predictions
+from evalkit.results.scores import TaskScores
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -44,6 +49,7 @@ KIND_SAVING = 8  # resample kinds instead of examples when there are at least th
 RETRIEVAL_MEASURES = {"ndcg": ("ndcg_cut", "NDCG"), "map": ("map_cut", "MAP"), "recall": ("recall", "Recall"),
                       "precision": ("P", "P")}  # fmt: skip
 PARSED_MEASURES = ("map_cut", "ndcg_cut", "recall", "P", "success")  # the pytrec_eval measures mteb averages at a k
+SAME_SCORE = 1e-7  # card points: the stored score, recomputed from its predictions (1e-9 on mteb's 0-1 scale)
 
 
 class Sample(ABC):
@@ -363,6 +369,29 @@ def load_sample(path: Path, task_type: str, metric: str) -> Sample | None:
         sign = -1.0 if SIMILARITIES[prefix] in ("euclidean", "manhattan") else 1.0
         return AveragePrecision(np.asarray(record["labels"], dtype=float), sign * values)
     return None
+
+
+def task_sample(scores: TaskScores, metric: str) -> Sample | None:
+    """The predictions of a task's result for the card metric `metric`, checked against the score the result
+    stores; None without predictions, or where they cannot recompute `metric`.
+
+    Predictions that give another score come from another run (a file copied beside the result): a `UserError`
+    naming the file and both scores, so that they never decide an interval or a verdict.
+    """
+    stored = scores.metrics.get(metric)
+    if scores.predictions is None or stored is None:
+        return None
+    sample = load_sample(scores.predictions, scores.type, metric)
+    if sample is None:
+        return None
+    recomputed = float(to_card(sample.point()))
+    if not abs(recomputed - stored) <= SAME_SCORE:
+        raise UserError(
+            f"{scores.predictions}: these predictions give {metric} {recomputed:.2f}, but the {scores.task} result "
+            f"beside them stores {stored:.2f}; they come from another run (copied?): evaluate the task again with "
+            "its predictions saved"
+        )
+    return sample
 
 
 def _draw(strata: list[int | np.ndarray], rows: int, rng: np.random.Generator) -> np.ndarray:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from evalkit.report import bootstrap
 from evalkit.results.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec
@@ -49,6 +51,11 @@ class ModelInfo:
     revision: str
     source: str
     n_tasks: int  # suite tasks with a main score
+    embed_dim: int | None = None  # what one of its vectors is and costs, where its results say
+    precision: str | None = None
+    bytes_per_vector: float | None = None
+    variant: str = ""  # `dim256_int8` for a truncated or quantized variant
+    texts_per_second: float | None = None  # encode speed of the run that wrote its results, where it encoded texts
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class TaskRow:
     revisions: list[str | None]  # per model: the revision folder its score was read from (merged models differ)
     ci: list[Interval | None] | None = None  # per model, with `compare(ci=...)`: the bootstrap interval
     delta_ci: list[Interval | None] | None = None  # per baseline: the paired bootstrap interval of the delta
+    trained: list[bool | None] | None = None  # per model: trained on the task, by mteb's registry (None: unknown)
+    unofficial: list[str | None] | None = None  # per model, benchmark view: why the leaderboard has no such score
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,8 @@ class AggregateRow:
 
 @dataclass(frozen=True)
 class LeaderboardRow:
-    """One model of a leaderboard; `rank` is None for models lacking some suite task."""
+    """One model of a leaderboard; `rank` is None for models lacking some suite task (the card's definition) or
+    the Borda rank (a benchmark's, where `average` is Mean (Task))."""
 
     rank: int | None
     name: str
@@ -92,6 +102,32 @@ class LeaderboardRow:
     candidate: bool
     average: Aggregate
     types: dict[str, Aggregate]
+    mean_task_type: Aggregate | None = None  # a benchmark's Mean (TaskType)
+    borda_rank: int | None = None  # a benchmark's Rank (Borda), over every listed model
+    zero_shot: int | None = None  # % of the tasks the model was not trained on, by mteb's registry (None: unknown)
+    rank_ci: tuple[int, int] | None = None  # with `compare(ci=...)`: the rank's bootstrap interval
+    tie_group: int | None = None  # models with the same group cannot be told apart by their rank intervals
+    gaps: dict[str, str] = field(default_factory=dict)  # task -> why the leaderboard has no value for a result here
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    """One model in one panel of the quality-per-byte chart."""
+
+    model: str  # its label
+    bytes_per_vector: float | None
+    score: float | None
+    complete: bool  # the average covers every task the suite expects
+    ci: Interval | None
+    front: bool  # on the Pareto front: no other model scores as high or higher for as few or fewer bytes
+
+
+@dataclass(frozen=True)
+class ParetoPanel:
+    """The suite average, or one type's, against bytes per vector: a point per model, in the report's order."""
+
+    name: str
+    points: list[ParetoPoint]
 
 
 @dataclass
@@ -110,6 +146,10 @@ class Comparison:
     tolerance: float | None = None  # points; task deltas beyond it are marked
     intervals: Intervals | None = None  # how the confidence intervals were computed, when there are any
     sweep: list[SweepPoint] | None = None  # checkpoints of the candidate in step order (`compare --sweep`)
+    definition: str | None = None  # None: the card's main metrics; else the mteb benchmark whose definitions apply
+    mean_task_type: AggregateRow | None = None  # a benchmark's Mean (TaskType)
+    unlisted: list[str] = field(default_factory=list)  # leaderboard folder models the official leaderboard leaves out
+    pareto: list[ParetoPanel] | None = None  # quality per byte (`compare --pareto`, see `pareto.py`)
 
     def regressed(self, baseline: int) -> list[TaskRow]:
         """The tasks whose delta to baseline number `baseline` (0 = the first) fell beyond the tolerance."""
@@ -201,7 +241,18 @@ def build_comparison(
         suite_path=str(suite.path),
         main_metrics={t: suite.main_metrics[t] for t in TASK_TYPES if t in suite.main_metrics},
         models=[
-            ModelInfo(lbl, m.name, m.revision, str(m.source), agg.n_tasks)
+            ModelInfo(
+                lbl,
+                m.name,
+                m.revision,
+                str(m.source),
+                agg.n_tasks,
+                m.embed_dim,
+                m.precision,
+                m.bytes_per_vector,
+                m.variant,
+                m.texts_per_second,
+            )  # fmt: skip
             for lbl, m, agg in zip(labels, models, average.aggregates)
         ],
         tasks=tasks,
@@ -229,6 +280,31 @@ def _pairable(a: bootstrap.Sample | None, b: bootstrap.Sample | None) -> bool:
     return a is not None and b is not None and a.units == b.units
 
 
+def task_replicates(
+    models: list[ModelScores], suite: Suite, resamples: int, seed: int
+) -> tuple[list[dict[str, bootstrap.Sample]], list[dict[str, np.ndarray]]]:
+    """Per model, by mteb task: the samples of its predictions and their bootstrap replicates (card points). The
+    models with the same examples of a task share its draws (seeded by the task's name)."""
+    samples: list[dict[str, bootstrap.Sample]] = [{} for _ in models]
+    reps: list[dict[str, np.ndarray]] = [{} for _ in models]
+    for spec in suite.tasks:
+        metric = suite.main_metrics[spec.type]
+        groups: dict[tuple, list[int]] = {}  # models by the examples they have
+        for i, model in enumerate(models):
+            scores = model.tasks.get(spec.mteb_task)
+            if scores is not None and scores.predictions is not None:
+                sample = bootstrap.task_sample(scores, metric)
+                if sample is not None:
+                    samples[i][spec.mteb_task] = sample
+                    groups.setdefault(sample.units, []).append(i)
+        for group in groups.values():
+            rng = bootstrap.task_rng(spec.mteb_task, seed)
+            drawn = bootstrap.replicates([samples[i][spec.mteb_task] for i in group], resamples, rng)
+            for i, values in zip(group, drawn):
+                reps[i][spec.mteb_task] = values
+    return samples, reps
+
+
 def add_intervals(
     comp: Comparison,
     models: list[ModelScores],
@@ -243,23 +319,7 @@ def add_intervals(
     name), so the delta's interval is paired. An average has an interval when every task it averages has one;
     its delta when, in addition, both averages are complete and every task pairs.
     """
-    samples: list[dict[str, bootstrap.Sample]] = [{} for _ in models]
-    reps: list[dict] = [{} for _ in models]
-    for spec in suite.tasks:
-        metric = suite.main_metrics[spec.type]
-        groups: dict[tuple, list[int]] = {}  # models by the examples they have
-        for i, model in enumerate(models):
-            scores = model.tasks.get(spec.mteb_task)
-            if scores is not None and scores.predictions is not None:
-                sample = bootstrap.load_sample(scores.predictions, spec.type, metric)
-                if sample is not None:
-                    samples[i][spec.mteb_task] = sample
-                    groups.setdefault(sample.units, []).append(i)
-        for group in groups.values():
-            rng = bootstrap.task_rng(spec.mteb_task, seed)
-            drawn = bootstrap.replicates([samples[i][spec.mteb_task] for i in group], resamples, rng)
-            for i, values in zip(group, drawn):
-                reps[i][spec.mteb_task] = values
+    samples, reps = task_replicates(models, suite, resamples, seed)
 
     def task_delta(task: str, j: int):
         paired = _pairable(samples[0].get(task), samples[j].get(task))

@@ -21,7 +21,7 @@ from evalkit.report import bootstrap
 from evalkit.report.comparison import beyond
 from evalkit.results.scores import ModelScores
 from evalkit.suite import TASK_TYPES, Suite, TaskSpec
-from evalkit.text import md_escape, md_table, suggest, text_table
+from evalkit.text import md_escape, md_table, printable, suggest, text_table
 from evalkit.yamlio import load_yaml, located
 
 DEFAULT_TOLERANCE = 0.5
@@ -192,11 +192,12 @@ def _delta_test(
     candidate: ModelScores, baseline: ModelScores, spec: TaskSpec, metric: str, tolerance: float, alpha: float,
     resamples: int, seed: int,
 ) -> bootstrap.DeltaTest | None:  # fmt: skip
-    """The bootstrap of the task's delta, None unless both models have predictions that recompute `metric`."""
+    """The bootstrap of the task's delta, None unless both models have predictions that recompute `metric`;
+    predictions that do not give back their stored score are a `UserError` (`bootstrap.task_sample`)."""
     cand, base = candidate.tasks.get(spec.mteb_task), baseline.tasks.get(spec.mteb_task)
     if cand is None or cand.predictions is None or base.predictions is None:
         return None
-    samples = [bootstrap.load_sample(t.predictions, spec.type, metric) for t in (cand, base)]
+    samples = [bootstrap.task_sample(t, metric) for t in (cand, base)]
     if None in samples:
         return None
     return bootstrap.delta_test(spec.mteb_task, *samples, tolerance, alpha, resamples, seed)
@@ -295,10 +296,10 @@ def format_table(result: GateResult) -> str:
     """A plain-text table of what regressed, went missing and improved, then the verdict."""
     rows = _rows(result)
     if not rows:
-        return verdict(result)
+        return printable(verdict(result))
     header = _header(result)
     table = text_table([header, *rows], right=[i for i in range(3, len(header)) if header[i] != "delta CI"])
-    return "\n".join([table, "", verdict(result)])
+    return "\n".join([table, "", printable(verdict(result))])
 
 
 def format_markdown(result: GateResult) -> str:

@@ -8,7 +8,8 @@ import math
 import warnings
 
 from evalkit.report import rows as shared
-from evalkit.report.comparison import Comparison, beyond
+from evalkit.report.comparison import Comparison, ModelInfo, beyond
+from evalkit.report.pareto import panel_row, pareto_notes, pareto_rows
 
 POSITIVE, NEGATIVE, HIGHLIGHT, WITHIN = "#2e7d32", "#c62828", "#ef6c00", "#90a4ae"
 HTML_STYLE = """
@@ -69,7 +70,7 @@ def _chart_averages(comp: Comparison) -> str:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    rows = [comp.average, *comp.types]
+    rows = [comp.average, *([comp.mean_task_type] if comp.mean_task_type else []), *comp.types]
     fig = Figure(figsize=(max(7.0, 1.1 * len(rows) * max(1, len(comp.models)) ** 0.5), 3.6))
     ax = fig.subplots()
     width = 0.8 / len(comp.models)
@@ -164,10 +165,10 @@ def _chart_deltas(comp: Comparison) -> str:
 
 
 def _chart_leaderboard(comp: Comparison) -> str:
-    """Horizontal bars of the ranked models' suite averages, the candidate highlighted."""
+    """Horizontal bars of the ranked models' suite averages (Mean (Task)), the candidate highlighted."""
     from matplotlib.figure import Figure
 
-    ranked = [r for r in comp.leaderboard or [] if r.rank]
+    ranked = [r for r in comp.leaderboard or [] if r.rank and r.average.score is not None]
     fig = Figure(figsize=(7.5, 0.8 + 0.3 * max(1, len(ranked))))
     ax = fig.subplots()
     ys = range(len(ranked))
@@ -177,8 +178,100 @@ def _chart_leaderboard(comp: Comparison) -> str:
     ax.set_yticks(list(ys), [_mpl_text(f"{r.rank}. {r.name}") for r in ranked], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel(f"{comp.suite} average", fontsize=8)
+    ax.set_xlabel(_mpl_text(comp.average.name), fontsize=8)
     return _svg(fig, "leaderboard")
+
+
+def _chart_ranks(comp: Comparison) -> str:
+    """Each ranked model's rank (dot) and rank interval (bar), tie groups shaded in turn, the candidate highlighted."""
+    from matplotlib.figure import Figure
+
+    ranked = [r for r in comp.leaderboard or [] if r.rank_ci is not None]
+    fig = Figure(figsize=(7.5, 0.8 + 0.3 * max(1, len(ranked))))
+    ax = fig.subplots()
+    for y, r in enumerate(ranked):
+        if r.tie_group is not None and r.tie_group % 2 == 0:
+            ax.axhspan(y - 0.5, y + 0.5, color="#eceff1", linewidth=0)
+        colour = HIGHLIGHT if r.candidate else "#455a64"
+        ax.plot(r.rank_ci, [y, y], color=colour, linewidth=2.5, solid_capstyle="butt")
+        ax.plot([r.rank], [y], "o", color=colour, markersize=4)
+    ax.set_yticks(range(len(ranked)), [_mpl_text(f"{r.rank}. {r.name}") for r in ranked], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"rank: {comp.intervals.level:.0%} interval (bar), tie groups shaded in turn", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return _svg(fig, "ranks")
+
+
+def _family(model: ModelInfo) -> str:
+    """The model a variant was cut from: its name without the variant's suffix."""
+    return model.name.removesuffix(f"_{model.variant}") if model.variant else model.name
+
+
+def _chart_pareto(comp: Comparison) -> str:
+    """Each average against bytes per vector (log scale), a panel per average: a point per model, coloured by the
+    model its variants were cut from, the candidate a star; the Pareto front a step line through its filled points
+    (hollow points are beaten), intervals where there are any. A point is labelled by its variant, a full model by
+    its name: every point of the suite average's panel, the front and the candidate in the others."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    panels = comp.pareto or []
+    cols = min(4, len(panels))
+    fig = Figure(figsize=(3.5 * cols, 0.8 + 2.9 * math.ceil(len(panels) / cols)))
+    axes = fig.subplots(math.ceil(len(panels) / cols), cols, squeeze=False).flatten()
+    placed_anywhere = {i for panel in panels for i, p in enumerate(panel.points) if p.bytes_per_vector is not None}
+    families = list(dict.fromkeys(_family(m) for i, m in enumerate(comp.models) if i in placed_anywhere))
+    for k, (ax, panel) in enumerate(zip(axes, panels)):
+        placed = [(i, p) for i, p in enumerate(panel.points) if p.bytes_per_vector is not None and p.score is not None]
+        front = sorted((p.bytes_per_vector, p.score) for _, p in placed if p.front)
+        if front:  # a staircase: the best score for each budget, on to the largest vectors
+            widest = max(p.bytes_per_vector for _, p in placed)
+            front += [(widest, front[-1][1])] if widest > front[-1][0] else []
+            ax.step(*zip(*front), where="post", color=HIGHLIGHT, linewidth=1.2, zorder=1)
+        for i, p in placed:
+            model, colour = comp.models[i], f"C{families.index(_family(comp.models[i])) % 10}"
+            ax.scatter(
+                [p.bytes_per_vector], [p.score], marker="*" if i == 0 else "o", s=110 if i == 0 else 32,
+                facecolors=colour if p.front else "white", edgecolors=colour, linewidths=1.2, zorder=3,
+            )  # fmt: skip
+            if k and not p.front and i:  # the type panels name the front and the candidate; the first, every point
+                continue
+            label = model.variant.replace("_", " ") or model.name.split("/")[-1]
+            if not p.complete:  # drawn, but never on the front among complete averages
+                agg = panel_row(comp, panel).aggregates[i]
+                label += f" ({agg.n_tasks}/{agg.n_expected})"
+            # Above a front point lies nothing (nothing beats it); below a beaten one, less than above. The
+            # rightmost label is right-aligned, inside the panel.
+            right = p.bytes_per_vector == max(q.bytes_per_vector for _, q in placed)
+            ax.annotate(
+                _mpl_text(label), (p.bytes_per_vector, p.score), (0, 6) if p.front else (-4 if right else 4, -10),
+                textcoords="offset points", fontsize=6, ha="center" if p.front else "right" if right else "left",
+            )  # fmt: skip
+        _error_bars(ax, [p.bytes_per_vector for _, p in placed], [p.score for _, p in placed],
+                    [p.ci for _, p in placed], vertical=True)  # fmt: skip
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.margins(x=0.15, y=0.12)
+        ax.set_title(_mpl_text(panel.name), fontsize=9)
+        ax.set_xlabel("bytes per vector (log scale)", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("main score (0–100)", fontsize=7)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    dot = {"linestyle": "none", "markersize": 7}
+    handles = [
+        Line2D([], [], marker="o", color=f"C{k % 10}", label=_mpl_text(name), **dot) for k, name in enumerate(families)
+    ] + [
+        Line2D([], [], marker="*", color="#444", label="candidate", **dot),
+        Line2D([], [], marker="o", markerfacecolor="white", color="#444", label="beaten (not on the front)", **dot),
+        Line2D([], [], color=HIGHLIGHT, label="Pareto front"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.5 / (0.8 + 2.9 * math.ceil(len(panels) / cols)) + 0.08, hspace=0.55, wspace=0.3)
+    fig.suptitle("Each average against what one stored vector costs", fontsize=10)
+    return _svg(fig, "pareto")
 
 
 def _delta_class(text: str) -> str:
@@ -221,7 +314,7 @@ def render_html(comp: Comparison, extra: str = "") -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<title>{esc(title)}</title><style>{HTML_STYLE}</style></head><body>",
-        f"<h1>{esc(comp.models[0].label)}: {esc(comp.suite)} average "
+        f"<h1>{esc(comp.models[0].label)}: {esc(comp.average.name)} "
         f"{esc(shared.agg_text(comp.average.aggregates[0]))}</h1>",
         "<ul>"
         + "".join(
@@ -240,11 +333,19 @@ def render_html(comp: Comparison, extra: str = "") -> str:
     if len(comp.models) > 1:
         parts.append(f'<figure id="chart-deltas">{_chart_deltas(comp)}</figure>')
     parts.append(_html_table(*shared.task_rows(comp), "tasks", n_text=3))
+    if comp.pareto is not None:
+        parts += ["<h2>Quality per byte</h2>"]
+        if any(p.front for panel in comp.pareto for p in panel.points):
+            parts.append(f'<figure id="chart-pareto">{_chart_pareto(comp)}</figure>')
+        parts.append(_html_table(*pareto_rows(comp), "pareto"))
+        parts.append('<div class="notes">' + "".join(f"<p>{esc(n)}</p>" for n in pareto_notes(comp)) + "</div>")
     if comp.leaderboard is not None:
         cand_rows = frozenset(i for i, r in enumerate(comp.leaderboard) if r.candidate)
         parts += ["<h2>Leaderboard</h2>", f"<p>{esc(shared.candidate_rank_sentence(comp))}</p>"]
-        if any(r.rank for r in comp.leaderboard):
+        if any(r.rank and r.average.score is not None for r in comp.leaderboard):
             parts.append(f'<figure id="chart-leaderboard">{_chart_leaderboard(comp)}</figure>')
+        if any(r.rank_ci for r in comp.leaderboard) and comp.intervals is not None:
+            parts.append(f'<figure id="chart-ranks">{_chart_ranks(comp)}</figure>')
         parts.append(_html_table(*shared.leaderboard_rows(comp), "leaderboard", n_text=3, highlight=cand_rows))
     parts.append(
         '<div class="notes">' + "".join(f"<p>{esc(n)}</p>" for n in shared.legend(comp)) + "</div></body></html>"

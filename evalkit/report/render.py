@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +11,7 @@ from evalkit.fileio import write_text_atomic
 from evalkit.report import rows, sweep
 from evalkit.report.comparison import Comparison
 from evalkit.report.html import render_html
+from evalkit.report.pareto import panel_row, pareto_notes, pareto_rows
 from evalkit.report.rows import (
     agg_text,
     candidate_rank_sentence,
@@ -22,14 +21,14 @@ from evalkit.report.rows import (
     summary_rows,
     task_rows,
 )
-from evalkit.text import md_escape, md_table
+from evalkit.text import csv_text, md_escape, md_table
 
 FORMATS = ("md", "html", "csv", "json")
 
 
 def render_markdown(comp: Comparison, pr_comment: bool = False) -> str:
     """A Markdown report; `pr_comment` puts the verdict and the averages first and folds the task table."""
-    title = f"{md_escape(comp.models[0].label)}: {comp.suite} average {agg_text(comp.average.aggregates[0])}"
+    title = f"{md_escape(comp.models[0].label)}: {md_escape(comp.average.name)} {agg_text(comp.average.aggregates[0])}"
     n_regressed = sum(len(comp.regressed(j)) for j in range(len(comp.models) - 1))
     if pr_comment and len(comp.models) > 1:
         title = ("❌ " if n_regressed else "✅ ") + title
@@ -49,9 +48,12 @@ def render_markdown(comp: Comparison, pr_comment: bool = False) -> str:
         parts += [*models, "", metrics_sentence(comp), ""]
     else:
         parts += [*models, "", metrics_sentence(comp), "", *averages, "### Tasks", "", tasks, ""]
+    if comp.pareto is not None:
+        parts += ["### Quality per byte", "", md_table(*pareto_rows(comp)), ""]
     if comp.leaderboard is not None:
         parts += ["### Leaderboard", "", candidate_rank_sentence(comp), "", md_table(*leaderboard_rows(comp)), ""]
-    parts += [f"_{md_escape(note)}_  " for note in legend(comp)]
+    notes = legend(comp) + (pareto_notes(comp) if comp.pareto is not None else [])
+    parts += [f"_{md_escape(note)}_  " for note in notes]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -73,6 +75,17 @@ CSV_FIELDS = (
     "ci_high",
     "delta_ci_low",
     "delta_ci_high",
+    "trained",
+    "unofficial",
+    "mean_task_type",
+    "borda_rank",
+    "rank_ci_low",
+    "rank_ci_high",
+    "tie_group",
+    "zero_shot",
+    "bytes_per_vector",
+    "texts_per_second",
+    "pareto_front",
 )
 
 
@@ -88,13 +101,8 @@ def render_csv(comp: Comparison) -> str:
 
     On a baseline's row, `delta` is the candidate's score minus that baseline's.
     """
-    out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-
-    def write(fields: dict) -> None:
-        writer.writerow({key: _csv_cell(value) for key, value in fields.items()})
-
+    records: list[dict] = []
+    write = records.append
     roles = ["candidate"] + ["baseline"] * (len(comp.models) - 1)
     for row in comp.tasks:
         for i, model in enumerate(comp.models):
@@ -102,10 +110,12 @@ def render_csv(comp: Comparison) -> str:
                 "section": "task", "name": row.mteb_task, "type": row.type, "model": model.label, "role": roles[i],
                 "score": row.scores[i], "delta": row.deltas[i - 1] if i else None,
                 "comparable": row.deltas[i - 1] is not None if i else None,
-                "sampled": row.sampled[i],
+                "sampled": row.sampled[i], "trained": row.trained[i] if row.trained else None,
+                "unofficial": row.unofficial[i] if row.unofficial else None,
                 **_bounds(row.ci, i), **_bounds(row.delta_ci, i - 1, "delta_"),
             })  # fmt: skip
-    for section, agg_rows in (("type", comp.types), ("average", [comp.average])):
+    means = [comp.average, comp.mean_task_type] if comp.mean_task_type else [comp.average]
+    for section, agg_rows in (("type", comp.types), ("average", means)):
         for row in agg_rows:
             for i, (model, agg) in enumerate(zip(comp.models, row.aggregates)):
                 write({
@@ -116,21 +126,29 @@ def render_csv(comp: Comparison) -> str:
                     "sampled": agg.sampled,
                     **_bounds(row.ci, i), **_bounds(row.delta_ci, i - 1, "delta_"),
                 })  # fmt: skip
+    for panel in comp.pareto or []:
+        for i, (model, point) in enumerate(zip(comp.models, panel.points)):
+            agg = panel_row(comp, panel).aggregates[i]
+            write({
+                "section": "pareto", "name": panel.name, "type": "" if panel.name == comp.average.name else panel.name,
+                "model": model.label, "role": roles[i], "score": point.score, "n_tasks": agg.n_tasks,
+                "n_expected": agg.n_expected, "complete": point.complete, "sampled": agg.sampled,
+                **({"ci_low": point.ci[0], "ci_high": point.ci[1]} if point.ci else {}),
+                "bytes_per_vector": point.bytes_per_vector, "texts_per_second": model.texts_per_second,
+                "pareto_front": point.front,
+            })  # fmt: skip
     for row in comp.leaderboard or []:
+        rank_ci = row.rank_ci or (None, None)
         write({
-            "section": "leaderboard", "name": f"{comp.suite} average", "model": row.name,
+            "section": "leaderboard", "name": comp.average.name, "model": row.name,
             "role": "candidate" if row.candidate else "other", "score": row.average.score,
             "n_tasks": row.average.n_tasks, "n_expected": row.average.n_expected,
             "complete": row.average.complete, "sampled": row.average.sampled, "rank": row.rank,
+            "mean_task_type": row.mean_task_type.score if row.mean_task_type else None,
+            "borda_rank": row.borda_rank, "rank_ci_low": rank_ci[0], "rank_ci_high": rank_ci[1],
+            "tie_group": row.tie_group, "zero_shot": row.zero_shot,
         })  # fmt: skip
-    return out.getvalue()
-
-
-def _csv_cell(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula (`=HYPERLINK(...)`, `+`, `-`, `@`) gets a leading `'`."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
+    return csv_text(CSV_FIELDS, records)
 
 
 def _json_ready(obj):
@@ -167,6 +185,6 @@ def write_output(path: Path, text: str, *, append: bool = False) -> None:
             with open(path, "a", encoding="utf-8") as f:
                 f.write(text)
         else:
-            write_text_atomic(path, text)
+            write_text_atomic(path, text, follow_link=True)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from evalkit.report.comparison import Aggregate, Comparison, Interval, beyond
+from evalkit.report.comparison import Aggregate, Comparison, Interval, TaskRow, beyond
 
 MARKS = {"regressed": " ▼", "improved": " ▲", "ok": ""}
+TRAINED, UNOFFICIAL = "‡", "§"  # trained on the task (mteb's registry); a score the official leaderboard lacks
+LISTED_GAPS = 10  # leaderboard models whose gaps the notes name
 
 
 def num(value: float | None, signed: bool = False) -> str:
@@ -41,10 +43,25 @@ def task_text(score: float | None, sampled: str | None) -> str:
     return num(score) + (" ~" if sampled else "")
 
 
+def cell_marks(row: TaskRow, i: int) -> str:
+    """` ‡` where model i was trained on the task, ` §` where the official leaderboard has no such score."""
+    trained = row.trained is not None and row.trained[i] and row.scores[i] is not None
+    return (f" {TRAINED}" if trained else "") + (f" {UNOFFICIAL}" if row.unofficial and row.unofficial[i] else "")
+
+
 def metrics_sentence(comp: Comparison) -> str:
+    """Which definition the numbers follow: the card's main metrics, or an mteb benchmark's as its leaderboard."""
     pairs = ", ".join(f"{t} {m}" for t, m in comp.main_metrics.items())
+    if comp.definition is not None:
+        return (
+            f"Definitions of mteb benchmark {comp.definition}, as its official leaderboard computes them: each result "
+            f"file's own main score ({pairs}), averaged over the task's eval splits; a task is missing where one of "
+            "them is. Mean (Task) averages the tasks, Mean (TaskType) the type means; a mean is missing where a task "
+            "is. Scores on the card's 0–100 scale."
+        )
     return (
-        f"Main metric per task type (C-MTEB paper, from suite {comp.suite}): {pairs}. Scores on the card's 0–100 scale."
+        f"Main metric per task type (C-MTEB paper, from suite {comp.suite}, the card's definition): {pairs}. "
+        "Scores on the card's 0–100 scale."
     )
 
 
@@ -57,6 +74,7 @@ def legend(comp: Comparison) -> list[str]:
             notes.append(f"▼ ▲: a task's delta beyond the tolerance of ±{comp.tolerance:g} points.")
     if any(any(r.sampled) for r in comp.tasks):
         notes.append("~: sampled result (`run --limit`), an estimate not comparable with full runs.")
+    notes += training_notes(comp) + unofficial_notes(comp)
     intervals = comp.intervals
     if intervals is not None:
         notes.append(
@@ -66,7 +84,40 @@ def legend(comp: Comparison) -> list[str]:
         )
         if intervals.without:
             notes.append(f"No interval (no saved per-example predictions): {', '.join(intervals.without)}.")
-    return notes + revision_notes(comp)
+    return notes + revision_notes(comp) + leaderboard_notes(comp)
+
+
+def training_notes(comp: Comparison) -> list[str]:
+    """The ‡ legend, with each compared model's count of tasks it was trained on."""
+    counts = [
+        f"{m.label} {sum(bool(r.trained and r.trained[i]) for r in comp.tasks)}"
+        for i, m in enumerate(comp.models)
+        if any(r.trained and r.trained[i] for r in comp.tasks)
+    ]
+    if not counts:
+        return []
+    return [
+        f"{TRAINED}: the model was trained on this task's data, by mteb's registry (its training_datasets, with the "
+        f"tasks it counts as similar): not zero-shot, as the official leaderboard's zero-shot filter counts it "
+        f"({'; '.join(counts)} task(s))."
+    ]
+
+
+def unofficial_notes(comp: Comparison) -> list[str]:
+    """The § legend: each score shown that the official leaderboard lacks, and why."""
+    found = [
+        f"{m.label}: {r.name} ({r.unofficial[i]})"
+        for r in comp.tasks
+        for i, m in enumerate(comp.models)
+        if r.unofficial and r.unofficial[i]
+    ]
+    if not found:
+        return []
+    return [
+        f"{UNOFFICIAL}: a score evalkit reads but the official leaderboard has none for, outside every mean: "
+        + "; ".join(found)
+        + "."
+    ]
 
 
 def revision_notes(comp: Comparison) -> list[str]:
@@ -87,7 +138,8 @@ def summary_rows(comp: Comparison) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the averages table (C-MTEB average first, then each type)."""
     header = ["", *(m.label for m in comp.models), *(f"Δ {m.label}" for m in comp.models[1:])]
     rows = []
-    for row in (comp.average, *comp.types):
+    means = (comp.average, comp.mean_task_type) if comp.mean_task_type else (comp.average,)
+    for row in (*means, *comp.types):
         scores = [agg_text(a) + pm(row.ci, i) for i, a in enumerate(row.aggregates)]
         deltas = [delta_text(d, c) + pm(row.delta_ci, j) for j, (d, c) in enumerate(zip(row.deltas, row.comparable))]
         rows.append([row.name, *scores, *deltas])
@@ -101,7 +153,10 @@ def task_rows(comp: Comparison) -> tuple[list[str], list[list[str]]]:
             r.name,
             r.type,
             r.metric,
-            *(task_text(s, sampled) + pm(r.ci, i) for i, (s, sampled) in enumerate(zip(r.scores, r.sampled))),
+            *(
+                task_text(s, sampled) + cell_marks(r, i) + pm(r.ci, i)
+                for i, (s, sampled) in enumerate(zip(r.scores, r.sampled))
+            ),
             *(task_delta_text(d, comp.tolerance) + pm(r.delta_ci, j) for j, d in enumerate(r.deltas)),
         ]
         for r in comp.tasks
@@ -131,30 +186,92 @@ def short_revision(revision: str) -> str:
 
 
 def leaderboard_rows(comp: Comparison) -> tuple[list[str], list[list[str]]]:
-    types = list(comp.leaderboard[0].types) if comp.leaderboard else []
-    header = ["rank", "model", "revision", "tasks", f"{comp.suite} average", *types]
-    rows = [
-        [
+    board = comp.leaderboard or []
+    types = list(board[0].types) if board else []
+    benchmark = comp.definition is not None
+    zero_shot = any(r.zero_shot is not None for r in board)
+    intervals = any(r.rank_ci for r in board)
+    level = f"{comp.intervals.level:.0%} " if comp.intervals else ""
+    header = [
+        "Rank (Borda)" if benchmark else "rank",
+        "model",
+        "revision",
+        "tasks",
+        *(["Mean (Task)", "Mean (TaskType)"] if benchmark else [f"{comp.suite} average"]),
+        *types,
+        *(["zero-shot"] if zero_shot else []),
+        *([f"rank {level}CI", "tied"] if intervals else []),
+    ]
+    rows = []
+    for r in board:
+        means = [agg_text(r.average)] + ([agg_text(r.mean_task_type)] if benchmark and r.mean_task_type else [])
+        rows.append([
             str(r.rank) if r.rank else "–",
             r.name + (" (candidate)" if r.candidate else ""),
             "+".join(short_revision(rev) for rev in r.revision.split("+")),
             f"{r.average.n_tasks}/{r.average.n_expected}",
-            agg_text(r.average),
+            *means,
             *(agg_text(r.types[t]) for t in types),
-        ]
-        for r in comp.leaderboard or []
-    ]
+            *([f"{r.zero_shot}%" if r.zero_shot is not None else "–"] if zero_shot else []),
+            *([rank_interval(r.rank_ci), str(r.tie_group or "–")] if intervals else []),
+        ])  # fmt: skip
     return header, rows
 
 
+def rank_interval(ci: tuple[int, int] | None) -> str:
+    """`3–7`, or `3` when the interval is one rank."""
+    if ci is None:
+        return "–"
+    return str(ci[0]) if ci[0] == ci[1] else f"{ci[0]}–{ci[1]}"
+
+
 def candidate_rank_sentence(comp: Comparison) -> str:
-    """Where the candidate stands on the leaderboard, in one sentence."""
-    ranked = [r for r in comp.leaderboard or [] if r.rank]
-    cand = next(r for r in comp.leaderboard or [] if r.candidate)
+    """Where the candidate stands on the leaderboard, in one sentence (two with rank intervals)."""
+    board = comp.leaderboard or []
+    ranked = [r for r in board if r.rank]
+    cand = next(r for r in board if r.candidate)
     where = f" among the models of {comp.leaderboard_source}" if comp.leaderboard_source else ""
-    if cand.rank is None:
+    if comp.definition is not None:
+        text = (
+            f"{cand.name} ranks {cand.rank} of {len(ranked)} by Borda count{where} that the official leaderboard "
+            f"of {comp.definition} lists (a model earns points on each task it has; equal points share a rank)."
+        )
+    elif cand.rank is None:
         return (
             f"{cand.name} is unranked{where}: it has {cand.average.n_tasks} of {cand.average.n_expected} tasks "
             f"({len(ranked)} model(s) with every task are ranked)."
         )
-    return f"{cand.name} ranks {cand.rank} of {len(ranked)}{where} with every task of suite {comp.suite}."
+    else:
+        text = f"{cand.name} ranks {cand.rank} of {len(ranked)}{where} with every task of suite {comp.suite}."
+    if cand.rank_ci is not None and comp.intervals is not None:
+        tied = [r.name for r in ranked if r.tie_group == cand.tie_group and not r.candidate]
+        text += f" Its {comp.intervals.level:.0%} rank interval is {rank_interval(cand.rank_ci)}" + (
+            f"; tied (one group) with {', '.join(tied)}." if tied else "; no other model is tied with it."
+        )
+    return text
+
+
+def leaderboard_notes(comp: Comparison) -> list[str]:
+    """The leaderboard's rank interval legend, its models without an official value, and the models left out."""
+    board = comp.leaderboard or []
+    notes = []
+    if any(r.rank_ci for r in board) and comp.intervals is not None:
+        notes.append(
+            f"rank CI: the {comp.intervals.level:.0%} interval of the model's rank over {comp.intervals.resamples} "
+            f"resamples (seed {comp.intervals.seed}) of the suite's tasks, and of the candidate's examples where its "
+            "predictions were saved; tied: models of one group cannot be told apart by these data "
+            "(docs/reports.md says what the interval means and what it does not)."
+        )
+    gaps = [r for r in board if r.gaps]
+    if gaps:
+        listed = "; ".join(
+            f"{r.name}: " + ", ".join(f"{t} ({why})" for t, why in r.gaps.items()) for r in gaps[:LISTED_GAPS]
+        )
+        more = f"; and {len(gaps) - LISTED_GAPS} more model(s) (JSON lists them)" if len(gaps) > LISTED_GAPS else ""
+        notes.append(f"No official value although the folder holds a result: {listed}{more}.")
+    if comp.unlisted:
+        notes.append(
+            f"Not on the official leaderboard, so left out: {', '.join(comp.unlisted)} (it lists the models mteb's "
+            "registry knows; the card's suite ranks every model of the folder)."
+        )
+    return notes

@@ -60,10 +60,18 @@ def emit_model_index(model: ModelScores, suite: Suite, name: str | None = None) 
         )
     if not entries:
         raise UserError(f"{model.source}: no result of suite {suite.name!r} to put on a card")
-    data = {"model-index": [{"name": name or model.name.split("/")[-1], "results": entries}]}
+    data = {"model-index": [{"name": card_name(model, name), "results": entries}]}
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=2**31)
     _validate(text, sum(len(e["metrics"]) for e in entries))
     return text
+
+
+def card_name(model: ModelScores, name: str | None = None) -> str:
+    """The model-index name: `name`, else the model's name without its organisation. Results of a truncated or
+    quantized variant always say which (`my-model_dim256_int8`): its card is never taken for the full model's."""
+    name = name or model.name.split("/")[-1]
+    suffix = f"_{model.variant}" if model.variant else ""
+    return name if name.endswith(suffix) else name + suffix
 
 
 def _card_value(value: float) -> int | float:
@@ -224,5 +232,5 @@ def update_card(readme: Path, model_index: str, table: str | None = None) -> boo
     new = updated_readme(old, model_index, table, readme)
     if new == old:
         return False
-    write_text_atomic(readme, new)
+    write_text_atomic(readme, new, follow_link=True)
     return True

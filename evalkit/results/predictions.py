@@ -15,23 +15,27 @@ metric can be recomputed (and resampled) without the dataset:
 
 The file is JSON Lines: the record on the first line, then each bulky part (`BULKY`) on a line of its own, so
 that a reader needing only the record stops after the first line. Format 1 (one JSON document) is still read.
+Reading inflates at most `MAX_INPUT_BYTES` for the record alone and `MAX_INFLATED` for the whole file: a gzip
+bomb is refused before it fills the memory.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UserError
-from evalkit.fileio import write_bytes_atomic
+from evalkit.fileio import MAX_INPUT_BYTES, gzip_lines, write_bytes_atomic
 
 FORMAT = 2
 FORMATS = (1, 2)
 SUFFIX = ".predictions.json.gz"
 KEY = "predictions"  # the result file's key naming its predictions file
 BULKY = ("qrels", "rankings")  # written after the record, read only on request
+MAX_INFLATED = 2**30  # the most a whole predictions file may inflate to (the record alone: MAX_INPUT_BYTES)
 
 
 def predictions_file(result_file: Path) -> Path:
@@ -59,13 +63,14 @@ def write_predictions(path: Path, record: dict[str, Any]) -> None:
 def read_predictions(path: Path, bulky: bool = True) -> dict[str, Any]:
     """A predictions record, with its bulky parts unless `bulky` is false; an unreadable or foreign file is a
     `UserError` naming it."""
+    lines = gzip_lines(path, "predictions", MAX_INFLATED if bulky else MAX_INPUT_BYTES)
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            record = json.loads(f.readline())
+        with closing(lines):
+            record = json.loads(next(lines, ""))
             if bulky and isinstance(record, dict) and record.get("format") == 2:
-                for line in f:
+                for line in lines:
                     record.update(json.loads(line))
-    except (OSError, EOFError, UnicodeDecodeError, ValueError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:
         raise UserError(f"{path}: not a predictions file ({type(exc).__name__})") from exc
     if not isinstance(record, dict) or record.get("format") not in FORMATS or not isinstance(record.get("type"), str):
         raise UserError(f"{path}: not a predictions file of format {' or '.join(map(str, FORMATS))}")

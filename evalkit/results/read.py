@@ -22,8 +22,9 @@ from typing import Any
 from evalkit.errors import UserError
 from evalkit.fileio import read_text
 from evalkit.metrics import card_metrics, from_card, mteb_key
+from evalkit.precision import BITS, UNQUANTIZED, experiment_suffix
 from evalkit.results.eval_results import EVAL_RESULTS, eval_results_folders, read_eval_results
-from evalkit.results.files import META_FILE
+from evalkit.results.files import META_FILE, SUMMARY_FILE
 from evalkit.results.predictions import KEY as PREDICTIONS
 from evalkit.results.scores import ModelScores, TaskScores
 from evalkit.suite import Suite, TaskSpec
@@ -44,7 +45,7 @@ def read_scores(path: Path, suite: Suite) -> list[ModelScores]:
     are read, each at the card's split and subset.
     """
     path = Path(path)
-    if path.is_file():
+    if path.exists() and not path.is_dir():  # a card; a FIFO or a device is refused when read, never opened
         if path.suffix.lower() != ".md":
             raise UserError(f"{path}: expected a results folder or a model card (.md)")
         return [m for m in read_card(path, suite) if m.tasks]
@@ -118,7 +119,7 @@ def _read_revision(folder: Path, files: dict[str, Path], suite: Suite) -> ModelS
     meta = model_meta(folder)
     name = meta.get("name") if isinstance(meta.get("name"), str) else folder.parent.name.replace("__", "/")
     sampled = meta.get("sampled") if isinstance(meta.get("sampled"), str) else None
-    model = ModelScores(name=name, revision=folder.name, source=folder)
+    model = ModelScores(name=name, revision=folder.name, source=folder, **vector_facts(meta, folder))
     for task, path in files.items():
         scores = read_task_file(path, suite.by_mteb_name[task], sampled)
         if scores is not None:
@@ -142,6 +143,33 @@ def model_meta(folder: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path}: model_meta.json is a JSON object")
     return data
+
+
+def vector_facts(meta: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """What a results folder says of its model's vectors: their dimensions and precision (from `model_meta.json`,
+    evalkit's or mteb's: `embed_dim`, and the `output_dtypes` of mteb's `experiment_kwargs`, float32 without one),
+    the variant they are (`dim256_int8`), and the texts per second its `run_summary.json` records."""
+    dim = meta.get("embed_dim")
+    kwargs = meta.get("experiment_kwargs") if isinstance(meta.get("experiment_kwargs"), dict) else {}
+    precision = kwargs.get("output_dtypes", UNQUANTIZED)
+    facts: dict[str, Any] = {"variant": experiment_suffix(kwargs)[1:], "texts_per_second": _throughput(folder)}
+    if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 and isinstance(precision, str):
+        facts |= {"embed_dim": dim, "precision": precision if precision in BITS else None}
+    return facts
+
+
+def _throughput(folder: Path) -> float | None:
+    """The texts per second (summed over its devices) that `run_summary.json` records; None where it records none.
+    The summary only describes how the results were made, so one that cannot be read is passed over."""
+    path = folder / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    try:
+        rates = json.loads(read_text(path)).get("texts_per_second")
+    except (UserError, ValueError, AttributeError):
+        return None
+    numbers = [v for v in rates.values() if isinstance(v, (int, float))] if isinstance(rates, dict) else []
+    return round(sum(numbers), 1) if numbers else None
 
 
 def _load_json(path: Path) -> Any:
@@ -196,6 +224,7 @@ def read_task_file(path: Path, spec: TaskSpec, sampled: str | None = None) -> Ta
         revision=path.parent.name,
         date=result.date.timestamp() if result.date else None,
         predictions=predictions if predictions is not None and predictions.is_file() else None,
+        path=path,
     )
 
 
@@ -296,6 +325,7 @@ def _card_result(path: Path, where: str, result: object, suite: Suite) -> TaskSc
         dataset_revision=str(dataset.get("revision")),
         metrics=card_metrics(spec.type, values),
         revision=CARD_REVISION,
+        path=path,
     )
 
 
@@ -334,7 +364,12 @@ def merge_revisions(models: list[ModelScores]) -> ModelScores:
             tasks[task] = scores if task not in tasks else _newer(tasks[task], scores)
     source = Path(os.path.commonpath([str(m.source) for m in models]))
     revisions = sorted({m.revision for m in models}, key=lambda r: (r == CARD_REVISION, r))
-    return ModelScores(models[0].name, "+".join(revisions), source, tasks)
+    merged = ModelScores(models[0].name, "+".join(revisions), source, tasks)
+    sizes = {(m.embed_dim, m.precision, m.variant) for m in models if m.embed_dim}
+    if len(sizes) == 1:  # the revisions agree on what a vector is
+        merged.embed_dim, merged.precision, merged.variant = sizes.pop()
+    merged.texts_per_second = next((m.texts_per_second for m in models if m.texts_per_second), None)
+    return merged
 
 
 def _newer(a: TaskScores, b: TaskScores) -> TaskScores:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.precision import bytes_per_vector
+
 
 def main_score(
     metrics: Mapping[str, float], task_type: str, main_metrics: Mapping[str, str]
@@ -31,6 +33,7 @@ class TaskScores:
     revision: str | None = None  # the revision folder it was read from (`external` for a card)
     date: float | None = None  # when mteb computed it (POSIX time), where the result file records it
     predictions: Path | None = None  # its per-example predictions file (`run --save-predictions`), None without
+    path: Path | None = None  # the result file (or model card) it was read from
 
 
 @dataclass
@@ -41,6 +44,15 @@ class ModelScores:
     revision: str
     source: Path
     tasks: dict[str, TaskScores] = field(default_factory=dict)  # by mteb task name
+    embed_dim: int | None = None  # the dimensions of its vectors, where its `model_meta.json` says
+    precision: str | None = None  # their precision (an mteb output dtype name), where known
+    variant: str = ""  # `dim256_int8` for a truncated or quantized variant (mteb's `experiment_kwargs`), else ""
+    texts_per_second: float | None = None  # encode speed of the run that wrote it, where that run encoded texts
+
+    @property
+    def bytes_per_vector(self) -> float | None:
+        """What one stored vector costs (dimensions × bits / 8), where both are known."""
+        return bytes_per_vector(self.embed_dim, self.precision) if self.embed_dim and self.precision else None
 
     def main_score(self, mteb_task: str, main_metrics: Mapping[str, str]) -> float | None:
         """The task's main metric on the 0-100 scale, or None when the model lacks the task or the metric."""

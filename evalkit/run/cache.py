@@ -1,20 +1,22 @@
 """Encoding each unique text once: a bounded, verified embedding store on disk and the mteb encoder that uses it.
 
-The store's root holds a marker file (`.evalkit-cache`) and one folder per model identity; evalkit refuses a
-non-empty root without the marker, and only ever deletes files it can recognise as its own shards. Every encode
-call that computes something new appends a shard: `<time>-<pid>-<random>.npy` (float32 rows) and then
-`<same>.keys`: a header with the row count, dimension, dtype and a SHA-256 of both files' payload, then one
-32-byte key per row. Both are written to a temporary name and renamed, the keys last, so a shard is visible
-only when complete; shard names are unique, so concurrent runs never write the same file. A shard is verified
-before its first use; one that fails (bytes changed, truncated, another shape or dtype) is quarantined
-(renamed `*.bad`, evicted first) and its texts are encoded again. Eviction (bad shards, then the oldest, past
-the size limit, never a good shard the running store wrote itself) runs under a file lock; a shard evicted under
-a reader is treated as missing and encoded again. When the cache cannot be written (a full disk), the run warns
-once and goes on without it.
+The store's root holds a marker file (`.evalkit-cache`) and one folder per model identity; evalkit refuses a non-
+empty root without the marker, and only ever deletes files it can recognise as its own shards. Every encode call
+that computes something new appends a shard: `<time>-<pid>-<random>.npy` (float32 rows) and then `<same>.keys`: a
+header with the row count, dimension, dtype and a SHA-256 of both files' payload, then one 32-byte key per row. Both
+are written to a temporary name and renamed, the keys last, so a shard is visible only when complete; shard names
+are unique, so concurrent runs never write the same file. A shard is verified before its first use; one that fails
+(bytes changed, truncated, another shape or dtype, or vectors holding NaN or infinity, which the model's fresh
+embeddings may not hold either) is quarantined (renamed `*.bad`, evicted first) and its texts are encoded again.
+Eviction (bad shards, then the oldest, past the size limit, never a good shard the running store wrote itself) runs
+under a file lock; a shard evicted under a reader is treated as missing and encoded again. When anything in the
+cache cannot be written (a full or read-only disk: the marker, a shard, a model's facts), evalkit warns once per
+cache root (`cannot_write`) and goes on without storing: the cache is an optimisation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import OptionError
+from evalkit.run.models import nonfinite_rows
 from evalkit.run.registry import applied_prompt
 from evalkit.run.threads import all_threads
 
@@ -44,6 +47,9 @@ KEYS_MAGIC = b"evalkit-keys/2\n"  # first line of a key file; the second is its 
 SHARD = re.compile(r"\d{20}-\d+-[0-9a-f]{8}")  # the stem of every shard file evalkit writes
 SHARD_FILE = re.compile(rf"({SHARD.pattern})\.(npy|keys)(\.bad)?")
 IDENTITY_FOLDER = re.compile(r"[0-9a-f]{32}")  # sha256[:32] of the model identity (evalkit.run.models)
+FACTS_FOLDER = ".models"  # at the root: what each model loaded gives besides its embeddings (evalkit.run.lazy)
+FACTS_FILE = re.compile(r"[0-9a-f]{32}\.json")
+_UNWRITABLE: set[Path] = set()  # the cache roots found unwritable in this run (`claim_root`), each warned about once
 
 
 def default_cache_dir() -> Path:
@@ -54,17 +60,39 @@ def default_cache_dir() -> Path:
     return base / "evalkit" / "embeddings"
 
 
-def claim_root(root: Path) -> None:
+def cannot_write(root: Path, exc: OSError) -> None:
+    """Say once per cache root and run (see `claim_root`) that the cache cannot be written, a full or read-only
+    disk: the run goes on without storing, as the cache is only an optimisation."""
+    root = Path(root).absolute()
+    if root not in _UNWRITABLE:
+        _UNWRITABLE.add(root)
+        logger.warning(
+            "embedding cache: cannot write to %s (%s); going on without storing embeddings", root, exc.strerror or exc
+        )
+
+
+def claim_root(root: Path, new_run: bool = False) -> bool:
     """Make `root` an evalkit cache: a new or empty folder gets the marker, one with the marker is used as it is.
+    Whether the cache can be written: a folder that cannot be made or marked (a full or read-only disk) is warned
+    about (`cannot_write`; `new_run` starts a run, which warns afresh), and no empty marker is left behind.
 
     A folder of evalkit's earlier cache layout (identity folders of shard files, no marker) is adopted; any
-    other non-empty folder is refused, so that eviction never touches files evalkit did not write.
+    other non-empty folder, or a path that is no folder, is refused, so that eviction never touches files evalkit
+    did not write.
     """
-    root.mkdir(parents=True, exist_ok=True)
+    if new_run:
+        _UNWRITABLE.discard(Path(root).absolute())
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise OptionError("cache_dir", root, f"cannot use it ({exc.strerror})") from exc
+    except OSError as exc:
+        cannot_write(root, exc)
+        return False
     marker = root / MARKER
     entries = list(root.iterdir())
     if any(e.name == MARKER for e in entries):
-        return
+        return True
     if entries and not _is_unmarked_cache(entries):
         raise OptionError(
             "cache_dir",
@@ -76,16 +104,26 @@ def claim_root(root: Path) -> None:
             f.write("evalkit embedding cache: evalkit deletes its shard files here to stay under its size limit\n")
     except FileExistsError:  # another run claimed it first
         pass
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            marker.unlink(missing_ok=True)
+        cannot_write(root, exc)
+        return False
+    return True
 
 
 def _is_unmarked_cache(entries: list[Path]) -> bool:
-    """Whether a root's entries are what evalkit wrote before the marker: `.lock` and identity folders of shards."""
+    """Whether a root's entries are what evalkit writes without the marker (before it had one, or on a disk too
+    full for it): `.lock`, identity folders of shards, and the folder of models' facts."""
     for entry in entries:
         if entry.name == ".lock" and entry.is_file():
             continue
-        if not (entry.is_dir() and IDENTITY_FOLDER.fullmatch(entry.name)):
+        files = (
+            FACTS_FILE if entry.name == FACTS_FOLDER else SHARD_FILE if IDENTITY_FOLDER.fullmatch(entry.name) else None
+        )
+        if files is None or not entry.is_dir():
             return False
-        if not all(SHARD_FILE.fullmatch(f.name) or f.name.endswith(".tmp") for f in entry.iterdir()):
+        if not all(files.fullmatch(f.name) or f.name.endswith(".tmp") for f in entry.iterdir()):
             return False
     return True
 
@@ -111,13 +149,16 @@ class EmbeddingStore:
 
     def __init__(self, root: Path, model_identity: str, max_bytes: int | None = None) -> None:
         self.root = Path(root)
-        claim_root(self.root)
         self.folder = self.root / model_identity
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
-        self.writable = True  # False once a write failed: the run goes on without storing
         self._written: set[str] = set()  # shards this store wrote: never evicted while it runs
         self._over_limit_told = False
+        self.writable = claim_root(self.root)  # False once a write failed: the run goes on without storing
+        if self.writable:
+            try:
+                self.folder.mkdir(exist_ok=True)
+            except OSError as exc:
+                self._cannot_write(exc)
         self._index: dict[bytes, tuple[str, int]] = {}
         self._shard_keys: dict[str, bytes] = {}
         self._headers: dict[str, dict[str, Any]] = {}
@@ -173,8 +214,8 @@ class EmbeddingStore:
                 os.replace(path, path.with_name(path.name + ".bad"))
             except FileNotFoundError:  # another run moved or evicted it
                 pass
-            except OSError as exc:
-                logger.warning("embedding cache: cannot move %s aside (%s)", path, exc.strerror or exc)
+            except OSError as exc:  # a read-only cache: the shard is checked, and refused, again next time
+                cannot_write(self.root, exc)
 
     def get(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
         """The stored vectors among `keys`, from verified shards only."""
@@ -212,12 +253,11 @@ class EmbeddingStore:
             self._refresh()
             self._evict()
         except OSError as exc:
-            self.writable = False
-            logger.warning(
-                "embedding cache: cannot write to %s (%s); going on without storing embeddings",
-                self.folder,
-                exc.strerror or exc,
-            )
+            self._cannot_write(exc)
+
+    def _cannot_write(self, exc: OSError) -> None:
+        self.writable = False
+        cannot_write(self.root, exc)
 
     def _write(self, keys: list[bytes], vectors: np.ndarray) -> str:
         shard = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -319,6 +359,9 @@ def _verified(path: Path, keys: bytes, header: dict[str, Any]) -> np.ndarray:
     if vectors.dtype != np.dtype(DTYPE) or vectors.shape != (header["rows"], header["dim"]):
         expected = (header["rows"], header["dim"])
         raise BadShard(f"{vectors.dtype} {vectors.shape}, the key file says {DTYPE} {expected}")
+    bad = nonfinite_rows(vectors)
+    if bad:  # signed, yet no embedding: written by a buggy encoder or an older evalkit
+        raise BadShard(f"{bad} of {len(vectors)} vectors hold NaN or infinity")
     return vectors
 
 

@@ -296,7 +296,8 @@ class _Driver:
         self.done += 1
         run = self.runs[unit.model]
         for variant in unit.variants:
-            self._report(run, TaskOutcome(unit.spec, "failed", variant.dim, error=reason, position=unit.position))
+            outcome = TaskOutcome(unit.spec, "failed", error=reason, position=unit.position)
+            self._report(run, outcome.of_variant(variant))
 
     def _described(self, index: int, spec: str, plan: ModelPlan | None, error: str | None) -> None:
         run = self.runs[spec]
@@ -310,7 +311,7 @@ class _Driver:
                 other = self.folders.setdefault(variant.folder, spec)
                 if other != spec:
                     raise UserError(f"{spec} and {other} would write to the same results folder {variant.folder}")
-                check_same_model(variant.folder, plan, self.options.overwrite, self.specs)
+                check_same_model(variant, plan.name, self.options.overwrite, self.specs)
                 remove_stale_temporaries(variant.folder)
                 write_model_meta(variant.folder, record)
         except (UserError, OSError) as exc:
@@ -334,11 +335,11 @@ class _Driver:
         todo, skipped = [], []
         for variant in plan.variants:
             path = task_file(variant.folder, spec.mteb_task)
-            done = existing_result(path, spec, version, plan.model_identity, self.options)
+            done = existing_result(path, spec, version, variant.identity, self.options)
             if done is None:
                 todo.append(variant)
             else:
-                done.dim, done.position = variant.dim, position
+                done.of_variant(variant).position = position
                 skipped.append(done)
         self.done += not todo
         for outcome in skipped:

@@ -14,6 +14,7 @@ from typing import Any
 
 from evalkit.run import data, sampling
 from evalkit.run.cache import MissingEmbeddings
+from evalkit.run.compress import Precision
 from evalkit.run.models import ModelOptions
 from evalkit.run.record import recording
 from evalkit.suite import TaskSpec, load_task
@@ -23,11 +24,19 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Variant:
-    """One results folder of a run: the model at full size, or truncated to `dim` dimensions."""
+    """One results folder of a run: the model at full size and precision, or truncated to `dim` dimensions and
+    quantized to `precision` (see `compress.py`)."""
 
     dim: int | None
     name: str
     folder: Path
+    identity: str  # the model identity its results record: the model's, and mteb's experiment name when quantized
+    precision: Precision | None = None  # None: the embeddings as the model gives them
+    experiment: dict[str, Any] | None = None  # the `experiment_kwargs` mteb records for it
+
+    @property
+    def precision_label(self) -> str | None:
+        return self.precision.label if self.precision else None
 
 
 @dataclass

@@ -20,8 +20,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from evalkit.errors import UserError
 from evalkit.fileio import write_json_atomic
-from evalkit.run.cache import MissingEmbeddings
+from evalkit.run.cache import FACTS_FOLDER, MissingEmbeddings, cannot_write
 from evalkit.run.models import (
     NO_REVISION,
     LoadedModel,
@@ -37,8 +38,6 @@ from evalkit.run.models import (
 )
 
 logger = logging.getLogger(__name__)
-
-FACTS_FOLDER = ".models"
 
 
 @dataclass
@@ -120,9 +119,11 @@ class LazyModel(LoadedModel):
         self.__dict__["model_identity"] = real.model_identity
         self._loaded_wrapper = LoadedModel.mteb_wrapper(self)
         self.facts = ModelFacts.of(self, self._loaded_wrapper)
-        self.facts_file.parent.mkdir(parents=True, exist_ok=True)
-        # mteb's metadata says `max_tokens: inf` for a model without a length limit (static embeddings)
-        write_json_atomic(self.facts_file, asdict(self.facts), allow_nan=True)
+        try:
+            # mteb's metadata says `max_tokens: inf` for a model without a length limit (static embeddings)
+            write_json_atomic(self.facts_file, asdict(self.facts), allow_nan=True)
+        except UserError as exc:  # a full or read-only cache disk: remembered by a later run
+            cannot_write(self.facts_file.parent.parent, exc.__cause__ or exc)
         return self.model
 
     def mteb_wrapper(self):

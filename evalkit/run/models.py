@@ -205,14 +205,19 @@ def _checked_wrapper_class():
 
 def check_finite(embeddings):
     """`embeddings`, unless a row holds NaN or infinity (then NonFiniteEmbeddings)."""
+    bad = nonfinite_rows(embeddings)
+    if bad:
+        raise NonFiniteEmbeddings(f"the model produced NaN or infinite embeddings for {bad} of {len(embeddings)} texts")
+    return embeddings
+
+
+def nonfinite_rows(embeddings, block: int = 4096) -> int:
+    """How many rows of `embeddings` hold NaN or infinity: the check of fresh embeddings and of cached ones alike
+    (read `block` rows at a time, so that a memory-mapped shard is never copied whole)."""
     import numpy as np
 
-    bad = ~np.isfinite(np.asarray(embeddings, dtype=np.float32)).all(axis=1)
-    if bad.any():
-        raise NonFiniteEmbeddings(
-            f"the model produced NaN or infinite embeddings for {int(bad.sum())} of {len(bad)} texts"
-        )
-    return embeddings
+    array = np.asarray(embeddings, dtype=np.float32)
+    return sum(int((~np.isfinite(array[i : i + block]).all(axis=1)).sum()) for i in range(0, len(array), block))
 
 
 def resolve_devices(device: str) -> list[str]:

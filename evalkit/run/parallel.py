@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
+from evalkit.run.compress import quantized, renamed
 from evalkit.run.encode import Request, record
 from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, reason, run_job
 from evalkit.run.lazy import ModelFacts, lazy_wrapper
@@ -48,11 +49,11 @@ class WorkerSetup:
 
 
 def cached_encoder(wrapper, identity: str, store: EmbeddingStore, stats: EncodeStats, variant: Variant, **kw):
-    """The cached mteb encoder of one variant (truncated to its dimension, named after it)."""
-    meta = wrapper.mteb_model_meta
-    if variant.dim:
-        meta = meta.model_copy(update={"name": variant.name, "embed_dim": variant.dim})
-    return CachedEncoder(wrapper, identity, store, stats, dim=variant.dim, meta=meta, **kw)
+    """The cached mteb encoder of one variant: truncated to its dimension and named after it, then quantized by
+    mteb's CompressionWrapper, which calibrates on what each encode call returns (`compress.py`)."""
+    meta = renamed(wrapper.mteb_model_meta, variant.name, variant.dim)
+    encoder = CachedEncoder(wrapper, identity, store, stats, dim=variant.dim, meta=meta, **kw)
+    return quantized(encoder, variant.precision)
 
 
 _store: EmbeddingStore | None = None

@@ -10,12 +10,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 from evalkit.errors import OptionError, UserError
 from evalkit.fileio import write_json_atomic
+from evalkit.precision import UNQUANTIZED, bytes_per_vector, variant_suffix
 from evalkit.results.card import write_beside
 from evalkit.results.files import (
+    IDENTITY,
     SUMMARY_FILE,
     model_dir,
     recorded_identity,
@@ -27,7 +30,7 @@ from evalkit.results.files import (
 from evalkit.results.predictions import predictions_file, write_predictions
 from evalkit.results.read import card_scores, read_task_file
 from evalkit.results.scores import main_score
-from evalkit.run import data, encode, parallel, sampling
+from evalkit.run import compress, data, encode, parallel, sampling
 from evalkit.run.cache import EmbeddingStore, EncodeStats
 from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, failed, reason, run_job
 from evalkit.run.lazy import ModelFacts
@@ -48,6 +51,7 @@ class RunOptions:
     show_progress: bool = True
     store: EmbeddingStore | None = None  # None: the reference mode, mteb called exactly as plain mteb
     dims: list[int] | None = None  # Matryoshka dimensions to evaluate by truncation
+    precisions: list[compress.Precision | None] | None = None  # quantizations to evaluate (None in it: unquantized)
     limit: int | None = None  # `--limit`: evaluate a seeded sample of at most this many examples per task
     seed: int = 42
     main_metrics: dict[str, str] = field(default_factory=dict)  # the suite's main metric per task type
@@ -89,13 +93,23 @@ class TaskOutcome:
     error: str = ""
     path: Path | None = None  # the result file (done or skipped)
     position: tuple[int, int] = (0, 0)  # (this task's number, the number of tasks)
+    precision: str | None = None  # the variant's quantization (`Precision.label`), None unquantized
 
     @property
     def label(self) -> str:
-        """`[2/6] STSB (dim 128)`: the task as progress lines name it."""
-        return f"[{self.position[0]}/{self.position[1]}] {self.spec.mteb_task}" + (
-            f" (dim {self.dim})" if self.dim else ""
-        )
+        """`[2/6] STSB (dim 128, int8)`: the task as progress lines name it."""
+        return f"[{self.position[0]}/{self.position[1]}] {self.spec.mteb_task}{variant_text(self.dim, self.precision)}"
+
+    def of_variant(self, variant: Variant) -> TaskOutcome:
+        """This outcome, marked with the variant it belongs to."""
+        self.dim, self.precision = variant.dim, variant.precision_label
+        return self
+
+
+def variant_text(dim: int | None, precision: str | None) -> str:
+    """` (dim 128, int8)`: a variant as progress lines and tables name it ("" for the full model)."""
+    parts = [f"dim {dim}"] * bool(dim) + [precision] * bool(precision)
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 class RunObserver:
@@ -144,20 +158,33 @@ class RunReport:
 
 
 def variants(model: LoadedModel, options: RunOptions) -> list[Variant]:
-    """The results folders of a run: one per requested dimension (the full size keeps the plain folder)."""
+    """The results folders of a run: one per requested (dimension, precision) pair, `<name>_dim256_int8`; the full
+    size keeps the plain folder, and so does full precision."""
     revision = model.revision
     if options.sampled:  # sampled results never share a folder with full ones
         revision += "__" + sampling.sampled_folder_suffix(options.sampling_key, options.seed)
     out = []
+    wrapper_meta = cache(lambda: model.mteb_wrapper().mteb_model_meta)
     for dim in options.dims or [None]:
         full = model.embed_dim
         if dim is not None and model.cross_encoder:
             raise OptionError("dims", dim, f"{model.name} is a cross-encoder: it scores pairs and embeds nothing")
         if dim is not None and not 0 < dim <= full:
             raise OptionError("dims", dim, f"the model has {full} dimensions")
-        suffix = f"_dim{dim}" if dim not in (None, full) else ""
-        folder = model_dir(options.output_dir, model.folder_name + suffix, revision)
-        out.append(Variant(dim if suffix else None, model.name + suffix, folder))
+        dim = dim if dim != full else None
+        if dim and options.store is None:
+            compress.check_reference_truncation(model, dim)
+        for precision in options.precisions or [None]:
+            if precision is not None and model.cross_encoder:
+                raise OptionError("quantize", precision.dtype, f"{model.name} is a cross-encoder: it embeds nothing")
+            suffix = variant_suffix(dim, precision.label if precision else None)
+            folder = model_dir(options.output_dir, model.folder_name + suffix, revision)
+            variant = Variant(dim, model.name + suffix, folder, model.model_identity, precision)
+            if suffix:  # what mteb records of the experiment; a quantized variant's identity adds its name
+                meta = compress.experiment_meta(wrapper_meta(), dim, precision)
+                variant.experiment = meta.experiment_kwargs
+                variant.identity += f"+{meta.experiment_name}" if precision else ""
+            out.append(variant)
     return out
 
 
@@ -209,7 +236,7 @@ def _encoder(model: LoadedModel, variant: Variant, options: RunOptions, stats: E
     """What mteb evaluates with: the model's mteb wrapper, behind the embedding cache in cached mode."""
     wrapper = model.mteb_wrapper()
     if options.store is None or model.cross_encoder:  # a cross-encoder scores pairs: nothing to cache
-        return wrapper
+        return compress.reference_encoder(wrapper, model.model, variant.name, variant.dim, variant.precision)
     return parallel.cached_encoder(
         wrapper,
         model.model_identity,
@@ -239,7 +266,7 @@ def run_tasks(
     """
     observer = observer or RunObserver()
     for variant in plan:
-        check_same_model(variant.folder, model, options.overwrite, specs)
+        check_same_model(variant, model.name, options.overwrite, specs)
     _write_meta(model, options, plan)
     report = RunReport(folders=[v.folder for v in plan])
     facts = _facts(model) if options.store is not None else None
@@ -380,22 +407,27 @@ def evaluate_here(
         )
 
 
-def check_same_model(folder: Path, model: LoadedModel, overwrite: bool, specs: list[TaskSpec]) -> None:
+def check_same_model(variant: Variant, name: str, overwrite: bool, specs: list[TaskSpec]) -> None:
     """Refuse to mix results of another model, or of other model options, into one results folder.
 
-    `overwrite` replaces another identity's results only when the run evaluates every one of them again.
+    Each result file records the identity that computed it, and so does `model_meta.json`: any other identity
+    (a copied file, a folder without its `model_meta.json`) is refused. `overwrite` replaces another identity's
+    results only when the run evaluates every one of them again.
     """
+    folder = variant.folder
+    files = result_identities(folder)
+    foreign = [task for task, identity in files.items() if identity and identity != variant.identity]
     recorded = recorded_identity(folder)
-    if not recorded or recorded == model.model_identity:
+    if not foreign and (not recorded or recorded == variant.identity):
         return
     if not overwrite:
+        shown = f" ({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''})" if foreign else ""
         raise UserError(
-            f"{folder} holds results of {model.name} with other weights or options "
+            f"{folder} holds results{shown} of {name} with other weights or options "
             "(dtype, max length, prompts); use another output folder, or overwrite to evaluate again"
         )
     running = {task_file(folder, s.mteb_task).stem for s in specs}
-    others = result_identities(folder).items()
-    kept = [task for task, identity in others if identity != model.model_identity and task not in running]
+    kept = [task for task, identity in files.items() if identity != variant.identity and task not in running]
     if kept:
         raise UserError(
             f"{folder} holds results of other weights or options that this run would keep beside its own "
@@ -405,8 +437,12 @@ def check_same_model(folder: Path, model: LoadedModel, overwrite: bool, specs: l
 
 
 def variant_meta(model: LoadedModel, options: RunOptions, variant: Variant) -> dict:
-    """The `model_meta.json` of one results folder of a run."""
-    meta = model.record(variant.name, variant.dim)
+    """The `model_meta.json` of one results folder of a run: the model, and what one of its vectors costs."""
+    meta = model.record(variant.name, variant.dim) | {IDENTITY: variant.identity}
+    if meta["embed_dim"]:
+        meta["bytes_per_vector"] = bytes_per_vector(meta["embed_dim"], getattr(variant.precision, "dtype", UNQUANTIZED))
+    if variant.experiment:
+        meta["experiment_kwargs"] = variant.experiment
     if options.sampled:
         meta["sampled"] = options.sampled
     return meta
@@ -437,11 +473,11 @@ def plan_job(
     job = Job(spec, position, task.metadata, version)
     for variant in plan:
         path = task_file(variant.folder, spec.mteb_task)
-        done = None if options.overwrite else existing_result(path, spec, version, model.model_identity, options)
+        done = None if options.overwrite else existing_result(path, spec, version, variant.identity, options)
         if done is None:
             job.todo.append((variant, path))
         else:
-            done.dim, done.position = variant.dim, position
+            done.of_variant(variant).position = position
             report.outcomes.append(done)
             observer.task_finished(done)
     return job if job.todo else None
@@ -495,13 +531,13 @@ def finish_job(
                 item.path,
                 sampled=options.task_sampled(spec),
                 dataset_fingerprint=job.version.fingerprint,
-                model_identity=model.model_identity,
+                model_identity=item.variant.identity,
                 predictions=saved,
             )
-            outcome = TaskOutcome(spec, "done", item.variant.dim, metric, score, item.seconds, path=item.path)
+            outcome = TaskOutcome(spec, "done", None, metric, score, item.seconds, path=item.path)
         except Exception as exc:  # noqa: BLE001 - one task's failure never stops the others
-            outcome = TaskOutcome(spec, "failed", item.variant.dim, seconds=item.seconds, error=reason(exc))
-        outcome.position = job.position
+            outcome = TaskOutcome(spec, "failed", seconds=item.seconds, error=reason(exc))
+        outcome.of_variant(item.variant).position = job.position
         report.outcomes.append(outcome)
         observer.task_finished(outcome)
 
@@ -514,12 +550,16 @@ def write_run_files(
     suite: Suite,
     extra: dict | None = None,
 ) -> None:
-    """`run_summary.json` (with `extra` keys) and, after a full run, `model-index.yaml` in each folder with results."""
+    """`run_summary.json` (with `extra` keys) in each folder of the run, so that each variant of a sweep has its
+    encode speed beside it, and, after a full run, `model-index.yaml` in each folder with results."""
     report.suite, report.sampled = suite, options.sampled
-    write_json_atomic(plan[0].folder / SUMMARY_FILE, summary(model, options, report) | (extra or {}))
+    record = summary(model, options, report) | (extra or {})
+    for variant in plan:
+        write_json_atomic(variant.folder / SUMMARY_FILE, record)
     if not report.interrupted and not options.sampled:
         for variant in plan:
-            if any(o.status != "failed" and o.dim == variant.dim for o in report.outcomes):
+            mine = (variant.dim, variant.precision_label)
+            if any(o.status != "failed" and (o.dim, o.precision) == mine for o in report.outcomes):
                 report.model_index_files.append(write_beside(variant.folder, suite))
 
 
@@ -553,6 +593,7 @@ def summary(model: LoadedModel, options: RunOptions, report: RunReport) -> dict:
         "batch_size": model.options.batch_size,
         "batch_size_auto": model.options.grow_batch,
         "dims": options.dims,
+        "quantize": [p.label if p else UNQUANTIZED for p in options.precisions] if options.precisions else None,
         "sampled": options.sampled,
         "cache_dir": str(options.store.folder) if options.store is not None else None,
         "versions": versions,
@@ -568,4 +609,6 @@ def _throughput(model: LoadedModel, stats: EncodeStats) -> dict[str, float] | No
 
 
 def _key(outcome: TaskOutcome) -> str:
-    return outcome.spec.mteb_task + (f"@dim{outcome.dim}" if outcome.dim else "")
+    """`STSB`, `STSB@dim128`, `STSB@dim128_int8`: a task's key in `run_summary.json`."""
+    suffix = variant_suffix(outcome.dim, outcome.precision)
+    return outcome.spec.mteb_task + ("@" + suffix[1:] if suffix else "")
