@@ -12,6 +12,7 @@ it, the bundled model's own token embeddings), built offline. Then, each in a fr
   cold           `evalkit run` with its defaults, on an empty embedding cache
   cold_workers2  the same with `--workers 2`, on another empty cache
   warm           a rerun on `cold`'s cache, into a new results folder
+  warm_workers2  the same with `--workers 2`
   predictions    the warm rerun with `--save-predictions` (the predictions files at this size)
 
 For each mode the JSON (`--json FILE`) has the wall seconds, seconds per phase and per task type, the peak RSS of
@@ -41,7 +42,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-MODES = ("floor", "plain", "cold", "cold_workers2", "warm", "predictions")
+MODES = ("floor", "plain", "cold", "cold_workers2", "warm", "warm_workers2", "predictions")
 GOAL_MODES = ("floor", "plain", "cold", "cold_workers2", "warm")
 RETRIEVAL_TYPES = ("Retrieval", "Reranking")
 
@@ -194,7 +195,8 @@ def run_evalkit(mode: str, work: Path, data: Path, names: str | None, batch_size
     args = ["run", "--model", str(work / "static-minilm"), "--device", "cpu", "--batch-size", str(batch_size)]
     args += ["--data-dir", str(data), "--output-dir", str(work / f"out-{mode}"), "--cache-dir", str(cache)]
     args += ["--tasks", names] if names else ["--suite", "c-mteb"]
-    args += {"cold_workers2": ["--workers", "2"], "predictions": ["--save-predictions"]}.get(mode, [])
+    workers2 = ["--workers", "2"]
+    args += {"cold_workers2": workers2, "warm_workers2": workers2, "predictions": ["--save-predictions"]}.get(mode, [])
     start = time.perf_counter()
     code = main(args)
     seconds = time.perf_counter() - start

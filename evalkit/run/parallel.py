@@ -30,13 +30,15 @@ from evalkit.run.sampling import effective_limit
 from evalkit.run.threads import single_threaded
 
 
-def default_workers(jobs: int) -> int:
-    """One worker per CPU core this process may use but one, at most one per task and at most 8. The run's own
-    process imports, plans and writes while they start; on two cores that is 1, since starting a worker (importing
-    torch, mteb and sentence-transformers) costs more there than the parallel evaluation gains
-    (`benchmarks/benchmark.py`: a warm rerun took 9.8 s with one worker, 11.4 s with two)."""
+def default_workers(jobs: int, cache_only: bool = False) -> int:
+    """One worker per CPU core this process may use, at most one per task and at most 8; but one where the run's
+    own process may encode meanwhile (not in the cache-only phase of a rerun, where it only waits).
+
+    `benchmarks/full_shape.py` at a quarter of C-MTEB's size, on two cores: a warm rerun took 38.5 s with one worker
+    and 27.0 s with two. On STS-B-sized data a second worker did not pay (`benchmarks/benchmark.py`: 9.8 s against
+    11.4 s), since starting it (importing torch, mteb and sentence-transformers) costs what it saves there."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores - 1, jobs, 8))
+    return max(1, min(cores if cache_only else cores - 1, jobs, 8))
 
 
 @dataclass
@@ -111,7 +113,7 @@ def start_server(workers: int | None, jobs: int) -> None:
     imports (mteb, torch, sentence-transformers: several seconds) overlap what the run does before evaluating."""
     from multiprocessing import forkserver
 
-    if (workers or default_workers(jobs)) > 1 and _context().get_start_method() == "forkserver":
+    if (workers or default_workers(jobs, cache_only=True)) > 1 and _context().get_start_method() == "forkserver":
         with _without_main():
             forkserver.ensure_running()
 

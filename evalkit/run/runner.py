@@ -307,11 +307,11 @@ def _facts(model: LoadedModel) -> ModelFacts | None:
     return None
 
 
-def _workers(facts: ModelFacts | None, options: RunOptions, jobs: list[Job]) -> int:
+def _workers(facts: ModelFacts | None, options: RunOptions, jobs: list[Job], cache_only: bool = False) -> int:
     """How many processes evaluate: 1 without the model's facts (the reference mode among others)."""
     if facts is None:
         return 1
-    return options.workers or parallel.default_workers(len(jobs))
+    return options.workers or parallel.default_workers(len(jobs), cache_only)
 
 
 def _streams(model: LoadedModel, facts: ModelFacts | None, options: RunOptions, jobs: list[Job]) -> bool:
@@ -371,7 +371,7 @@ def _evaluate(
     unevaluated (the encode phase then records and encodes them).
     """
     local, missed = jobs, []
-    workers = _workers(facts, options, jobs)
+    workers = _workers(facts, options, jobs, cache_only)
     ready = [job for job in jobs if job.recorded or cache_only]
     if workers > 1 and len(ready) > 1:
         local = [job for job in jobs if not (job.recorded or cache_only)]
