@@ -117,10 +117,10 @@ def evaluate(
     all from one encode in cached mode. `limit` evaluates a seeded sample of at most `limit` examples per task.
     `save_predictions` keeps each task's per-example predictions beside its result (for confidence intervals).
     In cached mode a sentence-transformers model loads only when a text is missing from the cache. What is all
-    cached is evaluated first, by `workers` processes (default: one per core but one, at most 8); on a GPU, or with
-    more than one worker, every missing text is then encoded in one stream and the workers evaluate the rest
-    from the cache too. Each worker is single-threaded, so the scores do not depend on `workers`.
-    `batch_size="auto"` (or `"auto:N"`) grows the batch of that stream while GPU memory allows.
+    cached is evaluated first, by `workers` processes (default: one per core, at most 8); on a GPU, or with more
+    than one worker (default there: one per core but one), every missing text is then encoded, task by task, and
+    the workers evaluate the rest from the cache too. Each worker is single-threaded, so the scores do not depend
+    on `workers`. `batch_size="auto"` (or `"auto:N"`) grows the batch of that stream while GPU memory allows.
     Progress goes to `observer` (default: logging). A failing task is recorded in the report, never raised.
     """
     settings = _checked(locals())  # every argument checked as the command line checks its flag

@@ -33,11 +33,26 @@ def _write_rows(path: Path, rows: Rows, fmt: str) -> None:
                 f.write(json.dumps(dict(row), ensure_ascii=False) + "\n")
 
 
-def write_splits(folder: Path, splits: Mapping[str, Rows], fmt: str = "parquet") -> Path:
-    """A plain snapshot: one file per split under `data/`."""
+def write_splits(folder: Path, splits: Mapping[str, Rows], fmt: str = "parquet", config: str | None = None) -> Path:
+    """A plain snapshot: one file per split under `data/`; or, with `config` (the HF subset of a multilingual task,
+    `zh`), under `<config>/`, with a README whose `configs:` name it, as the hub's multilingual repos have."""
+    if config is None:
+        for split, rows in splits.items():
+            _write_rows(Path(folder) / "data" / f"{split}-00000-of-00001.{fmt}", rows, fmt)
+        return Path(folder)
+    files = []
     for split, rows in splits.items():
-        _write_rows(Path(folder) / "data" / f"{split}-00000-of-00001.{fmt}", rows, fmt)
+        relative = f"{config}/{split}-00000-of-00001.{fmt}"
+        _write_rows(Path(folder) / relative, rows, fmt)
+        files.append({"split": split, "path": relative})
+    _write_configs(Path(folder), [{"config_name": config, "data_files": files}])
     return Path(folder)
+
+
+def _write_configs(folder: Path, configs: list[dict]) -> None:
+    """The README whose YAML `configs:` tell `datasets` which files make which config and split."""
+    front = yaml.safe_dump({"configs": configs}, sort_keys=False, allow_unicode=True)
+    (folder / "README.md").write_text(f"---\n{front}---\n", encoding="utf-8")
 
 
 def write_retrieval(
@@ -62,8 +77,7 @@ def write_retrieval(
         relative = f"{name}/{split}-00000-of-00001.{fmt}"
         _write_rows(Path(folder) / relative, rows, fmt)
         configs.append({"config_name": name, "data_files": [{"split": split, "path": relative}]})
-    front = yaml.safe_dump({"configs": configs}, sort_keys=False, allow_unicode=True)
-    (Path(folder) / "README.md").write_text(f"---\n{front}---\n", encoding="utf-8")
+    _write_configs(Path(folder), configs)
     return Path(folder)
 
 

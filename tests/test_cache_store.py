@@ -439,6 +439,25 @@ def test_the_run_record_counts_hits_and_encode_seconds(tmp_path):
     assert 0 < seconds < 60 and seconds == round(seconds, 3)
 
 
+def test_a_run_bigger_than_the_limit_keeps_its_own_shards_and_evicts_the_others(tmp_path, caplog):
+    """The encode phase stores every text before the evaluation reads it: a run whose embeddings exceed the cache's
+    limit must not evict its own (they would be encoded again), only other shards; the next run evicts them."""
+    EmbeddingStore(tmp_path / "one", "m").add(*_shard(99))
+    shard_bytes = sum(p.stat().st_size for p in (tmp_path / "one").glob("*/*") if p.suffix in (".npy", ".keys"))
+    cache = tmp_path / "cache"
+    EmbeddingStore(cache, "other").add(*_shard(50))
+    run = EmbeddingStore(cache, "model", max_bytes=2 * shard_bytes)
+    for seed in range(4):
+        run.add(*_shard(seed))
+    assert [len(run.get(_shard(seed)[0])) for seed in range(4)] == [50] * 4  # all of this run's, over the limit
+    assert EmbeddingStore(cache, "other").get(_shard(50)[0]) == {}  # the other identity's went first
+    assert sum("exceed the cache's limit" in r.getMessage() for r in caplog.records) == 1  # said once
+    later = EmbeddingStore(cache, "model", max_bytes=2 * shard_bytes)
+    later.add(*_shard(9))
+    kept = [seed for seed in (0, 1, 2, 3, 9) if len(later.get(_shard(seed)[0])) == 50]
+    assert kept == [3, 9]  # the next run evicts the oldest down to the limit
+
+
 def test_eviction_goes_past_the_shard_just_written_to_newer_ones(tmp_path):
     # Another machine sharing the cache, its clock ahead, wrote a shard named later than the one just written.
     EmbeddingStore(tmp_path / "one", "m").add(*_shard(99))

@@ -164,10 +164,11 @@ def test_1_eviction_deletes_only_shards(tmp_path):
     for path in mine:
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"the user's")
-    for _ in range(3):
-        store.add([rng.bytes(32) for _ in range(5)], rng.standard_normal((5, 4)).astype(np.float32))
+    for run in (store, EmbeddingStore(tmp_path, "model", max_bytes=1), EmbeddingStore(tmp_path, "model", max_bytes=1)):
+        run.add([rng.bytes(32) for _ in range(5)], rng.standard_normal((5, 4)).astype(np.float32))
     assert all(path.read_bytes() == b"the user's" for path in mine)
-    assert len(list((tmp_path / "model").glob("*.npy"))) == 2  # the newest shard, and the user's file
+    # the newest run's shard (a run keeps its own while it runs), and the user's file
+    assert len(list((tmp_path / "model").glob("*.npy"))) == 2
 
 
 # ---------------------------------------------------------------- 13: a full cache disk loses only the cache

@@ -22,7 +22,8 @@ def _scores(out) -> dict:
 
 @pytest.fixture(scope="module")
 def counted(six_snapshots, tmp_path_factory):
-    """A cold cached run with two workers (so with the encode phase) that counts every text reaching the model."""
+    """A cold cached run with two workers (so with the encode phase, recorded in the workers) that counts every text
+    reaching the model."""
     from sentence_transformers import SentenceTransformer
 
     seen: list[list[str]] = []  # the texts of each call
@@ -32,10 +33,14 @@ def counted(six_snapshots, tmp_path_factory):
         seen.append([sentences] if isinstance(sentences, str) else list(sentences))
         return real(self, sentences, *args, **kwargs)
 
+    def in_this_process(*args, **kwargs):
+        raise AssertionError("with several workers, the tasks are recorded in the workers")
+
     out, cache = tmp_path_factory.mktemp("cold"), tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
         for name in ("encode", "encode_query", "encode_document"):
             mp.setattr(SentenceTransformer, name, counting)
+        mp.setattr("evalkit.run.encode.record", in_this_process)
         args = ("--data-dir", str(six_snapshots), "--output-dir", str(out), "--cache-dir", str(cache))
         assert run_sample(*args, "--workers", "2") == 0
     return out, cache, seen
@@ -46,8 +51,9 @@ def test_the_encode_phase_asks_the_model_for_each_unique_text_once(counted):
     summary = _summary(out)
     seen = [text for call in calls for text in call]
     assert len(seen) == len(set(seen)) == summary["texts_encoded"] == summary["unique_texts"] > 0
-    # one stream per prompt type (none, query, document), not one call per task side (12 in this suite)
-    assert len(calls) <= 3
+    # one stream per task and prompt type (retrieval and reranking: query and document), recorded in the workers
+    # and encoded as each recording arrives; not one call per task side (12 in this suite)
+    assert len(calls) == 8
     for call in calls:
         assert [len(t) for t in call] == sorted((len(t) for t in call), reverse=True)  # longest first
     assert summary["model_load_seconds"] > 0
@@ -213,13 +219,85 @@ def test_bulk_columns_yield_each_row_as_datasets_does_and_end_with_the_context()
     picked = Dataset.from_dict(rows).select(range(24, 0, -3))  # an indices mapping, in reverse
     formatted = picked.with_format("numpy")
     expected = {name: list(picked[name]) for name in rows}
-    rowwise = Column.__iter__
+    indexed = {name: [picked[name][i] for i in (0, 3, -1, -len(picked))] for name in rows}
+    rowwise, by_index = Column.__iter__, Column.__getitem__
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(data, "BULK_ROWS", 4)  # several batches, the last one partial
         with pytest.raises(KeyError), data.bulk_columns():
-            assert Column.__iter__ is not rowwise
+            assert Column.__iter__ is not rowwise and Column.__getitem__ is not by_index
             assert {name: list(picked[name]) for name in rows} == expected
             assert np.asarray(picked["label"]).tolist() == expected["label"]
+            # mteb's undersampling reads one index at a time: the same values, read once per column
+            assert {name: [picked[name][i] for i in (0, 3, -1, -len(picked))] for name in rows} == indexed
+            labels = picked["label"]
+            assert [labels[i] for i in range(len(picked))] == expected["label"]
+            assert labels[1:3] == expected["label"][1:3]
+            with pytest.raises(IndexError):
+                labels[len(picked)]
             assert [x.tolist() for x in formatted["sentences"]] == expected["sentences"]  # other formats: as before
+            assert formatted["label"][2] == expected["label"][2]
             raise KeyError("an error inside the run")
-    assert Column.__iter__ is rowwise
+    assert Column.__iter__ is rowwise and Column.__getitem__ is by_index
+
+
+def _threads() -> tuple[int, frozenset[int]]:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    return torch.get_num_threads(), frozenset(pool["num_threads"] for pool in threadpool_info())
+
+
+def test_cached_runs_score_single_threaded_and_encode_with_every_thread(six_snapshots, minilm, tmp_path, monkeypatch):
+    """mteb's scoring is a stream of small linear-algebra calls whose threads wait on each other (many times slower
+    on a busy machine): a cached run scores on one thread, as the workers do, and gives the model's encode calls
+    every thread back. The reference mode keeps plain mteb's threads."""
+    import mteb
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    import evalkit
+
+    seen = {"scoring": [], "encoding": []}
+    evaluate, encode = mteb.evaluate, minilm.encode
+
+    def scoring(*args, **kwargs):
+        seen["scoring"].append(_threads())
+        return evaluate(*args, **kwargs)
+
+    def encoding(*args, **kwargs):
+        seen["encoding"].append(_threads())
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(mteb, "evaluate", scoring)
+    monkeypatch.setattr(minilm, "encode", encoding)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # two threads to give back, whatever the machine
+    try:
+        with threadpool_limits(2):
+            everything = _threads()
+            for cache in (True, False):
+                evalkit.evaluate(minilm, tasks=["STSB"], data_dir=six_snapshots, output_dir=tmp_path / str(cache),
+                                 cache=cache, cache_dir=tmp_path / "cache" if cache else None)  # fmt: skip
+            assert _threads() == everything
+    finally:
+        torch.set_num_threads(threads)
+    assert seen["scoring"] == [(1, {1}), everything]  # cached, then the reference mode
+    assert len(seen["encoding"]) == 4 and set(seen["encoding"]) == {everything}  # both STS sides, in both modes
+
+
+def test_a_worker_stays_single_threaded_for_its_whole_life():
+    """Workers score on one thread, as the run's own process does (the same arithmetic, and no threads waiting on
+    each other): the limit taken when a worker starts must outlive the call that took it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, torch, numpy, scipy.linalg\n"
+        "from threadpoolctl import threadpool_info, threadpool_limits\n"
+        "from evalkit.run import parallel\n"
+        "torch.set_num_threads(2); threadpool_limits(2)\n"
+        "parallel._init_worker(); gc.collect()\n"
+        "print(torch.get_num_threads(), sorted({pool['num_threads'] for pool in threadpool_info()}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600)
+    assert out.stdout.split("\n")[-2] == "1 [1]"

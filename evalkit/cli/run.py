@@ -178,8 +178,9 @@ def add_parser(sub) -> None:
         "--workers",
         type=positive_int,
         help="processes that evaluate tasks in parallel from the embedding cache, each single-threaded, so the "
-        "scores equal a serial run's (cached mode; default: one per CPU core but one, at most 8, for what a rerun "
-        "finds cached; with more than one, every missing text is encoded first, in one stream)",
+        "scores equal a serial run's (cached mode; default: one per CPU core, at most 8, for what a rerun finds "
+        "cached, and one per core but one for the rest; with more than one, the missing texts are encoded first, "
+        "task by task as each task's texts are recorded)",
     )
     p.add_argument(
         "--ray",

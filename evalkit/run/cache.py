@@ -1,17 +1,17 @@
 """Encoding each unique text once: a bounded, verified embedding store on disk and the mteb encoder that uses it.
 
-The store's root holds a marker file (`.evalkit-cache`) and one folder per model identity; evalkit refuses a
-non-empty root without the marker, and only ever deletes files it can recognise as its own shards. Every encode
-call that computes something new appends a shard: `<time>-<pid>-<random>.npy` (float32 rows) and then
-`<same>.keys`: a header with the row count, dimension, dtype and a SHA-256 of both files' payload, then one
-32-byte key per row. Both are written to a temporary name and renamed, the keys last, so a shard is visible
-only when complete; shard names are unique, so concurrent runs never write the same file. A shard is verified
-before its first use; one that fails (bytes changed, truncated, another shape or dtype, or vectors holding NaN
-or infinity, which the model's fresh embeddings may not hold either) is quarantined (renamed `*.bad`, evicted
-first) and its texts are encoded again. Eviction (bad shards, then the oldest, past the size limit) runs under a
-file lock; a shard evicted under a reader is treated as missing and encoded again. When anything in the cache
-cannot be written (a full or read-only disk: the marker, a shard, a model's facts), evalkit warns once per cache
-root (`cannot_write`) and goes on without storing: the cache is an optimisation.
+The store's root holds a marker file (`.evalkit-cache`) and one folder per model identity; evalkit refuses a non-
+empty root without the marker, and only ever deletes files it can recognise as its own shards. Every encode call
+that computes something new appends a shard: `<time>-<pid>-<random>.npy` (float32 rows) and then `<same>.keys`: a
+header with the row count, dimension, dtype and a SHA-256 of both files' payload, then one 32-byte key per row. Both
+are written to a temporary name and renamed, the keys last, so a shard is visible only when complete; shard names
+are unique, so concurrent runs never write the same file. A shard is verified before its first use; one that fails
+(bytes changed, truncated, another shape or dtype, or vectors holding NaN or infinity, which the model's fresh
+embeddings may not hold either) is quarantined (renamed `*.bad`, evicted first) and its texts are encoded again.
+Eviction (bad shards, then the oldest, past the size limit, never a good shard the running store wrote itself) runs
+under a file lock; a shard evicted under a reader is treated as missing and encoded again. When anything in the
+cache cannot be written (a full or read-only disk: the marker, a shard, a model's facts), evalkit warns once per
+cache root (`cannot_write`) and goes on without storing: the cache is an optimisation.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import numpy as np
 from evalkit.errors import OptionError
 from evalkit.run.models import nonfinite_rows
 from evalkit.run.registry import applied_prompt
+from evalkit.run.threads import all_threads
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,8 @@ class EmbeddingStore:
         self.root = Path(root)
         self.folder = self.root / model_identity
         self.max_bytes = max_bytes
+        self._written: set[str] = set()  # shards this store wrote: never evicted while it runs
+        self._over_limit_told = False
         self.writable = claim_root(self.root)  # False once a write failed: the run goes on without storing
         if self.writable:
             try:
@@ -246,9 +249,9 @@ class EmbeddingStore:
         if not keys or not self.writable:
             return
         try:
-            shard = self._write(keys, np.ascontiguousarray(vectors, dtype=DTYPE))
+            self._written.add(self._write(keys, np.ascontiguousarray(vectors, dtype=DTYPE)))
             self._refresh()
-            self._evict(keep=shard)
+            self._evict()
         except OSError as exc:
             self._cannot_write(exc)
 
@@ -274,10 +277,13 @@ class EmbeddingStore:
             keys_tmp.unlink(missing_ok=True)
         return shard
 
-    def _evict(self, keep: str) -> None:
-        """Delete bad shards, then the oldest of any identity, until the cache fits its limit (never `keep`).
+    def _evict(self) -> None:
+        """Delete bad shards, then the oldest of any identity, until the cache fits its limit.
 
-        Only files named like evalkit's shards, in the identity folders of a marked root, are ever deleted.
+        Never the shards this store wrote: a run whose own embeddings exceed the limit keeps them until it ends
+        (the encode phase stores every text before the evaluation reads it) and says so once; later runs evict
+        them as the oldest. Only files named like evalkit's shards, in the identity folders of a marked root, are
+        ever deleted.
         """
         if self.max_bytes is None:
             return
@@ -292,11 +298,11 @@ class EmbeddingStore:
                             shards.setdefault((folder, match.group(1)), []).append(path)
             sizes = {shard: sum(_size(p) for p in files) for shard, files in shards.items()}
             total = sum(sizes.values())
-            bad_first = sorted(shards, key=lambda s: (not any(p.name.endswith(".bad") for p in shards[s]), s[1]))
-            for folder, stem in bad_first:  # stems start with their time: oldest first
+            bad = {shard for shard, files in shards.items() if any(p.name.endswith(".bad") for p in files)}
+            for folder, stem in sorted(shards, key=lambda s: (s not in bad, s[1])):  # stems start with their time
                 if total <= self.max_bytes:
                     break
-                if (folder, stem) == (self.folder, keep):
+                if folder == self.folder and stem in self._written and (folder, stem) not in bad:
                     continue
                 total -= sizes[folder, stem]
                 for path in sorted(shards[folder, stem], key=lambda p: ".keys" not in p.name):  # keys first
@@ -304,6 +310,14 @@ class EmbeddingStore:
                 if folder == self.folder:
                     self._forget(stem)
                 logger.info("embedding cache over its limit: evicted %s", folder / stem)
+            if total > self.max_bytes and not self._over_limit_told:
+                self._over_limit_told = True
+                logger.warning(
+                    "embedding cache: this run's embeddings alone (%.1f GB) exceed the cache's limit (%.1f GB); they "
+                    "are kept while it runs and evicted by later runs (raise --cache-max-gb to keep them)",
+                    sum(sizes.get((self.folder, stem), 0) for stem in self._written) / 2**30,
+                    self.max_bytes / 2**30,
+                )
 
 
 def _digest(data: bytes | Path, keys: bytes) -> str:
@@ -444,17 +458,18 @@ class CachedEncoder:
             start = time.perf_counter()
             batch_size = kwargs.get("batch_size", 32)
             loader = DataLoader(Dataset.from_dict({"text": list(missing.values())}), batch_size=batch_size)
-            vectors = np.asarray(
-                self.inner.encode(
-                    loader,
-                    task_metadata=task_metadata,
-                    hf_split=hf_split,
-                    hf_subset=hf_subset,
-                    prompt_type=prompt_type,
-                    **{**kwargs, **self.encode_kwargs()},
-                ),
-                dtype=np.float32,
-            )
+            with all_threads():  # the evaluation around it scores single-threaded
+                vectors = np.asarray(
+                    self.inner.encode(
+                        loader,
+                        task_metadata=task_metadata,
+                        hf_split=hf_split,
+                        hf_subset=hf_subset,
+                        prompt_type=prompt_type,
+                        **{**kwargs, **self.encode_kwargs()},
+                    ),
+                    dtype=np.float32,
+                )
             self.stats.encode_seconds += time.perf_counter() - start
             self.stats.texts_encoded += len(missing)
             self.store.add(list(missing), vectors)

@@ -1,18 +1,20 @@
-"""The encode phase of a cached run: find every text the tasks will ask for, then encode the missing ones as one stream.
+"""The encode phase of a cached run: find every text the tasks will ask for, then encode the missing ones in streams.
 
 Which texts a task embeds, with which prompt type and prompt, is decided by mteb's task code (STS sides, pair
 sides, classification train/test, clustering sentences, retrieval queries and corpus, reranking candidates). Rather
 than re-reading each task type's datasets, a recording pass runs `mteb.evaluate` with an encoder that notes every
 request and answers with cheap stand-in vectors: the requests are exactly those of the real evaluation, for every
 task type, present and future. The evaluation itself then runs on a fresh task object, so nothing of the
-recording (data, random state) reaches it.
+recording (data, random state) reaches it. At C-MTEB's real size a recording pass costs about what scoring the task
+does, so with several workers the tasks are recorded in the workers, in parallel, and each task's missing texts
+are encoded as its recording arrives (`runner._encode_phase`).
 
-The missing texts are then encoded grouped by prompt type and prompt, longest first, in chunks of `CHUNK` texts
-that sentence-transformers batches: the device sees one length-sorted stream of full batches instead of one short
+A task's missing texts are encoded grouped by prompt type and prompt, longest first, in chunks of `CHUNK` texts
+that sentence-transformers batches: the device sees length-sorted streams of full batches instead of one short
 call per task side, and each chunk is stored at once, so a crash loses at most one chunk. We chose this over
 overlapping each task's encoding with the previous task's evaluation because it needs no model in the evaluation
-workers: once the stream is encoded, the evaluation runs on every core in parallel (`parallel.py`), which the
-overlap cannot do while the device waits on each task's data; `benchmarks/benchmark.py` measures the stream
+workers: once the streams are encoded, the evaluation runs on every core in parallel (`parallel.py`), which the
+overlap cannot do while the device waits on each task's data; `benchmarks/benchmark.py` measures the streams
 against per-task encoding.
 """
 
@@ -101,9 +103,10 @@ def record(task, wrapper, model_identity: str, limit: int | None, seed: int, req
 def encode_missing(model, requests: dict[bytes, Request], store: EmbeddingStore, stats: EncodeStats, progress: bool):
     """Encode the requested texts the store lacks: per prompt, longest first, in chunks stored as they finish.
 
-    With `grow_batch` (`--batch-size auto`) on a GPU, the stream starts with one batch per call and doubles the batch
-    after each call while the peak memory that call took, doubled, fits under `HEADROOM` of the device: texts come
-    longest first, so each batch is measured on texts at least as long as any that follow.
+    With `grow_batch` (`--batch-size auto`) on a GPU, the stream goes one batch per call and doubles the batch
+    after each call while the peak memory that call took, doubled, fits under `HEADROOM` of the device: a prompt's
+    texts come longest first, so each batch is measured on texts at least as long as any that follow it there (a
+    later stream's longer texts that do not fit halve the batch again).
     """
     missing = set(requests) - store.has(list(requests))
     groups: dict[tuple[Any, str], list[bytes]] = {}

@@ -3,7 +3,6 @@ evaluation worker and in a Ray actor. It returns what mteb computed; the runner 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import traceback
@@ -170,21 +169,3 @@ def evaluate_task(encoder, task, revision: str, settings: JobSettings, free_memo
     task_result = result.task_results[0]
     task_result.dataset_revision = revision
     return task_result
-
-
-@contextlib.contextmanager
-def single_threaded():
-    """Evaluate with one BLAS/OpenMP thread and one torch thread: the same arithmetic in every process.
-
-    Scores then depend only on the embeddings and mteb's seeds, never on how many workers share the cores.
-    """
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(threads)

@@ -85,6 +85,8 @@ class _Unloaded:
     def max_seq_length(self) -> int | None:
         return self._owner.facts.max_seq_length
 
+    max_length = max_seq_length  # what `LoadedModel.max_seq_length` asks next where the first is None (static models)
+
     def get_embedding_dimension(self) -> int:
         return self._owner.facts.embed_dim
 
@@ -118,7 +120,8 @@ class LazyModel(LoadedModel):
         self._loaded_wrapper = LoadedModel.mteb_wrapper(self)
         self.facts = ModelFacts.of(self, self._loaded_wrapper)
         try:
-            write_json_atomic(self.facts_file, asdict(self.facts))
+            # mteb's metadata says `max_tokens: inf` for a model without a length limit (static embeddings)
+            write_json_atomic(self.facts_file, asdict(self.facts), allow_nan=True)
         except UserError as exc:  # a full or read-only cache disk: remembered by a later run
             cannot_write(self.facts_file.parent.parent, exc.__cause__ or exc)
         return self.model

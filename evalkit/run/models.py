@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -98,7 +99,9 @@ class LoadedModel:
 
     @property
     def max_seq_length(self) -> int | None:
-        return getattr(self.model, "max_seq_length", None) or getattr(self.model, "max_length", None)
+        """The model's maximum input length in tokens; None where it has none (a static embedding model says inf)."""
+        length = getattr(self.model, "max_seq_length", None) or getattr(self.model, "max_length", None)
+        return int(length) if isinstance(length, int | float) and math.isfinite(length) else None
 
     def record(self, name: str | None = None, dim: int | None = None) -> dict[str, Any]:
         """What is written to `model_meta.json` beside the results (`name`/`dim` for a Matryoshka variant)."""

@@ -1,9 +1,10 @@
-"""Evaluating tasks in parallel worker processes, from cached embeddings only (`workers`), slowest task types first.
+"""Evaluating tasks in parallel worker processes, from cached embeddings only (`workers`), slowest task types first;
+and, before that, recording what each task asks for (the encode phase's recording pass) in the same way.
 
 A worker never loads the model: its encoder reads the embedding cache and raises `MissingEmbeddings` on a miss
-(the run then evaluates that task in its own process). Scores equal a serial run's: every process evaluates
-single-threaded (`single_threaded`), on the same stored float32 embeddings, with each task object freshly seeded
-by mteb as in a serial run.
+(the run then evaluates that task in its own process), and its recorder answers with stand-in vectors. Scores equal
+a serial run's: every process evaluates single-threaded (`single_threaded`), on the same stored float32 embeddings,
+with each task object freshly seeded by mteb as in a serial run.
 """
 
 from __future__ import annotations
@@ -18,20 +19,26 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from evalkit.run.cache import CachedEncoder, EmbeddingStore, EncodeStats
 from evalkit.run.compress import quantized, renamed
-from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, reason, run_job, single_threaded
+from evalkit.run.encode import Request, record
+from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, reason, run_job
 from evalkit.run.lazy import ModelFacts, lazy_wrapper
+from evalkit.run.sampling import effective_limit
+from evalkit.run.threads import single_threaded
 
 
-def default_workers(jobs: int) -> int:
-    """One worker per CPU core this process may use but one, at most one per task and at most 8. The run's own
-    process imports, plans and writes while they start; on two cores that is 1, since starting a worker (importing
-    torch, mteb and sentence-transformers) costs more there than the parallel evaluation gains
-    (`benchmarks/benchmark.py`: a warm rerun took 9.8 s with one worker, 11.4 s with two)."""
+def default_workers(jobs: int, cache_only: bool = False) -> int:
+    """One worker per CPU core this process may use, at most one per task and at most 8; but one where the run's
+    own process may encode meanwhile (not in the cache-only phase of a rerun, where it only waits).
+
+    `benchmarks/full_shape.py` at a quarter of C-MTEB's size, on two cores: a warm rerun took 38.5 s with one worker
+    and 27.0 s with two. On STS-B-sized data a second worker did not pay (`benchmarks/benchmark.py`: 9.8 s against
+    11.4 s), since starting it (importing torch, mteb and sentence-transformers) costs what it saves there."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores - 1, jobs, 8))
+    return max(1, min(cores if cache_only else cores - 1, jobs, 8))
 
 
 @dataclass
@@ -54,19 +61,28 @@ def cached_encoder(wrapper, identity: str, store: EmbeddingStore, stats: EncodeS
 _store: EmbeddingStore | None = None
 
 
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    single_threaded().__enter__()  # for the worker's whole life
-
-
-def _evaluate(setup: WorkerSetup, job: Job) -> tuple[list[Evaluated], EncodeStats]:
+def _worker_store(setup: WorkerSetup) -> EmbeddingStore:
+    """This worker's view of the run's embedding cache (one per worker process)."""
     global _store
     if _store is None:
         _store = EmbeddingStore(setup.cache_root, setup.facts.model_identity)
-    stats = EncodeStats()
+    return _store
+
+
+_lifetime = contextlib.ExitStack()  # what a worker holds for its whole life
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Held by a module global: a context manager entered and dropped is closed at once, threads given back.
+    _lifetime.enter_context(single_threaded())
+
+
+def _evaluate(setup: WorkerSetup, job: Job) -> tuple[list[Evaluated], EncodeStats]:
+    store, stats = _worker_store(setup), EncodeStats()
     wrapper = lazy_wrapper(setup.facts)  # without a loader: a miss raises MissingEmbeddings
     identity = setup.facts.model_identity
-    evaluated = run_job(job, lambda variant: cached_encoder(wrapper, identity, _store, stats, variant), setup.settings)
+    evaluated = run_job(job, lambda variant: cached_encoder(wrapper, identity, store, stats, variant), setup.settings)
     return evaluated, stats
 
 
@@ -97,7 +113,7 @@ def start_server(workers: int | None, jobs: int) -> None:
     imports (mteb, torch, sentence-transformers: several seconds) overlap what the run does before evaluating."""
     from multiprocessing import forkserver
 
-    if (workers or default_workers(jobs)) > 1 and _context().get_start_method() == "forkserver":
+    if (workers or default_workers(jobs, cache_only=True)) > 1 and _context().get_start_method() == "forkserver":
         with _without_main():
             forkserver.ensure_running()
 
@@ -120,22 +136,50 @@ def evaluate_parallel(
 
     On Ctrl-C the workers are stopped at once and the interruption propagates.
     """
+    for job, outcome in _in_workers(_evaluate, jobs, setup, workers):
+        if isinstance(outcome, BaseException):  # a worker that died fails its task only
+            evaluated = [Evaluated(v, p, error=f"evaluation worker failed: {reason(outcome)}") for v, p in job.todo]
+            outcome = (evaluated, EncodeStats())
+        yield job, *outcome
+
+
+def _record(setup: WorkerSetup, job: Job) -> dict[bytes, Request] | None:
+    """The texts a job asks for that the cache lacks (its recording pass, `encode.record`); None when it failed."""
+    requests: dict[bytes, Request] = {}
+    wrapper = lazy_wrapper(setup.facts)  # the recorder asks the wrapper for prompts, never for embeddings
+    limit = effective_limit(setup.settings.limit, job.spec.limit)
+    if not record(job.fresh_task(), wrapper, setup.facts.model_identity, limit, setup.settings.seed, requests):
+        return None
+    cached = _worker_store(setup).has(list(requests))
+    return {key: request for key, request in requests.items() if key not in cached}
+
+
+def record_parallel(jobs: list[Job], setup: WorkerSetup, workers: int) -> Iterator[tuple[Job, dict | None]]:
+    """Record what each job asks for in `workers` processes, yielding each job's missing texts as it finishes (None
+    where the recording failed), so that the run's process encodes them while the others are recorded."""
+    for job, outcome in _in_workers(_record, jobs, setup, workers):
+        yield job, None if isinstance(outcome, BaseException) else outcome
+
+
+def _in_workers(function, jobs: list[Job], setup: WorkerSetup, workers: int) -> Iterator[tuple[Job, Any]]:
+    """`function(setup, job)` for every job in `workers` processes, slowest task types first, yielding each job
+    with what it returned (or the exception that ended its worker) as it finishes.
+
+    On Ctrl-C the workers are stopped at once and the interruption propagates.
+    """
     executor = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker)
     try:
         with _without_main():  # the workers start on the first submissions
-            pending = {executor.submit(_evaluate, setup, job): job for job in slowest_first(jobs)}
+            pending = {executor.submit(function, setup, job): job for job in slowest_first(jobs)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 job = pending.pop(future)
                 try:
-                    evaluated, stats = future.result()
+                    outcome = future.result()
                 except Exception as exc:  # noqa: BLE001 - a worker that died fails its task only
-                    evaluated, stats = (
-                        [Evaluated(v, p, error=f"evaluation worker failed: {reason(exc)}") for v, p in job.todo],
-                        EncodeStats(),
-                    )
-                yield job, evaluated, stats
+                    outcome = exc
+                yield job, outcome
     except BaseException:
         for process in list(executor._processes.values()):  # noqa: SLF001 - the pool's own workers, stopped by id
             process.terminate()

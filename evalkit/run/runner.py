@@ -32,9 +32,10 @@ from evalkit.results.read import card_scores, read_task_file
 from evalkit.results.scores import main_score
 from evalkit.run import compress, data, encode, parallel, sampling
 from evalkit.run.cache import EmbeddingStore, EncodeStats
-from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, failed, reason, run_job, single_threaded
+from evalkit.run.jobs import Evaluated, Job, JobSettings, Variant, failed, reason, run_job
 from evalkit.run.lazy import ModelFacts
 from evalkit.run.models import LoadedModel
+from evalkit.run.threads import single_threaded
 from evalkit.suite import Suite, TaskSpec, load_task
 
 logger = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ def run_tasks(
                     jobs = _evaluate(model, facts, jobs, options, report, observer, cache_only=True)
             if jobs and _streams(model, facts, options, jobs):
                 with report.timed("encode_phase"):
-                    _encode_phase(model, jobs, options, report)
+                    _encode_phase(model, facts, jobs, options, report)
         with report.timed("evaluation"):
             _evaluate(model, facts, jobs, options, report, observer)
     except KeyboardInterrupt:
@@ -306,11 +307,11 @@ def _facts(model: LoadedModel) -> ModelFacts | None:
     return None
 
 
-def _workers(facts: ModelFacts | None, options: RunOptions, jobs: list[Job]) -> int:
+def _workers(facts: ModelFacts | None, options: RunOptions, jobs: list[Job], cache_only: bool = False) -> int:
     """How many processes evaluate: 1 without the model's facts (the reference mode among others)."""
     if facts is None:
         return 1
-    return options.workers or parallel.default_workers(len(jobs))
+    return options.workers or parallel.default_workers(len(jobs), cache_only)
 
 
 def _streams(model: LoadedModel, facts: ModelFacts | None, options: RunOptions, jobs: list[Job]) -> bool:
@@ -320,23 +321,39 @@ def _streams(model: LoadedModel, facts: ModelFacts | None, options: RunOptions, 
     return not model.device.startswith(("cpu", "mps")) or _workers(facts, options, jobs) > 1
 
 
-def _encode_phase(model: LoadedModel, jobs: list[Job], options: RunOptions, report: RunReport) -> None:
-    """Record every text the jobs ask for, then encode the missing ones as one stream (see `encode.py`).
+def _encode_phase(
+    model: LoadedModel, facts: ModelFacts | None, jobs: list[Job], options: RunOptions, report: RunReport
+) -> None:
+    """Record what each job asks for and encode the texts the cache lacks, job by job (see `encode.py`).
 
-    It runs where `_streams` says: on a GPU it pays for its recording pass (full, length-sorted batches across
-    tasks, and a device that never waits for a task's evaluation)."""
-    requests: dict = {}
+    With several workers the jobs are recorded in the workers, in parallel, and this process encodes each job's
+    missing texts as its recording arrives, while the others are still recorded: at C-MTEB's real size a recording
+    pass costs about what scoring the task does, and the device would otherwise wait for all of them. It runs where
+    `_streams` says."""
     wrapper = model.mteb_wrapper()
-    for job in jobs:
-        job.recorded = encode.record(
-            job.fresh_task(), wrapper, model.model_identity, options.limit_for(job.spec), options.seed, requests
-        )
-    try:
-        encode.encode_missing(model, requests, options.store, report.stats, options.show_progress)
-    except Exception:  # noqa: BLE001 - each task then encodes (and fails on) its own texts
-        logger.debug("the encode phase failed; tasks encode their own texts", exc_info=True)
-        for job in jobs:
+    workers = _workers(facts, options, jobs)
+    if workers > 1 and len(jobs) > 1:
+        setup = parallel.WorkerSetup(options.store.root, facts, replace(settings(model, options), show_progress=False))
+        recorded = parallel.record_parallel(jobs, setup, workers)
+    else:
+        recorded = ((job, _record_here(job, wrapper, model, options)) for job in jobs)
+    for job, requests in recorded:
+        job.recorded = requests is not None
+        if not requests:
+            continue
+        try:
+            encode.encode_missing(model, requests, options.store, report.stats, options.show_progress)
+        except Exception:  # noqa: BLE001 - the job then encodes (and fails on) its own texts
+            logger.debug("encoding %s's texts failed; it encodes them itself", job.spec.mteb_task, exc_info=True)
             job.recorded = False
+
+
+def _record_here(job: Job, wrapper, model: LoadedModel, options: RunOptions) -> dict | None:
+    """What a job asks for (its recording pass, in this process); None when the recording failed."""
+    requests: dict = {}
+    task = job.fresh_task()
+    ok = encode.record(task, wrapper, model.model_identity, options.limit_for(job.spec), options.seed, requests)
+    return requests if ok else None
 
 
 def _evaluate(
@@ -354,7 +371,7 @@ def _evaluate(
     unevaluated (the encode phase then records and encodes them).
     """
     local, missed = jobs, []
-    workers = _workers(facts, options, jobs)
+    workers = _workers(facts, options, jobs, cache_only)
     ready = [job for job in jobs if job.recorded or cache_only]
     if workers > 1 and len(ready) > 1:
         local = [job for job in jobs if not (job.recorded or cache_only)]
@@ -381,10 +398,10 @@ def _evaluate(
 def evaluate_here(
     model: LoadedModel, job: Job, options: RunOptions, stats: EncodeStats, may_encode: bool = True
 ) -> list[Evaluated]:
-    """Evaluate a job in this process. A job evaluated from the cache alone runs single-threaded, as the workers
-    evaluate, so that its scores never depend on where it ran."""
-    from_cache = job.recorded or not may_encode
-    with single_threaded() if from_cache and options.store is not None else nullcontext():
+    """Evaluate a job in this process. In cached mode mteb scores single-threaded, as the workers do, so that the
+    scores never depend on where a job ran; the model encodes the texts missing from the cache with every thread
+    (`CachedEncoder`). The reference mode runs as plain mteb does."""
+    with single_threaded() if options.store is not None else nullcontext():
         return run_job(
             job, lambda v: _encoder(model, v, options, stats, may_encode), settings(model, options), model.free_memory
         )
