@@ -195,6 +195,65 @@ LISTED: tuple[tuple[str, str, str, str, str], ...] = (
      f"{C}test_long_texts_sharing_a_prefix_keep_their_own_embeddings"),
 )  # fmt: skip
 
+P, R = "tests/test_pinned.py::", "tests/test_registry.py::"
+# The survivors issue 27 lists (another campaign's operators), each with the test written for it: `--listed 27`.
+LISTED_27: tuple[tuple[str, str, str, str, str], ...] = (
+    ("gate: check --json task entries lose the candidate's score", "evalkit/report/gate.py",
+     '"baseline": self.baseline, "candidate": self.candidate, "delta"', '"baseline": self.baseline, "delta"',
+     f"{P}test_check_json_gives_each_task_both_scores_and_the_delta"),
+    ("card: main_score(...)[1] -> [0]", "evalkit/results/card.py", "suite.main_metrics)[1] is None",
+     "suite.main_metrics)[0] is None", f"{V}test_card_emit_refuses_a_task_without_its_main_metric"),
+    ("card: model-index entries in suite order", "evalkit/results/card.py",
+     "for spec in sorted(suite.tasks, key=lambda s: (s.name, s.card.config)):", "for spec in suite.tasks:",
+     f"{V}test_the_model_index_lists_tasks_in_name_order_not_suite_order"),
+    ("registry: the offline check ignores the pinned revision", "evalkit/run/registry.py",
+     "snapshot_download(name, revision=revision, local_files_only=True)",
+     "snapshot_download(name, local_files_only=True)",
+     f"{R}test_offline_a_registry_model_cached_only_at_another_revision_is_refused"),
+    ("registry: a load failure's last line", "evalkit/run/registry.py",
+     "through mteb's registry: {str(exc).splitlines()[0]}", "through mteb's registry: {str(exc).splitlines()[-1]}",
+     f"{R}test_a_registry_load_failure_shows_the_first_line_of_the_error"),
+    ("registry: an instruct model's prompts under a wrong key", "evalkit/run/registry.py",
+     '"prompts_dict": dict(model.prompts_dict or {})', '"prompts": dict(model.prompts_dict or {})',
+     f"{R}test_registry_models_load_in_the_registrys_or_the_given_dtype_with_their_prompts"),
+    ("comparison: any -> all, no per-type leaderboard columns", "evalkit/report/comparison.py",
+     "if any(s.type == t for s in suite.tasks)", "if all(s.type == t for s in suite.tasks)",
+     f"{P}test_the_leaderboard_has_a_column_per_task_type_of_the_suite"),
+    ("rows: every ±h prints ±0.00", "evalkit/report/rows.py", "(ci[i][1] - ci[i][0]) / 2", "(ci[i][1] - ci[i][1]) / 2",
+     f"{P}test_markdown_tables_have_their_columns_in_order_and_the_half_widths_of_the_intervals"),
+    ("rows: the task table's header gains a Δ column", "evalkit/report/rows.py",
+     '"metric", *(m.label for m in comp.models), *(f"Δ {m.label}" for m in comp.models[1:])]',
+     '"metric", *(m.label for m in comp.models), *(f"Δ {m.label}" for m in comp.models[0:])]',
+     f"{P}test_markdown_tables_have_their_columns_in_order_and_the_half_widths_of_the_intervals"),
+    ("render: csv dropped from the renderers", "evalkit/report/render.py", '"csv": render_csv, ', "",
+     f"{P}test_every_report_format_renders_through_render"),
+    ("html: every bar of the averages chart hatched", "evalkit/report/html.py",
+     "if agg.score is not None and not agg.complete:", "if agg.score is not None or not agg.complete:",
+     f"{P}test_html_hatches_exactly_the_bars_of_incomplete_averages"),
+    ("API: check(resamples=0) by default", "evalkit/__init__.py",
+     "significance: float | None = None,\n    resamples: int = 1000,",
+     "significance: float | None = None,\n    resamples: int = 0,",
+     f"{P}test_the_public_functions_keep_their_documented_defaults"),
+    ("cli: sys.argv[-1] for the program name", "evalkit/cli/__init__.py", "Path(sys.argv[0]).name",
+     "Path(sys.argv[-1]).name", f"{P}test_usage_names_the_program_typed_whatever_the_arguments"),
+    ("cli: card emit --update also prints the model-index", "evalkit/cli/card.py",
+     "if not args.output and not args.update:", "if not args.output:", f"{V}test_card_emit_update_writes_the_readme"),
+    ("files: older_than=0 deletes a live run's temporary files", "evalkit/results/files.py",
+     "older_than: float = 600.0", "older_than: float = 0",
+     f"{P}test_a_live_runs_temporary_files_are_kept_and_a_killed_ones_removed"),
+    ("encode: --batch-size auto doubles past 4096", "evalkit/run/encode.py",
+     "if probe is None or model.options.batch_size * 2 > MAX_BATCH:", "if probe is None:",
+     f"{P}test_batch_size_auto_doubles_up_to_4096_and_no_further"),
+    ("lazy: another --batch-size counts as other options", "evalkit/run/lazy.py",
+     'if k not in ("device", "batch_size")', 'if k not in ("device",)',
+     f"{P}test_a_rerun_with_another_batch_size_is_the_same_model_but_another_max_length_is_not"),
+    ("cli: progress bars never shown on a terminal", "evalkit/cli/run.py", "show_progress=sys.stderr.isatty(),",
+     "show_progress=False,", f"{P}test_run_shows_progress_bars_on_a_terminal_and_never_in_a_log"),
+    ("cli: --help loses every description", "evalkit/cli/options.py",
+     '        "description": textwrap.fill(text, min(100, shutil.get_terminal_size().columns - 2)),\n', "",
+     f"{P}test_help_describes_every_command_and_every_option"),
+)  # fmt: skip
+
 COMPARE_SWAP = {
     ast.Lt: ast.LtE,
     ast.LtE: ast.Lt,
@@ -550,10 +609,10 @@ def run_module(module: str, root: Path, equivalent: set[str], show_killed: bool,
     return score
 
 
-def run_listed(root: Path) -> bool:
-    """Apply each of issue 16's listed survivors (LISTED) and run the test written for it; True when all fail."""
+def run_listed(root: Path, listed: tuple[tuple[str, str, str, str, str], ...]) -> bool:
+    """Apply each listed survivor and run the test written for it; True when every test fails."""
     caught = 0
-    for what, relative, before, after, test in LISTED:
+    for what, relative, before, after, test in listed:
         path = root / relative
         original = path.read_text(encoding="utf-8")
         if original.count(before) != 1:
@@ -567,8 +626,8 @@ def run_listed(root: Path) -> bool:
         verdict = "killed" if code not in (0, 5) else "SURVIVED"
         caught += verdict == "killed"
         print(f"  {verdict:9} {what}  ({test.split('::')[-1]}, {seconds:.0f} s)", flush=True)
-    print(f"listed survivors: {caught} of {len(LISTED)} killed", flush=True)
-    return caught == len(LISTED)
+    print(f"listed survivors: {caught} of {len(listed)} killed", flush=True)
+    return caught == len(listed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -576,7 +635,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE", help=f"modules to mutate: {', '.join(MODULES)} (all)")
     parser.add_argument("--show-killed", action="store_true", help="list the killed mutants too")
     parser.add_argument("--mutant", action="append", default=[], metavar="ID", help="run only these mutants")
-    parser.add_argument("--listed", action="store_true", help="check issue 16's listed survivors instead")
+    parser.add_argument(
+        "--listed",
+        nargs="?",
+        const="16",
+        choices=("16", "27"),
+        help="check the survivors issue 16 (the default) or issue 27 listed instead",
+    )
     parser.add_argument("--min-score", type=float, default=90.0, help="the score each module must reach (percent)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
@@ -593,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         if args.listed:
-            return 0 if run_listed(root) else 1
+            return 0 if run_listed(root, LISTED if args.listed == "16" else LISTED_27) else 1
         only = set(args.mutant)
         modules = args.modules or [m for m in MODULES if not only or any(i.startswith(f"{m}-") for i in only)]
         scores = {m: run_module(m, root, equivalent, args.show_killed, only) for m in modules}
