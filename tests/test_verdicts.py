@@ -455,8 +455,11 @@ def _tolerances(tmp_path: Path) -> Path:
 
 
 def test_the_model_index_lists_tasks_in_name_order_not_suite_order(tmp_path):
+    import dataclasses
+
     source = write_card(tmp_path, {"Waimai": 70.0, "CovidRetrieval": 80.0, "AFQMC": 60.0})
-    entries = yaml.safe_load(evalkit.model_index(source))["model-index"][0]["results"]
+    backwards = dataclasses.replace(SUITE, tasks=SUITE.tasks[::-1])  # a suite file that lists its tasks Z to A
+    entries = yaml.safe_load(evalkit.model_index(source, suite=backwards))["model-index"][0]["results"]
     names = [entry["dataset"]["name"] for entry in entries]
     assert names == sorted(names) and len(names) == 3
     assert [entry["task"]["type"] for entry in entries] == ["STS", "Retrieval", "Classification"]
