@@ -1,15 +1,20 @@
-"""Mutation testing of the modules that produce numbers and verdicts (see docs/mutation.md).
+"""Mutation testing of every module of evalkit/ (see docs/mutation.md).
 
-    python tools/mutate.py                    # every module in MODULES
-    python tools/mutate.py gate sampling      # some of them
-    python tools/mutate.py gate --show-killed
+    python tools/mutate.py                    # every module, at most 20 mutants of each (seed 0)
+    python tools/mutate.py gate report_rows   # some of them
+    python tools/mutate.py gate --per-module 0 --show-killed   # every mutant of one module
+    python tools/mutate.py --seed 7 --per-module 30
 
-Each mutant changes one AST node of one module (a comparison, an arithmetic or boolean operator, a number, a
-condition negated, a call statement removed, ...). The module's fast tests run against it in a forked child of a
-process that has already imported the heavy dependencies, inside a scratch copy of the repository (so `run_eval.py`
-subprocesses see the mutant too), and only the tests whose execution reached the mutated lines run. A mutant is
-killed when a test fails or the run times out. Mutants listed in docs/mutation.md as equivalent (by their id) are
-left out of the score. Exit status: 0 when every module scores at least --min-score, else 1.
+Each mutant changes one AST node of one module: the tool's own kinds (a comparison, an arithmetic or boolean
+operator, a number, a condition negated, a call statement removed, ...) and those of issue 27's campaign (a
+statement, `raise` or `if` body deleted, an entry of a literal table or a keyword argument dropped, two arguments
+swapped, an index or slice bound off by one, `any`/`all`, `min`/`max`, `sorted()` removed or reversed, a default or
+a string key changed). A module's tests (MODULES, else its package's PACKAGE_TESTS) run against it in a forked
+child of a process that has already imported the heavy dependencies, inside a scratch copy of the repository (so
+`run_eval.py` subprocesses see the mutant too), and only the tests whose execution reached the mutated lines run.
+A mutant is killed when a test fails or the run times out. Mutants listed in docs/mutation.md as equivalent (by
+their id) are left out of the score and printed with the reason given there. Exit status: 0 when every module
+scores at least --min-score, else 1.
 """
 
 from __future__ import annotations
