@@ -74,16 +74,17 @@ def test_each_operator_kind_makes_the_mutants_it_names(mutate, operator, source,
     assert mutated(mutate, operator, source) == expected
 
 
-def test_a_mutant_is_described_by_the_first_line_it_changes(mutate, tmp_path):
+def test_a_mutant_is_described_by_its_kind_and_the_first_line_it_changes(mutate, tmp_path):
     path = tmp_path / "m.py"
     path.write_text("def f(a):\n    if a:\n        a = 2\n    return a\n")
     found = mutate._dedupe(mutate.mutants("m", path), path.read_text())
     body = [m for m in found if m.source == "def f(a):\n    if a:\n        pass\n    return a"]
-    assert [(m.function, m.line, m.before, m.after) for m in body] == [("f", 2, "a = 2", "pass")]
+    described = [(m.function, m.kind, m.line, m.before, m.after) for m in body]
+    assert described == [("f", "delete_if_body", 2, "a = 2", "pass")]
 
 
 def test_the_sample_is_seeded_per_module_and_in_source_order(mutate):
-    found = [mutate.Mutant(f"m-{i:08x}", i, i, "f", "", "", "") for i in range(50)]
+    found = [mutate.Mutant(f"m-{i:08x}", i, i, "f", "number", "", "", "") for i in range(50)]
     first = mutate.sample(found, "rows", 10, seed=1)
     assert first == mutate.sample(found, "rows", 10, seed=1)
     assert len(first) == 10 and [m.line for m in first] == sorted(m.line for m in first)

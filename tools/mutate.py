@@ -354,6 +354,7 @@ class Mutant:
     line: int
     end_line: int
     function: str
+    kind: str  # the operator's name
     before: str
     after: str
     source: str
@@ -638,11 +639,6 @@ CAMPAIGN_OPERATORS: tuple[Operator, ...] = (
 )
 
 
-def _variants(node: ast.AST, operators: tuple[Operator, ...]) -> list[ast.AST]:
-    """The mutated copies of one node, by `operators`."""
-    return [variant for operator in operators for variant in operator(node)]
-
-
 def _negated_elsewhere(test: ast.expr) -> bool:
     """Whether negating `test` gives a mutant that removing its `not` or swapping its operator gives already."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
@@ -707,10 +703,11 @@ def mutants(module: str, path: Path) -> list[Mutant]:
     out, seen = [], {}
     nodes = [(i, node) for i, node in enumerate(ast.walk(tree)) if id(node) not in skip and hasattr(node, "lineno")]
     for operators, (index, node) in itertools.product((OWN_OPERATORS, CAMPAIGN_OPERATORS), nodes):
-        for number, variant in enumerate(_variants(node, operators)):
+        variants = [(operator, number, v) for operator in operators for number, v in enumerate(operator(node))]
+        for operator, number, variant in variants:
             fresh = ast.parse(text)
             target = list(ast.walk(fresh))[index]
-            _replace(fresh, target, _variants(target, operators)[number])
+            _replace(fresh, target, operator(target)[number])
             before, after = _first_difference(ast.unparse(node), ast.unparse(variant))
             key = f"{module}|{owners[id(node)]}|{before}|{after}"
             seen[key] = seen.get(key, 0) + 1
@@ -721,6 +718,7 @@ def mutants(module: str, path: Path) -> list[Mutant]:
                     node.lineno,
                     node.end_lineno or node.lineno,
                     owners[id(node)],
+                    operator.__name__.strip("_"),
                     before,
                     after,
                     ast.unparse(ast.fix_missing_locations(fresh)),
@@ -959,7 +957,7 @@ def run_module(
                 unreached = "" if selected else "  (no test reaches it)"
                 why = f"\n      equivalent: {equivalent[mutant.id]}" if verdict == "equivalent" else ""
                 print(
-                    f"  {verdict:10} {mutant.id}  line {mutant.line} in {mutant.function}: "
+                    f"  {verdict:10} {mutant.id}  line {mutant.line} in {mutant.function}, {mutant.kind}: "
                     f"{mutant.before}  ->  {mutant.after}{unreached}{why}",
                     flush=True,
                 )
