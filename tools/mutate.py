@@ -360,6 +360,14 @@ class Mutant:
     source: str
 
 
+def _with(node: ast.AST, **fields) -> ast.AST:
+    """A shallow copy of `node` with some fields replaced."""
+    new = copy.copy(node)
+    for name, value in fields.items():
+        setattr(new, name, value)
+    return new
+
+
 def _compare(node: ast.AST) -> list[ast.AST]:
     """`<` to `<=`, `==` to `!=`, `in` to `not in`, `is` to `is not` (and back), one operator at a time."""
     out = []
@@ -463,23 +471,16 @@ def _drop_entry(node: ast.AST) -> list[ast.AST]:
             out.append(ast.Dict(node.keys[:i] + node.keys[i + 1 :], node.values[:i] + node.values[i + 1 :]))
     elif isinstance(node, (ast.List, ast.Tuple, ast.Set)) and isinstance(getattr(node, "ctx", ast.Load()), ast.Load):
         if len(node.elts) > 1 and all(_literal(e) for e in node.elts):
-            for i in range(len(node.elts)):
-                new = copy.copy(node)
-                new.elts = node.elts[:i] + node.elts[i + 1 :]
-                out.append(new)
+            out += [_with(node, elts=node.elts[:i] + node.elts[i + 1 :]) for i in range(len(node.elts))]
     return out
 
 
 def _drop_keyword(node: ast.AST) -> list[ast.AST]:
     """One keyword argument of a call dropped."""
-    out = []
-    if isinstance(node, ast.Call):
-        for i, keyword in enumerate(node.keywords):
-            if keyword.arg is not None:
-                new = copy.copy(node)
-                new.keywords = node.keywords[:i] + node.keywords[i + 1 :]
-                out.append(new)
-    return out
+    if not isinstance(node, ast.Call):
+        return []
+    keywords = node.keywords
+    return [_with(node, keywords=keywords[:i] + keywords[i + 1 :]) for i, k in enumerate(keywords) if k.arg is not None]
 
 
 def _swap_arguments(node: ast.AST) -> list[ast.AST]:
