@@ -10,8 +10,32 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+def _outside(name: str) -> bool:
+    """Whether a variable of the caller's environment would change what a test sees: how (or whether) a process
+    reaches the network (every *_OFFLINE, *_PROXY, HF_ENDPOINT; huggingface_hub reads TRANSFORMERS_OFFLINE as
+    HF_HUB_OFFLINE) or GitHub Actions' annotations and step summary."""
+    upper = name.upper()
+    return upper.endswith(("_OFFLINE", "_PROXY")) or upper in ("HF_ENDPOINT", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")
+
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+# Seconds after which a test's subprocess is taken to hang: a guard against hangs, never a measure of speed (the
+# suite must pass on a loaded machine, where a run that takes one minute on a quiet one can take ten).
+HANG = 1800
+
+
+def child_env(offline: bool = True, **variables: str) -> dict[str, str]:
+    """The environment of a test's subprocess: this process's, without any variable of the caller's that `_outside`
+    names, offline (unless `offline=False`), with `variables` set."""
+    env = {name: value for name, value in os.environ.items() if not _outside(name)}
+    return {**env, **(OFFLINE if offline else {}), **variables}
+
+
+# In this process too, the tests see only what they set: offline, no proxy, not on GitHub Actions.
+for _name in [name for name in os.environ if _outside(name)]:
+    del os.environ[_name]
+os.environ.update(OFFLINE)
 # The embedding cache of runs that do not name one: a fresh folder, never the user's own cache.
 os.environ["EVALKIT_CACHE"] = tempfile.mkdtemp(prefix="evalkit-test-cache-")
 

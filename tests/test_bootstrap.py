@@ -325,3 +325,12 @@ def test_a_significance_level_outside_0_1_is_a_usage_error(predicted, value, cap
     assert main(["check", str(folder(predicted)), "--baseline", str(folder(predicted)), "--suite", "sample",
                  "--significance", value]) == 2  # fmt: skip
     assert "--significance" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("metric", ["ndcg_at_10", "map_at_10", "recall_at_10", "precision_at_10"])
+def test_every_retrieval_metric_a_suite_may_choose_gets_its_sample(predicted, metric):
+    """A suite whose retrieval metric is any of mteb's cut-off measures gets intervals and significance for it."""
+    spec = SAMPLE.by_mteb_name["CovidRetrieval"]
+    scores = read_task_file(folder(predicted) / "CovidRetrieval.json", spec)
+    sample = bootstrap.load_sample(scores.predictions, "Retrieval", metric)
+    assert sample is not None and abs(sample.point() - scores.metrics[metric] / 100) < 1e-9

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
-import os
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SIX_TASKS, run_sample, shared_path
+from conftest import HANG, REPO, SIX_TASKS, child_env, run_sample, shared_path
 from test_report import SUITE, make_model
 
 import evalkit
@@ -241,13 +240,12 @@ def test_html_delta_chart_shades_the_tolerance_and_averages_axis_is_zoomed():
 
 
 def _prefetch(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and k != "HF_HUB_OFFLINE"}
     return subprocess.run(
         [sys.executable, str(REPO / "run_eval.py"), "prefetch", "--data-dir", str(tmp_path), "-t", "STSB"],
         capture_output=True,
         text=True,
-        env={**clean, "HF_HUB_DISABLE_XET": "1", **env},
-        timeout=120,
+        env=child_env(offline=False, HF_HUB_DISABLE_XET="1", **env),
+        timeout=HANG,
     )
 
 
@@ -290,9 +288,9 @@ def test_library_warnings_stay_out_of_compare_unless_debug():
     stella = shared_path("reference-results", "dunzhang__stella-mrl-large-zh-v3.5-1792d")
     leaderboard = stella.parent
     command = [sys.executable, str(REPO / "run_eval.py"), "compare", str(stella), "--leaderboard", str(leaderboard)]
-    quiet = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    quiet = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=HANG)
     assert quiet.returncode == 0 and quiet.stderr == ""
-    loud = subprocess.run([*command, "--debug"], capture_output=True, text=True, timeout=300)
+    loud = subprocess.run([*command, "--debug"], capture_output=True, text=True, env=child_env(), timeout=HANG)
     assert "Main score map_at_1000 not found" in loud.stderr
 
 
@@ -327,3 +325,22 @@ def test_every_help_explains_the_debug_flag_and_suites(command, capsys):
     out = capsys.readouterr().out
     assert stop.value.code == 0 and "-v, --debug" in out
     assert "MTEB(cmn, v1)" in out
+
+
+# ---------------------------------------------------------------- the suite itself
+
+
+def test_every_subprocess_of_a_test_gets_the_cleaned_environment():
+    """No test's subprocess inherits the caller's offline, proxy or GitHub variables (TRANSFORMERS_OFFLINE=1, a
+    proxy): each passes `env=child_env(...)` (or a variable holding it)."""
+    import ast
+
+    loose = []
+    for path in sorted((REPO / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            call = node if isinstance(node, ast.Call) else None
+            if call and ast.unparse(call.func) in ("subprocess.run", "subprocess.Popen"):
+                env = next((k.value for k in call.keywords if k.arg == "env"), None)
+                if env is None or ("child_env" not in ast.unparse(env) and not isinstance(env, ast.Name)):
+                    loose.append(f"{path.name}:{call.lineno}")
+    assert not loose, loose

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE, _rows
+from conftest import HANG, REPO, SAMPLE, _rows, child_env
 
 import evalkit
 from evalkit import snapshot
@@ -170,17 +170,17 @@ def test_a_killed_driver_is_resumed_by_the_same_command(cluster, models, six_sna
         *("--model", models[0], "--model", models[1], "--tasks", "STSB,Ocnli,Waimai"),
         *("--data-dir", str(six_snapshots), "--output-dir", str(tmp_path), "--ray", cluster.address),
     ]
-    env = os.environ | {"PYTHONPATH": str(REPO)}
+    env = child_env(PYTHONPATH=str(REPO))
     driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     for line in driver.stdout:  # kill the driver as soon as its first unit is written
         if "| done 1," in line:
             driver.send_signal(signal.SIGKILL)
             break
-    driver.wait(timeout=120)
+    driver.wait(timeout=HANG)
     written = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json") if p.stem in TASKS}
     assert 1 <= len(written) < 6
 
-    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=HANG)
     assert rerun.returncode == 0, rerun.stderr
     lines = [line for line in rerun.stdout.splitlines() if "| done" in line]
     skipped = [line for line in lines if "skipped |" in line]

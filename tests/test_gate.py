@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import HANG, child_env
 from test_report import SEED_CARD, SUITE, make_model, needs_shared
 
 from evalkit.errors import UserError
@@ -127,11 +127,11 @@ def test_markdown_summary_escapes_pipes():
 
 def check(*args: str, summary: Path | None = None) -> subprocess.CompletedProcess:
     """`run_eval.py check ARGS`, with $GITHUB_STEP_SUMMARY set to `summary` only."""
-    env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
+    env = child_env()
     if summary:
         env["GITHUB_STEP_SUMMARY"] = str(summary)
     return subprocess.run(
-        [sys.executable, "run_eval.py", "check", *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "run_eval.py", "check", *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=HANG
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import HANG, REPO, child_env
 from test_gate import gate
 from test_report import SEED_CARD, SUITE, make_model, needs_shared
 
@@ -63,11 +63,10 @@ def one_error_line(argv: list[str], capsys) -> str:
     return lines[0]
 
 
-def cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+def cli(*args: str) -> subprocess.CompletedProcess:
     """`run_eval.py ARGS` in a subprocess (for inputs that could hang or exhaust memory)."""
-    env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
     return subprocess.run(
-        [sys.executable, "run_eval.py", *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout
+        [sys.executable, "run_eval.py", *args], cwd=REPO, capture_output=True, text=True, env=child_env(), timeout=HANG
     )
 
 
@@ -295,7 +294,7 @@ def test_11_a_fifo_result_file_does_not_hang_compare(tmp_path):
     folder = tmp_path / "org__model" / "rev"
     folder.mkdir(parents=True)
     os.mkfifo(folder / "STSB.json")
-    run = cli("compare", str(folder), timeout=60)
+    run = cli("compare", str(folder))
     assert run.returncode == 2 and "not a regular file" in run.stderr, run.stderr
 
 

@@ -14,7 +14,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import run_sample
+from conftest import child_env, run_sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cache import DEDUP_TOLERANCE, MODEL_DIR
@@ -300,14 +300,17 @@ def small_disk(tmp_path):
     disk.mkdir()
     try:
         mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+            capture_output=True,
+            text=True,
+            env=child_env(),
         )
     except FileNotFoundError:
         pytest.skip("no `mount` here: a real full filesystem needs a tmpfs")
     if mounted.returncode:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): a real full filesystem needs one")
     yield disk
-    subprocess.run(["umount", str(disk)], check=True)
+    subprocess.run(["umount", str(disk)], check=True, env=child_env())
 
 
 def _fill(disk: pathlib.Path) -> None:
@@ -332,7 +335,7 @@ def test_26_4_a_cache_that_cannot_be_written_costs_only_speed(six_snapshots, tmp
     if trouble == "full":
         _fill(small_disk)
     else:
-        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True, env=child_env())
     for rerun in range(2):  # the model loads for Ocnli's texts, and wants to write its facts and shards
         caplog.clear()
         out = tmp_path / f"rerun{rerun}"

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE, run_sample, shared_path
+from conftest import HANG, REPO, SAMPLE, child_env, run_sample, shared_path
 
 import evalkit
 
@@ -29,9 +29,13 @@ def installed_wheel(tmp_path_factory) -> Path:
     for name in ("evalkit", "tasks"):
         shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(work)], check=True)
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(work)], env=child_env(), check=True
+    )
     (wheel,) = work.glob("evalkit-*.whl")
-    subprocess.run([*pip, "install", "--no-deps", "--target", str(work / "site"), str(wheel)], check=True)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(work / "site"), str(wheel)], env=child_env(), check=True
+    )
     return work / "site"
 
 
@@ -41,9 +45,9 @@ def _mkdir(path: Path) -> Path:
 
 
 def _cli(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
+    env = child_env(PYTHONPATH=str(site))
     return subprocess.run(
-        [sys.executable, "-c", CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=HANG
     )
 
 
@@ -51,7 +55,7 @@ def test_the_wheel_carries_the_suites_and_the_sample_data(installed_wheel, tmp_p
     where = subprocess.run(
         [sys.executable, "-c", "import evalkit; print(evalkit.__file__)"],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(installed_wheel)},
+        env=child_env(PYTHONPATH=str(installed_wheel)),
         capture_output=True,
         text=True,
     )

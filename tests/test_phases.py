@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SIX_TASKS, mteb_scores, plain_mteb_scores, result_file, run_sample
+from conftest import HANG, SIX_TASKS, child_env, mteb_scores, plain_mteb_scores, result_file, run_sample
 from test_cache import DEDUP_TOLERANCE, _numbers
 
 MODEL_DIR = "sentence-transformers__all-MiniLM-L6-v2"
@@ -171,7 +171,7 @@ def test_workers_never_rerun_a_script_without_a_main_guard(counted, six_snapshot
         f"output_dir={str(tmp_path / 'out')!r}, cache_dir={str(cache)!r}, workers=2)\n",
         encoding="utf-8",
     )
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=child_env(), timeout=HANG)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert mark.read_text() == "ran\n"
     assert _summary(tmp_path / "out")["workers"] == 2
@@ -299,5 +299,7 @@ def test_a_worker_stays_single_threaded_for_its_whole_life():
         "parallel._init_worker(); gc.collect()\n"
         "print(torch.get_num_threads(), sorted({pool['num_threads'] for pool in threadpool_info()}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=HANG, env=child_env()
+    )
     assert out.stdout.split("\n")[-2] == "1 [1]"

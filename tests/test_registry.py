@@ -17,6 +17,7 @@ from conftest import REPO, plain_mteb_scores, shared_path
 
 from evalkit import snapshot
 from evalkit.cli import main
+from evalkit.errors import UserError
 
 E5 = "intfloat/multilingual-e5-small"  # SentenceTransformer wrapper, prompts `query: ` / `passage: `
 E5_INSTRUCT = "intfloat/multilingual-e5-large-instruct"  # InstructSentenceTransformerModel, fp16, an instruction
@@ -166,6 +167,8 @@ def test_registry_models_load_in_the_registrys_or_the_given_dtype_with_their_pro
     assert (instruct.dtype, weights) == ("fp16", torch.float16)  # the registry's
     assert instruct.prompts["instruction_template"].startswith("Instruct: {instruction}")
     assert instruct.prompts["apply_instruction_to_passages"] is False
+    assert list(instruct.prompts) == ["instruction_template", "apply_instruction_to_passages", "prompts_dict"]
+    assert isinstance(instruct.prompts["prompts_dict"], dict)  # as model_meta.json records it
     instruct, weights = load(E5_INSTRUCT, dtype="fp32", model_kwargs={"low_cpu_mem_usage": True})
     assert (instruct.dtype, weights) == ("fp32", torch.float32)
     half, weights = load(E5, dtype="fp16")  # the registry names no dtype: the weights load in the one given
@@ -330,3 +333,33 @@ def test_registry_cross_encoder_reranks_as_plain_mteb(registry_cross_encoder, re
     assert written(tmp_path, name.replace("/", "__"), "T2Reranking")["map_at_1000"] == expected["map_at_1000"]
     meta = json.loads((tmp_path / name.replace("/", "__") / revision / "model_meta.json").read_text())
     assert meta["loader"] == "mteb registry (CrossEncoderWrapper)"
+
+
+def test_offline_a_registry_model_cached_only_at_another_revision_is_refused(hub, monkeypatch):
+    import mteb
+
+    from evalkit.run.registry import check_cached
+
+    name = "BAAI/bge-small-zh-v1.5"
+    pinned, other = mteb.get_model_meta(name).revision, "0" * 40
+    assert pinned != other
+    folder = hub / f"models--{name.replace('/', '--')}"
+    (folder / "snapshots" / other).mkdir(parents=True)
+    (folder / "snapshots" / other / "config.json").write_text("{}")
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(other)  # what the cache has as `main` is not the registry's revision
+    with pytest.raises(UserError, match=f"download it with `hf download {name} --revision {pinned}`"):
+        check_cached(name, pinned)
+
+
+def test_a_registry_load_failure_shows_the_first_line_of_the_error(hub, six_snapshots, tmp_path, monkeypatch, capsys):
+    import mteb
+
+    def fails(*args, **kwargs):
+        raise OSError("config.json is not valid JSON\n  line 1, column 2\nsee the log")
+
+    monkeypatch.setattr(mteb, "get_model", fails)
+    assert run(tmp_path, six_snapshots, E5, tasks="STSB") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: cannot load {E5} through mteb's registry: config.json is not valid JSON"
+    )

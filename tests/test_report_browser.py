@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import HANG, child_env
 from PIL import Image
 from test_report import SUITE, make_model
 
@@ -47,7 +48,8 @@ def chromium(tmp_path: Path, page: Path, *args: str) -> subprocess.CompletedProc
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         f"--user-data-dir={tmp_path / 'profile'}",
     ]  # fmt: skip
-    return subprocess.run([CHROMIUM, *flags, *args, page.as_uri()], capture_output=True, text=True, timeout=120)
+    command = [CHROMIUM, *flags, *args, page.as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=HANG)
 
 
 def laid_out(tmp_path: Path, page_html: str) -> tuple[str, dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import HANG, REPO, child_env
 
 from evalkit.cli import main
 from evalkit.results import files as results
@@ -81,7 +81,7 @@ def test_the_real_entry_point_prints_one_line_and_exits_2(tmp_path):
     path.write_text(SUITE_MISTAKES[1][0], encoding="utf-8")
     done = subprocess.run(
         [sys.executable, str(REPO / "run_eval.py"), "tasks", "--suite", str(path)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False,
+        capture_output=True, text=True, env=child_env(), timeout=HANG, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == f"error: {path}:8: not valid YAML (duplicate key 'split' (first on line 7))"

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import REPO, SIX_TASKS, result_file
+from conftest import HANG, REPO, SIX_TASKS, child_env, result_file
 
-from evalkit import snapshot
 from evalkit.cli import main
 
 MODEL_FOLDER = ("sentence-transformers__all-MiniLM-L6-v2", "no_revision_available")
@@ -124,19 +122,25 @@ def test_unknown_model_is_one_line_with_an_offline_hint(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.fixture
-def slow_data(six_snapshots, tmp_path):
-    """The six snapshots with a large STSB (3,000 unique texts), which takes seconds at batch size 1."""
-    import shutil
+# The CLI, with STSB (the sample suite's fourth task) held up: when its evaluation starts, the process writes the
+# marker file (argv[1]) and waits until it is killed or interrupted. The tests act on that event, not on a time.
+HELD_AT_STSB = """
+import pathlib, sys, time
+import mteb
+from evalkit.cli import main
 
-    data = tmp_path / "data"
-    shutil.copytree(six_snapshots, data)
-    rows = [
-        {"sentence1": f"第{i}位顾客说这家店的菜很好吃。", "sentence2": f"第{i}位顾客觉得饭菜味道不错。", "score": i % 6}
-        for i in range(1500)
-    ]
-    snapshot.write_splits(data / "mteb/STSB", {"test": rows})
-    return data
+real = mteb.evaluate
+
+def held(model, task, **kwargs):
+    if task.metadata.name == "STSB":
+        pathlib.Path(sys.argv[1]).write_text("STSB started")
+        while True:
+            time.sleep(60)
+    return real(model, task, **kwargs)
+
+mteb.evaluate = held
+sys.exit(main(sys.argv[2:]))
+"""
 
 
 def _cli(data, out, *extra: str) -> list[str]:
@@ -157,26 +161,17 @@ def _cli(data, out, *extra: str) -> list[str]:
     ]
 
 
-def _start_run(data, out):
-    """A real run in a subprocess (batch size 1, reference mode); STSB, its fourth task, is slow."""
-    return subprocess.Popen(
-        _cli(data, out, "--batch-size", "1", "--no-cache"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-
-
-def _wait_for_first_result(proc, folder, timeout=240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = [p for p in folder.glob("*.json") if p.stem in SIX_TASKS]
-        if done:
-            return done
+def _run_held_at_stsb(data, out, marker):
+    """A real run in a subprocess (reference mode), started; returns once its STSB evaluation has begun."""
+    command = [sys.executable, "-c", HELD_AT_STSB, str(marker), *_cli(data, out, "--no-cache")[2:]]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    waited = 0.0
+    while not marker.exists():  # the event (HANG only ends a run that hangs before it)
         assert proc.poll() is None, proc.communicate()
-        time.sleep(0.01)
-    raise AssertionError("no result file appeared")
+        assert waited < HANG, "the run never reached STSB"
+        time.sleep(0.1)
+        waited += 0.1
+    return proc
 
 
 def _all_parse(folder):
@@ -185,29 +180,32 @@ def _all_parse(folder):
     assert not list(folder.glob(".*.tmp")), "a temporary file was left behind"
 
 
-def test_sigkill_then_rerun_finishes_every_task(slow_data, tmp_path):
+def test_sigkill_then_rerun_finishes_every_task(six_snapshots, tmp_path):
     folder = tmp_path.joinpath("out", *MODEL_FOLDER)
-    proc = _start_run(slow_data, tmp_path / "out")
-    _wait_for_first_result(proc, folder)
+    proc = _run_held_at_stsb(six_snapshots, tmp_path / "out", tmp_path / "marker")
     proc.kill()
     proc.wait()
     before = {p.stem for p in folder.glob("*.json") if p.stem in SIX_TASKS}
     assert before and "STSB" not in before
     _all_parse(folder)
-    proc = _start_run(slow_data, tmp_path / "out")
-    stdout, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stderr[-2000:]
-    assert stdout.count("already done") == len(before)
+    rerun = subprocess.run(
+        _cli(six_snapshots, tmp_path / "out", "--no-cache"),
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=HANG,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert rerun.stdout.count("already done") == len(before)
     assert {p.stem for p in folder.glob("*.json") if p.stem in SIX_TASKS} == set(SIX_TASKS)
     _all_parse(folder)
 
 
-def test_ctrl_c_stops_cleanly_and_says_what_is_done(slow_data, tmp_path):
+def test_ctrl_c_stops_cleanly_and_says_what_is_done(six_snapshots, tmp_path):
     folder = tmp_path.joinpath("out", *MODEL_FOLDER)
-    proc = _start_run(slow_data, tmp_path / "out")
-    _wait_for_first_result(proc, folder)
+    proc = _run_held_at_stsb(six_snapshots, tmp_path / "out", tmp_path / "marker")
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = proc.communicate(timeout=HANG)
     assert proc.returncode == 130
     assert "interrupted" in stderr and "Traceback" not in stderr
     done = {p.stem for p in folder.glob("*.json") if p.stem in SIX_TASKS}
@@ -312,12 +310,12 @@ def test_compare_refuses_a_folder_mixing_sampled_and_full_results(six_snapshots,
 
 def test_two_runs_sharing_a_results_folder_and_cache(six_snapshots, tmp_path):
     command = _cli(six_snapshots, tmp_path / "out", "--cache-dir", str(tmp_path / "cache"), "--overwrite")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = child_env()
     procs = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)
     ]
     for proc in procs:
-        _, stderr = proc.communicate(timeout=600)
+        _, stderr = proc.communicate(timeout=HANG)
         assert proc.returncode == 0, stderr[-2000:]
     folder = tmp_path.joinpath("out", *MODEL_FOLDER)
     assert {p.stem for p in folder.glob("*.json") if p.stem in SIX_TASKS} == set(SIX_TASKS)

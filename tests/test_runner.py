@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SIX_TASKS, plain_mteb_scores, result_file, run_sample, shared_path
+from conftest import HANG, REPO, SIX_TASKS, child_env, plain_mteb_scores, result_file, run_sample, shared_path
 
 from evalkit import snapshot
 from evalkit.cli import main
@@ -132,8 +132,8 @@ def test_default_command_runs_offline_from_any_folder(tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
-        timeout=300,
+        env=child_env(),
+        timeout=HANG,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = tmp_path / "results" / "sample" / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available"
@@ -252,5 +252,6 @@ def test_console_script_is_the_same_cli():
     script = shutil.which("evalkit") or (Path(sys.executable).parent / "evalkit")
     if not Path(script).exists():
         pytest.skip("evalkit is not installed as a package here (pip install -e .)")
-    proc = subprocess.run([str(script), "tasks", "--suite", "sample"], capture_output=True, text=True, timeout=120)
+    command = [str(script), "tasks", "--suite", "sample"]
+    proc = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=HANG)
     assert proc.returncode == 0 and "6 tasks" in proc.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import REPO, SIX_TASKS
+from conftest import REPO, SIX_TASKS, child_env
 from datasets import Dataset
 
 from evalkit.errors import UserError
@@ -92,7 +92,7 @@ def test_the_sample_does_not_depend_on_the_hash_seed(six_snapshots):
         "from test_sampling import LIMITS, fingerprint, sampled\n"
         "print(json.dumps({name: fingerprint(sampled(name, Path(sys.argv[1]))) for name in LIMITS}))"
     )
-    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)])}
+    env = child_env(PYTHONHASHSEED="12345", PYTHONPATH=os.pathsep.join([str(REPO / "tests"), str(REPO)]))
     command = [sys.executable, "-c", script, str(six_snapshots)]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
     for name, expected in json.loads(done.stdout.splitlines()[-1]).items():

@@ -9,7 +9,7 @@ import math
 import shutil
 
 import pytest
-from conftest import SAMPLE, SHARED
+from conftest import SAMPLE, SHARED, child_env
 
 import evalkit
 from evalkit.errors import OptionError, UserError
@@ -163,7 +163,8 @@ def test_import_evalkit_stays_light():
     import sys
 
     code = "import sys, evalkit; print([m for m in ('sentence_transformers', 'torch', 'mteb') if m in sys.modules])"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), check=True)
+    assert done.stdout == "[]\n"
 
 
 def test_ctrl_c_during_an_evaluation_stops_the_training(minilm, monkeypatch):

@@ -196,7 +196,7 @@ def test_card_emit_update_writes_the_readme(tmp_path, capsys):
     readme = tmp_path / "README.md"
     readme.write_text("---\nlicense: mit\n---\n# Mine\n", encoding="utf-8")
     assert main(["card", "emit", str(source), "--update", str(readme)]) == 0
-    assert capsys.readouterr().err == f"{readme}: model-index updated\n"
+    assert capsys.readouterr() == ("", f"{readme}: model-index updated\n")  # the README gets it, not stdout
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("---\nlicense: mit\nmodel-index:\n- name: m\n") and text.endswith("---\n# Mine\n")
     assert text.split("---\n")[1].removeprefix("license: mit\n") == evalkit.model_index(source)
@@ -457,3 +457,21 @@ def test_a_drop_that_is_not_significant_is_noise_up_to_a_p_value_of_exactly_alph
 def _tolerances(tmp_path: Path) -> Path:
     (tmp_path / "tol.yaml").write_text("AFQMC: 1\n")
     return tmp_path / "tol.yaml"
+
+
+def test_the_model_index_lists_tasks_in_name_order_not_suite_order(tmp_path):
+    import dataclasses
+
+    source = write_card(tmp_path, {"Waimai": 70.0, "CovidRetrieval": 80.0, "AFQMC": 60.0})
+    backwards = dataclasses.replace(SUITE, tasks=SUITE.tasks[::-1])  # a suite file that lists its tasks Z to A
+    entries = yaml.safe_load(evalkit.model_index(source, suite=backwards))["model-index"][0]["results"]
+    names = [entry["dataset"]["name"] for entry in entries]
+    assert names == sorted(names) and len(names) == 3
+    assert [entry["task"]["type"] for entry in entries] == ["STS", "Retrieval", "Classification"]
+
+
+def test_card_emit_refuses_a_task_without_its_main_metric(tmp_path, capsys):
+    card = write_card(tmp_path, {"CovidRetrieval": 80.0}, result("AFQMC", 60.0, metric="cos_sim_pearson"))
+    assert main(["card", "emit", str(card)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "AFQMC has no finite cos_sim_spearman" in err
