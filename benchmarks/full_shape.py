@@ -144,20 +144,12 @@ def run_floor(work: Path, data: Path, names: str | None, batch_size: int) -> dic
 def run_plain(work: Path, data: Path, names: str | None, batch_size: int) -> dict:
     """Plain `mteb.evaluate` over the tasks; texts counted as they reach the model."""
     import mteb
+    from benchmark import TextCounter
     from sentence_transformers import SentenceTransformer
 
     start = time.perf_counter()
     model = SentenceTransformer(str(work / "static-minilm"), device="cpu")
-    requested = 0
-    original = model.encode
-
-    def counting(*args, **kwargs):
-        nonlocal requested
-        inputs = args[0] if args else kwargs["inputs"]
-        requested += 1 if isinstance(inputs, str) else len(inputs)
-        return original(*args, **kwargs)
-
-    model.encode = counting
+    counter = TextCounter(model)
     specs_tasks = _tasks(data, names)
     results = mteb.evaluate(
         model,
@@ -175,7 +167,7 @@ def run_plain(work: Path, data: Path, names: str | None, batch_size: int) -> dic
         per_type[spec.type] = per_type.get(spec.type, 0.0) + (result.evaluation_time or 0.0)
     return {
         "seconds": seconds,
-        "texts_requested": requested,
+        "texts_requested": counter.texts,
         "scores": scores,
         "type_seconds": {k: round(v, 3) for k, v in per_type.items()},
     }
