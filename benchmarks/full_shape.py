@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -179,11 +180,16 @@ def _main(scores: dict, spec) -> float:
     return entry["main_score"]
 
 
+def _cache(work: Path, mode: str) -> Path:
+    """The embedding cache of an evalkit mode: `cold_workers2` fills its own; the warm modes read `cold`'s."""
+    return work / ("cache-workers2" if mode == "cold_workers2" else "cache")
+
+
 def run_evalkit(mode: str, work: Path, data: Path, names: str | None, batch_size: int) -> dict:
     """`evalkit run` in this mode; its summary, scores and per-type seconds."""
     from evalkit.cli import main
 
-    cache = work / ("cache-workers2" if mode == "cold_workers2" else "cache")
+    cache = _cache(work, mode)
     args = ["run", "--model", str(work / "static-minilm"), "--device", "cpu", "--batch-size", str(batch_size)]
     args += ["--data-dir", str(data), "--output-dir", str(work / f"out-{mode}"), "--cache-dir", str(cache)]
     args += ["--tasks", names] if names else ["--suite", "c-mteb"]
@@ -335,9 +341,12 @@ def benchmark(args: argparse.Namespace) -> dict:
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
     }
     for mode in args.modes:
+        shutil.rmtree(work / f"out-{mode}", ignore_errors=True)  # nothing of an earlier run in `--work`
+        if mode.startswith("cold"):
+            shutil.rmtree(_cache(work, mode), ignore_errors=True)
         figures = measure(mode, work, data, args.tasks, args.batch_size)
         if mode != "floor":
-            cache = work / ("cache-workers2" if mode == "cold_workers2" else "cache")
+            cache = _cache(work, mode)
             out = work / f"out-{mode}"
             figures["cache_bytes"] = _bytes(cache) if mode != "plain" else 0
             figures["results_bytes"] = _bytes(out, "*.json")

@@ -4,6 +4,9 @@ parallel evaluation writes exactly the scores of a serial one."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import HANG, SIX_TASKS, child_env, mteb_scores, plain_mteb_scores, result_file, run_sample
@@ -303,3 +306,31 @@ def test_a_worker_stays_single_threaded_for_its_whole_life():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=HANG, env=child_env()
     )
     assert out.stdout.split("\n")[-2] == "1 [1]"
+
+
+def _has_malloc_trim() -> bool:
+    import ctypes
+    import ctypes.util
+
+    try:
+        return hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim")
+    except (OSError, TypeError):
+        return False
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and _has_malloc_trim()), reason="glibc's malloc_trim")
+def test_the_encode_phase_gives_the_heap_it_freed_back():
+    """What the encode phase frees leaves the process: the run's process waits through the evaluation holding no
+    dead heap (0.58 GB at a quarter of C-MTEB's size)."""
+    from evalkit.run.encode import release_freed_memory
+
+    def resident() -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    texts = [bytes(4000) for _ in range(50_000)]  # 200 MB of C heap (above pymalloc's 512 bytes, below mmap's)
+    kept = texts[::50] + [texts[-1]]  # some stay, the last one too: the heap's top is never free
+    del texts
+    before = resident()
+    release_freed_memory()
+    assert before - resident() > 100 * 2**20
+    assert len(kept) == 1001

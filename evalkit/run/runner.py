@@ -287,6 +287,7 @@ def run_tasks(
             if jobs and _streams(model, facts, options, jobs):
                 with report.timed("encode_phase"):
                     _encode_phase(model, facts, jobs, options, report)
+                    encode.release_freed_memory()
         with report.timed("evaluation"):
             _evaluate(model, facts, jobs, options, report, observer)
     except KeyboardInterrupt:
