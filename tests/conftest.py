@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import weakref
 from pathlib import Path
@@ -36,8 +37,12 @@ def child_env(offline: bool = True, **variables: str) -> dict[str, str]:
 for _name in [name for name in os.environ if _outside(name)]:
     del os.environ[_name]
 os.environ.update(OFFLINE)
-# The embedding cache of runs that do not name one: a fresh folder, never the user's own cache.
-os.environ["EVALKIT_CACHE"] = tempfile.mkdtemp(prefix="evalkit-test-cache-")
+# The embedding cache of runs that do not name one: a fresh folder, never the user's own cache, removed at the end.
+TEST_CACHE = os.environ["EVALKIT_CACHE"] = tempfile.mkdtemp(prefix="evalkit-test-cache-")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(TEST_CACHE, ignore_errors=True)
 
 from evalkit import snapshot  # noqa: E402
 

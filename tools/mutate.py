@@ -9,9 +9,10 @@ Each mutant changes one AST node of one module: the tool's own kinds (a comparis
 operator, a number, a condition negated, a call statement removed, ...) and those of issue 27's campaign (a
 statement, `raise` or `if` body deleted, an entry of a literal table or a keyword argument dropped, two arguments
 swapped, an index or slice bound off by one, `any`/`all`, `min`/`max`, `sorted()` removed or reversed, a default or
-a string key changed). A module's tests (MODULES, else its package's PACKAGE_TESTS) run against it in a forked
-child of a process that has already imported the heavy dependencies, inside a scratch copy of the repository (so
-`run_eval.py` subprocesses see the mutant too), and only the tests whose execution reached the mutated lines run.
+a string key changed). One traced run of the test suite (`suite_tests`) records which tests reach each line, in
+the tests' subprocesses too; a mutant then runs in a forked child of a process that has already imported the heavy
+dependencies, inside a scratch copy of the repository (so `run_eval.py` subprocesses see the mutant too), with only
+the tests that reach its lines, quickest first, up to --budget traced seconds of them.
 A mutant is killed when a test fails or the run times out. Mutants listed in docs/mutation.md as equivalent (by
 their id) are left out of the score and printed with the reason given there. Exit status: 0 when every module
 scores at least --min-score, else 1.
@@ -24,6 +25,7 @@ import ast
 import copy
 import hashlib
 import itertools
+import json
 import os
 import random
 import re
@@ -40,102 +42,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "mutation.md"
-# module name -> (source file, the fast tests that cover it: test files or node ids)
-MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "metrics": ("evalkit/metrics.py", ("tests/test_metrics.py", "tests/test_verdicts.py", "tests/test_ingest.py")),
-    "card": (
-        "evalkit/results/card.py",
-        (
-            "tests/test_verdicts.py",
-            "tests/test_card.py",
-            "tests/test_integrity.py::test_3_a_second_card_with_the_same_name_is_refused",
-        ),
-    ),
-    "read": (
-        "evalkit/results/read.py",
-        (
-            "tests/test_verdicts.py",
-            "tests/test_ingest.py",
-            "tests/test_card.py",
-            "tests/test_integrity.py",
-            "tests/test_report.py::test_merge_revisions_prefers_runs_over_card_conversions",
-        ),
-    ),
-    "gate": (
-        "evalkit/report/gate.py",
-        (
-            "tests/test_verdicts.py",
-            "tests/test_gate.py",
-            "tests/test_integrity.py",
-            "tests/test_conventions.py::test_check_annotates_each_regressed_task_on_github_actions",
-            "tests/test_conventions.py::test_annotations_escape_workflow_command_syntax",
-        ),
-    ),
-    "sampling": ("evalkit/run/sampling.py", ("tests/test_sampling.py",)),
-    "cache": (
-        "evalkit/run/cache.py",
-        (
-            "tests/test_cache_store.py",
-            "tests/test_integrity_runs.py::test_1_a_folder_that_is_not_a_cache_is_refused_and_kept",
-            "tests/test_integrity_runs.py::test_1_eviction_deletes_only_shards",
-        ),
-    ),
-    "registry": (
-        "evalkit/run/registry.py",
-        (
-            "tests/test_cache_store.py",
-            "tests/test_registry.py::test_cache_keys_hold_the_exact_prompt_or_instruction",
-            "tests/test_registry.py::test_registry_models_load_in_the_registrys_or_the_given_dtype_with_their_prompts",
-            "tests/test_registry.py::test_bad_models_are_one_line_and_exit_2",
-            "tests/test_registry.py::test_a_registry_cross_encoder_refuses_other_tasks_before_loading",
-            "tests/test_registry.py::test_registry_loads_pass_the_loaders_own_options_and_only_those",
-            "tests/test_registry.py::test_a_registry_model_that_fails_to_load_is_one_line",
-            "tests/test_registry.py::test_a_registry_loader_that_takes_no_dtype_refuses_one",
-        ),
-    ),
+# The names of the first campaign's modules (their ids and the equivalents listed keep them); every other module is
+# named by `_module_name`.
+NAMES = {
+    "evalkit/metrics.py": "metrics",
+    "evalkit/results/card.py": "card",
+    "evalkit/results/read.py": "read",
+    "evalkit/report/gate.py": "gate",
+    "evalkit/run/sampling.py": "sampling",
+    "evalkit/run/cache.py": "cache",
+    "evalkit/run/registry.py": "registry",
 }
-# The fast tests of every other module of evalkit/, by its package (the longest prefix wins). Left out: the model
-# runs of test_registry.py and test_many_models.py, the property-based corruption test of test_integrity_runs.py,
-# the wheel builds of test_package.py and the browser of test_report_browser.py (see docs/mutation.md).
-PACKAGE_TESTS: dict[str, tuple[str, ...]] = {
-    "evalkit/": (
-        "tests/test_pinned.py",
-        "tests/test_conventions.py",
-        "tests/test_robustness_errors.py",
-        "tests/test_robustness_snapshot.py",
-        "tests/test_robustness_fuzz.py",
-    ),
-    "evalkit/cli/": (
-        "tests/test_pinned.py",
-        "tests/test_verdicts.py",
-        "tests/test_robustness_errors.py",
-        "tests/test_conventions.py",
-    ),
-    "evalkit/integrations/": ("tests/test_training.py",),
-    "evalkit/report/": (
-        "tests/test_pinned.py",
-        "tests/test_report.py",
-        "tests/test_gate.py",
-        "tests/test_bootstrap.py",
-        "tests/test_sweep.py",
-    ),
-    "evalkit/results/": (
-        "tests/test_pinned.py",
-        "tests/test_ingest.py",
-        "tests/test_card.py",
-        "tests/test_publish.py",
-        "tests/test_verdicts.py",
-    ),
-    "evalkit/run/": (
-        "tests/test_pinned.py",
-        "tests/test_runner.py",
-        "tests/test_phases.py",
-        "tests/test_cache.py",
-        "tests/test_limit.py",
-        "tests/test_robustness_runner.py",
-        "tests/test_distributed.py",
-    ),
-}
+# Every module is mutated against the whole test suite but these files: the wheel builds (test_package.py), the
+# browser (test_report_browser.py) and this tool's own tests. A mutant runs only the tests that reach its lines,
+# quickest first, up to --budget traced seconds of them.
+LEFT_OUT = ("tests/test_package.py", "tests/test_report_browser.py", "tests/test_mutate.py")
+
+
+def suite_tests() -> tuple[str, ...]:
+    """The test files every module is mutated against."""
+    found = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "tests").glob("test_*.py"))
+    return tuple(t for t in found if t not in LEFT_OUT)
 
 
 def _module_name(relative: str) -> str:
@@ -148,13 +75,12 @@ def _module_name(relative: str) -> str:
 
 
 def every_module() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """MODULES, then every other module of evalkit/ with its package's tests (PACKAGE_TESTS)."""
-    out, listed = dict(MODULES), {path for path, _ in MODULES.values()}
+    """Every module of evalkit/: its name -> (its file, the tests it is mutated against)."""
+    tests, out = suite_tests(), {}
     for path in sorted((REPO / "evalkit").rglob("*.py")):
         relative = path.relative_to(REPO).as_posix()
-        if relative not in listed and "__pycache__" not in relative:
-            package = max((p for p in PACKAGE_TESTS if relative.startswith(p)), key=len)
-            out[_module_name(relative)] = (relative, PACKAGE_TESTS[package])
+        if "__pycache__" not in relative:
+            out[NAMES.get(relative) or _module_name(relative)] = (relative, tests)
     return out
 
 
@@ -170,7 +96,7 @@ PREIMPORTS = (
     "sentence_transformers",
     "mteb",
 )
-COPIED = ("evalkit", "tests", "tasks", "run_eval.py", "pyproject.toml")
+COPIED = ("evalkit", "tests", "tasks", "benchmarks", "tools", "run_eval.py", "pyproject.toml", "README.md")
 EQUIVALENT = re.compile(r"`(\w+-[0-9a-f]{8})`")
 
 V, S, C = "tests/test_verdicts.py::", "tests/test_sampling.py::", "tests/test_cache_store.py::"
@@ -746,13 +672,61 @@ def _dedupe(found: list[Mutant], original: str) -> list[Mutant]:
     return out
 
 
+# The tracer of the tests' subprocesses (`run_eval.py` runs, worker processes), installed as their
+# `sitecustomize` during the traced run only: it records the lines of the traced files that a process runs and
+# writes them at its exit, under the test that is current then (a file the plugin rewrites at each test).
+_SUBPROCESS_TRACER = """
+import os
+import sys
+import threading
+
+
+def _start(folder, files):
+    import multiprocessing.util as util
+
+    hit = {}
+
+    def line(frame, event, arg):
+        if event == "line":
+            hit.setdefault(frame.f_code.co_filename, set()).add(frame.f_lineno)
+        return line
+
+    def call(frame, event, arg):
+        return line if frame.f_code.co_filename in files else None
+
+    def dump():
+        with open(os.path.join(folder, "current")) as f:
+            test = f.read()
+        with open(os.path.join(folder, f"{os.getpid()}.tsv"), "a") as f:
+            f.writelines(f"{file}\\t{test}\\t{' '.join(map(str, lines))}\\n" for file, lines in hit.items())
+        hit.clear()
+
+    class Holder:  # multiprocessing clears a child's exit handlers: registered again after each fork
+        def again(self):
+            util.Finalize(None, dump, exitpriority=-100)
+
+    global _holder
+    _holder = Holder()
+    _holder.again()
+    util.register_after_fork(_holder, Holder.again)
+    sys.settrace(call)
+    threading.settrace(call)
+
+
+if os.environ.get("EVALKIT_MUTATE_TRACE"):
+    _start(os.environ["EVALKIT_MUTATE_TRACE"], set(os.environ["EVALKIT_MUTATE_FILES"].split(os.pathsep)))
+"""
+
+
 class _Trace:
     """A pytest plugin recording, per test, the lines of some files that ran ("<import>" outside any test) and its
-    seconds (its fixtures' setup included)."""
+    seconds (its fixtures' setup included); in the tests' subprocesses too, through `_SUBPROCESS_TRACER` (lines a
+    subprocess ran before the first test count as "<import>")."""
 
-    def __init__(self, filenames: set[str]) -> None:
+    def __init__(self, filenames: set[str], folder: Path) -> None:
         self.filenames, self.current, self.lines, self.seconds = filenames, "<import>", {}, {}
         self.started = 0.0
+        self.folder = folder
 
     def _call(self, frame, event, arg):
         return self._line if frame.f_code.co_filename in self.filenames else None
@@ -763,18 +737,43 @@ class _Trace:
             self.lines.setdefault(key, set()).add(frame.f_lineno)
         return self._line
 
+    def _set_current(self, test: str) -> None:
+        self.current = test
+        (self.folder / "current").write_text(test)
+
     def start(self) -> None:
+        """Trace this process, and every Python subprocess started from here on."""
         import threading
 
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("*.tsv"):  # another traced run's
+            old.unlink()
+        (self.folder / "sitecustomize.py").write_text(_SUBPROCESS_TRACER)
+        self._set_current("<import>")
+        os.environ.update(
+            EVALKIT_MUTATE_TRACE=str(self.folder),
+            EVALKIT_MUTATE_FILES=os.pathsep.join(sorted(self.filenames)),
+            PYTHONPATH=os.pathsep.join([str(self.folder), os.environ.get("PYTHONPATH", "")]),
+        )
         sys.settrace(self._call)
         threading.settrace(self._call)
 
+    def rows(self) -> list[tuple[str, str, set[int]]]:
+        """(file, test, lines) of this process and of every subprocess that wrote its lines."""
+        found = [(file, test, hit) for (file, test), hit in self.lines.items()]
+        for dump in self.folder.glob("*.tsv"):
+            for row in dump.read_text().splitlines():
+                file, test, numbers = row.split("\t")
+                found.append((file, test, {int(n) for n in numbers.split()}))
+        return found
+
     def pytest_runtest_protocol(self, item, nextitem):
-        self.current, self.started = item.nodeid, time.perf_counter()
+        self.started = time.perf_counter()
+        self._set_current(item.nodeid)
 
     def pytest_runtest_logfinish(self, nodeid, location):
         self.seconds[nodeid] = time.perf_counter() - self.started
-        self.current = "<import>"
+        self._set_current("<import>")
 
 
 class _Select:
@@ -788,9 +787,8 @@ class _Select:
         items[:] = sorted((item for item in items if item.nodeid in self.order), key=lambda i: self.order[i.nodeid])
 
 
-def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> tuple[int | None, float]:
-    """Run pytest on `tests` in a forked child inside `root`; (exit status or None on timeout, seconds)."""
-    start = time.perf_counter()
+def _spawn_pytest(root: Path, tests: tuple[str, ...], plugin) -> int:
+    """Start pytest on `tests` in a forked child inside `root`; its pid (its own process group)."""
     pid = os.fork()
     if pid == 0:  # the child: its own process group, so that a timeout also ends its subprocesses
         try:
@@ -810,21 +808,35 @@ def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> 
                 sys.settrace(None)
                 lines = (
                     f"{file}\t{test}\t{plugin.seconds.get(test, 0):.3f}\t{' '.join(map(str, sorted(hit)))}"
-                    for (file, test), hit in plugin.lines.items()
+                    for file, test, hit in plugin.rows()
                 )
                 (root / "trace.txt").write_text("\n".join(lines))
             os._exit(int(code))
         except BaseException:
             os._exit(3)
-    deadline = start + timeout
+    return pid
+
+
+def _poll(pid: int, deadline: float) -> tuple[bool, int | None]:
+    """(finished, exit status or None on timeout) of a child started by `_spawn_pytest`, killed past `deadline`."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        return True, os.waitstatus_to_exitcode(status)
+    if time.perf_counter() > deadline:
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return True, None
+    return False, None
+
+
+def _fork_pytest(root: Path, tests: tuple[str, ...], plugin, timeout: float) -> tuple[int | None, float]:
+    """Run pytest on `tests` in a forked child inside `root`; (exit status or None on timeout, seconds)."""
+    start = time.perf_counter()
+    pid = _spawn_pytest(root, tests, plugin)
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status), time.perf_counter() - start
-        if time.perf_counter() > deadline:
-            os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return None, time.perf_counter() - start
+        finished, code = _poll(pid, start + timeout)
+        if finished:
+            return code, time.perf_counter() - start
         time.sleep(0.05)
 
 
@@ -838,6 +850,16 @@ def _cpu_seconds() -> float:
 def _within(test: str, entry: str) -> bool:
     """Whether a test's node id is `entry` of MODULES (a test file or a test's node id) or one of its tests."""
     return test == entry or test.startswith((f"{entry}::", f"{entry}["))
+
+
+def _within_budget(tests: list[str], cost: dict[str, float], budget: float) -> list[str]:
+    """The first of `tests` whose traced seconds add up to at most `budget` (the first one always)."""
+    total = 0.0
+    for count, test in enumerate(tests):
+        total += cost[test]
+        if count and total > budget:
+            return tests[:count]
+    return tests
 
 
 def _order(tests: set[str], cost: dict[str, float]) -> list[str]:
@@ -894,19 +916,40 @@ class Coverage:
     seconds: float
 
 
+def _saved_trace(root: Path, tests: tuple[str, ...], relatives: list[str]) -> Path:
+    """Where the trace of these tests over these files is kept, named by them and by every byte of the copy."""
+    digest = hashlib.sha256("\n".join([*tests, "", *relatives]).encode())
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        if path.name != "trace.txt":
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return Path(tempfile.gettempdir()) / f"evalkit-mutate-trace-{digest.hexdigest()[:16]}.json"
+
+
 def trace(root: Path, tests: tuple[str, ...], relatives: list[str]) -> Coverage:
-    """Run `tests` once without a mutant, recording which lines of the files `relatives` each test runs."""
+    """Run `tests` once without a mutant, recording which lines of the files `relatives` each test runs; kept, and
+    read back while neither the tests nor the code changed."""
+    saved = _saved_trace(root, tests, relatives)
+    if saved.is_file():
+        found = json.loads(saved.read_text())
+        lines = {f: {t: set(hit) for t, hit in by_test.items()} for f, by_test in found["lines"].items()}
+        print(f"the tests and the code are those traced in {saved}", flush=True)
+        return Coverage(lines, found["cost"], found["seconds"])
     files = {str(root / relative): relative for relative in relatives}
-    code, seconds = _fork_pytest(root, tests, _Trace(set(files)), 1800)
+    code, seconds = _fork_pytest(root, tests, _Trace(set(files), root.parent / "subtrace"), 1800)
     if code != 0:
         raise SystemExit(f"{' '.join(tests)}: the tests fail without a mutant (pytest exit status {code})")
     lines: dict[str, dict[str, set[int]]] = {relative: {} for relative in relatives}
     cost: dict[str, float] = {}
     for row in (root / "trace.txt").read_text().splitlines():
         file, test, took, numbers = row.split("\t")
-        lines[files[file]][test] = {int(n) for n in numbers.split()}
+        if file not in files:  # a subprocess's copy of the file elsewhere
+            continue
+        lines[files[file]].setdefault(test, set()).update(int(n) for n in numbers.split())
         if test != "<import>":
             cost[test] = float(took)
+    found = {"lines": {f: {t: sorted(hit) for t, hit in by.items()} for f, by in lines.items()}, "cost": cost}
+    saved.write_text(json.dumps({**found, "seconds": seconds}))
+    print(f"traced {len(tests)} test files: {seconds:.0f} s (kept in {saved})", flush=True)
     return Coverage(lines, cost, seconds)
 
 
@@ -920,50 +963,84 @@ def sample(found: list[Mutant], module: str, per_module: int, seed: int) -> list
 
 
 def run_module(
-    module: str, root: Path, coverage: Coverage, equivalent: dict[str, str], options: argparse.Namespace
+    module: str, roots: list[Path], coverage: Coverage | None, equivalent: dict[str, str], options: argparse.Namespace
 ) -> dict[str, float]:
-    """Mutate one module, printing each survivor, equivalent (with why) and the tally; returns the tally."""
+    """Mutate one module, a mutant in each scratch copy of `roots` at a time, printing each survivor, equivalent
+    (with why) and the tally; returns the tally."""
     relative, tests = every_module()[module]
-    target = root / relative
-    original = target.read_text(encoding="utf-8")
-    every = _dedupe(mutants(module, target), original)
+    original = (roots[0] / relative).read_text(encoding="utf-8")
+    every = _dedupe(mutants(module, roots[0] / relative), original)
     only = set(options.mutant)
     found = [m for m in every if m.id in only] if only else sample(every, module, options.per_module, options.seed)
-    covered = dict(coverage.lines[relative])
-    cost = coverage.cost
+    covered = dict(coverage.lines[relative]) if coverage else {}
+    cost = coverage.cost if coverage else {}
     at_import = covered.pop("<import>", set())
     counts = {"killed": 0, "timeout": 0, "survived": 0, "equivalent": 0}
     start, cpu = time.perf_counter(), _cpu_seconds()
     print(f"{module}: {len(found)} of {len(every)} mutants of {relative}", flush=True)
+
+    def judge(mutant: Mutant, code: int | None, reached: bool) -> None:
+        verdict = "timeout" if code is None else "survived" if code in (0, 5) else "killed"
+        if verdict == "survived" and mutant.id in equivalent:
+            verdict = "equivalent"
+        counts[verdict] += 1
+        if verdict in ("survived", "equivalent") or options.show_killed:
+            unreached = "" if reached else "  (no test reaches it)"
+            why = f"\n      equivalent: {equivalent[mutant.id]}" if verdict == "equivalent" else ""
+            print(
+                f"  {verdict:10} {mutant.id}  line {mutant.line} in {mutant.function}, {mutant.kind}: "
+                f"{mutant.before}  ->  {mutant.after}{unreached}{why}",
+                flush=True,
+            )
+
+    free, running = list(roots), {}  # pid -> (mutant, its scratch copy, deadline)
+
+    def reap(block: bool) -> None:
+        """Judge the runs that finished; with `block`, wait until one has."""
+        while True:
+            for pid, (mutant, root, deadline) in list(running.items()):
+                finished, code = _poll(pid, deadline)
+                if finished:
+                    del running[pid]
+                    _write_source(root / relative, original)
+                    free.append(root)
+                    judge(mutant, code, True)
+            if not block or len(running) < len(roots):
+                return
+            time.sleep(0.05)
+
     try:
         for mutant in found:
             lines = set(range(mutant.line, mutant.end_line + 1))
             if not any(lines & hit for hit in covered.values()):
                 # CPython traces no line of a `continue` or `break` that an `if` jumps through: its `if` line counts
                 lines.add(mutant.line - 1)
-            selected = _order(
-                set(covered) if lines & at_import else {t for t, hit in covered.items() if lines & hit}, cost
+            selected = _within_budget(
+                _order(set(covered) if lines & at_import else {t for t, hit in covered.items() if lines & hit}, cost),
+                cost,
+                options.budget,
             )
-            code = 0  # no test reaches it
-            if selected:
-                _write_source(target, mutant.source)
-                files = tuple(f for f in tests if any(_within(test, f) for test in selected))
-                code, _ = _fork_pytest(root, files, _Select(selected), 2 * sum(cost[t] for t in selected) + 30)
-                _write_source(target, original)
-            verdict = "timeout" if code is None else "survived" if code in (0, 5) else "killed"
-            if verdict == "survived" and mutant.id in equivalent:
-                verdict = "equivalent"
-            counts[verdict] += 1
-            if verdict in ("survived", "equivalent") or options.show_killed:
-                unreached = "" if selected else "  (no test reaches it)"
-                why = f"\n      equivalent: {equivalent[mutant.id]}" if verdict == "equivalent" else ""
-                print(
-                    f"  {verdict:10} {mutant.id}  line {mutant.line} in {mutant.function}, {mutant.kind}: "
-                    f"{mutant.before}  ->  {mutant.after}{unreached}{why}",
-                    flush=True,
-                )
+            if options.against:  # the tests named, whatever they reach
+                run, plugin, timeout = tuple(options.against), None, 1800.0
+            elif selected:
+                run = tuple(f for f in tests if any(_within(test, f) for test in selected))
+                plugin, timeout = _Select(selected), (2 * sum(cost[t] for t in selected) + 30) * len(roots)
+            else:
+                judge(mutant, 0, False)
+                continue
+            reap(block=True)
+            root = free.pop()
+            _write_source(root / relative, mutant.source)
+            running[_spawn_pytest(root, run, plugin)] = (mutant, root, time.perf_counter() + timeout)
+        while running:
+            reap(block=False)
+            time.sleep(0.05)
     finally:
-        _write_source(target, original)
+        for pid in running:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        for root in roots:
+            _write_source(root / relative, original)
     scored = len(found) - counts["equivalent"]
     score = 100 * (counts["killed"] + counts["timeout"]) / scored if scored else 100.0
     tally = ", ".join(f"{n} {k}" for k, n in counts.items())
@@ -1032,6 +1109,26 @@ def main(argv: list[str] | None = None) -> int:
         choices=("16", "27"),
         help="check the survivors issue 16 (the default) or issue 27 listed instead",
     )
+    parser.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="TEST",
+        help="run the mutants against these tests (files or node ids) without tracing the suite: to check that a "
+        "new test kills a survivor (with --mutant)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=60.0,
+        help="the traced seconds of tests a mutant runs at most, its quickest reaching tests first (default 60)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+        help="mutants run at once, each in its own scratch copy (default: one per CPU core)",
+    )
     parser.add_argument("--min-score", type=float, default=90.0, help="the score each module must reach (percent)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in modules_known]
@@ -1039,13 +1136,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown module {unknown[0]!r}; choose from {', '.join(modules_known)}")
     if args.per_module < 0:
         parser.error("--per-module must be 0 (every mutant) or more")
+    if args.jobs < 1:
+        parser.error("--jobs must be 1 or more")
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the scratch copy may keep bytecode (see `_write_source`)
     sys.dont_write_bytecode = False
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally` removes the scratch copy
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally` removes the scratch copies
     for name in PREIMPORTS:  # imported once here, shared by every forked test run
         __import__(name)
-    root = _scratch()
+    roots = [_scratch() for _ in range(args.jobs)]
+    root = roots[0]
     equivalent = equivalent_ids()
     start = time.perf_counter()
     results: dict[str, dict[str, float]] = {}
@@ -1054,16 +1154,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if run_listed(root, LISTED if args.listed == "16" else LISTED_27) else 1
         only = set(args.mutant)
         chosen = args.modules or [m for m in modules_known if not only or any(i.startswith(f"{m}-") for i in only)]
-        groups: dict[tuple[str, ...], list[str]] = {}  # modules sharing their tests share one traced run
+        # one traced run of every module's lines, whichever are mutated, so that it is kept for the next run too
+        coverage = None if args.against else trace(root, suite_tests(), [f for f, _ in modules_known.values()])
         for module in chosen:
-            groups.setdefault(modules_known[module][1], []).append(module)
-        for tests, members in groups.items():
-            coverage = trace(root, tests, [modules_known[m][0] for m in members])
-            print(f"traced {' '.join(tests)} for {', '.join(members)}: {coverage.seconds:.0f} s", flush=True)
-            for module in members:
-                results[module] = run_module(module, root, coverage, equivalent, args)
+            results[module] = run_module(module, roots, coverage, equivalent, args)
     finally:
-        shutil.rmtree(root.parent, ignore_errors=True)
+        for scratch in roots:
+            shutil.rmtree(scratch.parent, ignore_errors=True)
     print(_summary(results, args.seed, 0 if only else args.per_module))
     print(f"{time.perf_counter() - start:.0f} s in all")
     return 0 if all(r["score"] >= args.min_score for r in results.values()) else 1
