@@ -44,6 +44,7 @@ TEST_CACHE = os.environ["EVALKIT_CACHE"] = tempfile.mkdtemp(prefix="evalkit-test
 def pytest_unconfigure(config):
     shutil.rmtree(TEST_CACHE, ignore_errors=True)
 
+
 from evalkit import snapshot  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

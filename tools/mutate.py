@@ -770,6 +770,9 @@ class _Trace:
     def pytest_runtest_protocol(self, item, nextitem):
         self.started = time.perf_counter()
         self._set_current(item.nodeid)
+        # again for each test: CPython drops a trace function that raised, as in a test that reaches the recursion
+        # limit (`test_10_deep_nesting_is_one_line`), and every later test would go untraced
+        sys.settrace(self._call)
 
     def pytest_runtest_logfinish(self, nodeid, location):
         self.seconds[nodeid] = time.perf_counter() - self.started
