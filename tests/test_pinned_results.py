@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import datetime
+import json
+import math
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -12,6 +16,7 @@ import yaml
 import evalkit
 from evalkit.errors import UserError
 from evalkit.results.card import TABLE_END, TABLE_START, place_table
+from evalkit.results.files import remove_stale_temporaries, result_identities
 from evalkit.suite import load_suite
 
 SAMPLE = load_suite("sample")
@@ -200,3 +205,176 @@ def test_an_entrys_date_is_read_as_utc(tmp_path, date, expected):
     repo = write_repo(tmp_path / "org__m", {"STSB.yaml": [entry("STSB_default_test", 61.5, date=date)]})
     got = evalkit.load_results(repo, suite=SAMPLE).tasks["STSB"].date
     assert got == (None if expected is None else datetime.datetime.fromisoformat(expected).timestamp())
+
+
+def edit_scores(result_file: Path, change) -> None:
+    """Rewrite a result file with `change` applied to its `scores`."""
+    data = json.loads(result_file.read_text(encoding="utf-8"))
+    change(data["scores"])
+    result_file.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_results_mteb_cannot_publish_are_left_out_with_a_note(full_run):
+    edit_scores(
+        full_run / "STSB.json", lambda s: s["test"].append({**s["test"][0], "hf_subset": "x", "main_score": None})
+    )
+    edit_scores(full_run / "Waimai.json", lambda s: s["test"][0].update(main_score="high"))
+    edit_scores(full_run / "Ocnli.json", lambda s: s["validation"][0].update(main_score=float("nan")))
+    published = evalkit.eval_results(full_run, suite=SAMPLE, benchmark_repo="my-org/sample-bench")
+    assert sorted(published.files) == ["CLSClusteringS2S.yaml", "CovidRetrieval.yaml", "Ocnli.yaml", "T2Reranking.yaml"]
+    assert published.notes == [
+        "Ocnli: no score (.nan, as mteb writes it) for Ocnli_default_validation, Ocnli",
+        "STSB left out: mteb cannot publish STSB.json (no main_score)",
+        "Waimai left out: mteb cannot publish Waimai.json (type str doesn't define __round__ method)",
+        "no entry for suite sample: its Mean (Task) needs every task's score (NaN)",
+    ]
+    values = [entry["value"] for entry in yaml.safe_load(published.files["Ocnli.yaml"])]
+    assert len(values) == 2 and all(math.isnan(value) for value in values)
+
+
+def test_eval_results_are_made_from_full_runs_only(full_run, tmp_path):
+    repo = tmp_path / "org__full"
+    evalkit.eval_results(full_run, repo / ".eval_results", suite=SAMPLE)
+    with pytest.raises(UserError, match=r"\.eval_results is already \.eval_results; they are made from mteb result"):
+        evalkit.eval_results(repo, suite=SAMPLE)
+    with pytest.raises(UserError, match="README.md is a model card; .eval_results are made from mteb result files"):
+        evalkit.eval_results(tmp_path / "full" / "README.md", suite=SAMPLE)
+    meta = json.loads((full_run / "model_meta.json").read_text(encoding="utf-8"))
+    (full_run / "model_meta.json").write_text(json.dumps({**meta, "sampled": "limit=10,seed=42"}), encoding="utf-8")
+    with pytest.raises(
+        UserError, match=r"external: sampled results \(limit=10,seed=42\); the hub shows full runs only"
+    ):
+        evalkit.eval_results(full_run, suite=SAMPLE)
+
+
+# ---------------------------------------------------------------- card push, at huggingface_hub's boundary
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """The hub online as huggingface_hub sees it: the README it serves (None: the repository has none) and the
+    commits `HfApi.create_commit` would send, with the token its `HfApi` was made with."""
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import EntryNotFoundError
+
+    served = tmp_path / "hub-README.md"
+    state = {"readme": "---\nlicense: mit\n---\nHub text.\n", "downloads": [], "commits": []}
+
+    def download(*args, **kwargs):
+        state["downloads"].append((args, kwargs))
+        if state["readme"] is None:
+            raise EntryNotFoundError("404 README.md")
+        served.write_text(state["readme"], encoding="utf-8")
+        return str(served)
+
+    def create_commit(self, **kwargs):
+        state["commits"].append({"client token": self.token, **kwargs})
+        pr = "https://huggingface.co/my-org/my-model/discussions/3" if kwargs["create_pr"] else None
+        return SimpleNamespace(pr_url=pr, commit_url="https://huggingface.co/my-org/my-model/commit/c0ffee")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit", create_commit)
+    return state
+
+
+def test_push_commits_the_readme_and_eval_results_once(full_run, hub):
+    publication = evalkit.push("my-org/my-model", full_run, suite=SAMPLE, token="hf_x", revision="v2",
+                               create_pr=True, commit_message="Add scores")  # fmt: skip
+    assert hub["downloads"] == [(("my-org/my-model", "README.md"), {"revision": "v2", "token": "hf_x"})]
+    (commit,) = hub["commits"]
+    operations = commit.pop("operations")
+    description = commit.pop("commit_description")
+    assert commit == {
+        "client token": "hf_x",
+        "repo_id": "my-org/my-model",
+        "commit_message": "Add scores",
+        "token": "hf_x",
+        "repo_type": "model",
+        "revision": "v2",
+        "create_pr": True,
+    }
+    assert description.startswith("Scores of org/full on suite sample (6 tasks), computed by mteb and published")
+    sent = {op.path_in_repo: op.path_or_fileobj.decode("utf-8") for op in operations}
+    assert sent == publication.files and sorted(sent) == [f".eval_results/{t}.yaml" for t in sorted(MAIN)] + [
+        "README.md"
+    ]
+    assert sent["README.md"].startswith("---\nlicense: mit\nmodel-index:\n- name: full\n")
+    assert f"---\nHub text.\n\n{TABLE_START}\n" in sent["README.md"]
+    assert publication.url == "https://huggingface.co/my-org/my-model/discussions/3"
+    assert publication.readme_before == "---\nlicense: mit\n---\nHub text.\n"
+    diff = publication.readme_diff()
+    assert diff.startswith("--- a/README.md\n+++ b/README.md\n@@ -1,4 +1,") and "+model-index:\n" in diff
+    assert " license: mit\n" in diff and f"+{TABLE_START}\n" in diff
+
+
+def test_push_to_a_repository_without_a_readme_starts_one(full_run, hub):
+    hub["readme"] = None
+    publication = evalkit.push("my-org/my-model", full_run, suite=SAMPLE, dry_run=True)
+    assert hub["commits"] == [] and publication.url is None and publication.create_pr is False
+    assert publication.readme_before == "" and publication.files["README.md"].startswith("---\nmodel-index:\n")
+    assert hub["downloads"] == [(("my-org/my-model", "README.md"), {"revision": None, "token": None})]
+
+
+def test_push_failures_are_one_line_user_errors(full_run, hub, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    def broken(*args, **kwargs):
+        raise OSError("connection reset\nmore detail")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit", broken)
+    with pytest.raises(UserError) as failed:
+        evalkit.push("my-org/my-model", full_run, suite=SAMPLE, token="hf_x")
+    assert str(failed.value) == "pushing to my-org/my-model failed (connection reset)"
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", broken)
+    with pytest.raises(UserError) as failed:
+        evalkit.push("my-org/my-model", full_run, suite=SAMPLE, dry_run=True)
+    assert str(failed.value) == "cannot read the README of my-org/my-model from the hub (connection reset)"
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(UserError) as failed:
+        evalkit.push("my-org/my-model", full_run, suite=SAMPLE, dry_run=True)
+    assert str(failed.value) == (
+        "HF_HUB_OFFLINE is set: reading the README of my-org/my-model needs the Hugging Face hub; "
+        "unset it on a machine with a network"
+    )
+
+
+# ---------------------------------------------------------------- result files on disk
+
+
+def test_the_identity_each_result_file_records(tmp_path):
+    files = {
+        "a.json": {"model_identity": "st:abc"},
+        "b.json": "{not json",
+        "c.json": [1, 2],
+        "d.json": {"task_name": "STSB"},
+        "model_meta.json": {"model_identity": "st:meta"},
+        "run_summary.json": {"model_identity": "st:summary"},
+        "e.txt": {"model_identity": "st:text"},
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+    assert result_identities(tmp_path) == {"a": "st:abc", "b": None, "c": None, "d": None}
+
+
+def test_stale_temporaries_are_removed_even_when_one_vanishes_meanwhile(tmp_path, monkeypatch):
+    names = [f".STSB.json.{i}.tmp" for i in range(4)]
+    for name in [*names, ".fresh.json.9.tmp", "STSB.json", "old.tmp"]:
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+        if name != ".fresh.json.9.tmp":
+            os.utime(tmp_path / name, (1_000_000, 1_000_000))
+    stat, vanished = Path.stat, []
+
+    def racing_stat(self, *args, **kwargs):  # another run removes the first temporary looked at, just before
+        if not vanished and self.name.endswith(".tmp"):
+            vanished.append(self.name)
+            os.unlink(self)
+        return stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", racing_stat)
+    removed = remove_stale_temporaries(tmp_path)
+    monkeypatch.undo()
+    assert len(vanished) == 1 and sorted(p.name for p in removed) == sorted(set(names) - set(vanished))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".fresh.json.9.tmp", "STSB.json", "old.tmp"]
