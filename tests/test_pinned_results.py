@@ -17,6 +17,8 @@ import evalkit
 from evalkit.errors import UserError
 from evalkit.results.card import TABLE_END, TABLE_START, place_table
 from evalkit.results.files import remove_stale_temporaries, result_identities
+from evalkit.results.official import converted, file_facts, input_frame, leaderboard_frame
+from evalkit.results.read import read_scores
 from evalkit.suite import load_suite
 
 SAMPLE = load_suite("sample")
@@ -378,3 +380,89 @@ def test_stale_temporaries_are_removed_even_when_one_vanishes_meanwhile(tmp_path
     monkeypatch.undo()
     assert len(vanished) == 1 and sorted(p.name for p in removed) == sorted(set(names) - set(vanished))
     assert sorted(p.name for p in tmp_path.iterdir()) == [".fresh.json.9.tmp", "STSB.json", "old.tmp"]
+
+
+# ---------------------------------------------------------------- results as mteb's official leaderboard reads them
+
+BENCHMARK = "MTEB(cmn, v1)"
+BGE_REVISION = "1d2363c5de6ce9ba9c890c8e23a4c72dce540ca8"  # BAAI/bge-small-zh's revision in mteb's registry
+
+
+def retrieval_result(score: float, splits: tuple[str, ...] = ("dev",), version: str = "2.1.0") -> dict:
+    """An mteb 2.x result file of T2Retrieval with `score` as its main score at each of `splits`."""
+    entry = {"hf_subset": "default", "languages": ["cmn-Hans"], "ndcg_at_10": score, "main_score": score}
+    scores = {split: [entry] for split in splits}
+    return {"dataset_revision": "r", "task_name": "T2Retrieval", "mteb_version": version, "scores": scores,
+            "evaluation_time": 1.0, "kg_co2_emissions": None}  # fmt: skip
+
+
+def write_json(path: Path, data: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_the_leaderboard_lists_registry_models_and_says_which_it_leaves_out(tmp_path):
+    import mteb
+
+    root = tmp_path / "clone" / "results"
+    folders = {f"BAAI__bge-small-zh/{BGE_REVISION}": 0.5, "iampanda__zpoint_large_embedding_zh/external": 0.6,
+               "voyageai__voyage-3/1": 0.7, "my-org__private-model/r1": 0.8}  # fmt: skip
+    for folder, score in folders.items():
+        write_json(root / folder / "T2Retrieval.json", retrieval_result(score))
+    write_json(root / "my-org__no-results" / "r1" / "other.json", {"a": 1})
+    (root / "BAAI__bge-small-zh" / BGE_REVISION / "notes.json").mkdir()  # not a result file: never read
+    board = leaderboard_frame(tmp_path / "clone", mteb.get_benchmark(BENCHMARK))
+    rows = [(r["model_name"], r["model_revision"], r["task_name"], r["split"], r["score"]) for r in
+            board.frame.sort("model_name").iter_rows(named=True)]  # fmt: skip
+    assert rows == [
+        ("BAAI/bge-small-zh", BGE_REVISION, "T2Retrieval", "dev", 0.5),
+        ("iampanda/zpoint_large_embedding_zh", "external", "T2Retrieval", "dev", 0.6),
+    ]
+    assert board.unlisted == [
+        "my-org/private-model (not in mteb's registry)",
+        "voyageai/voyage-3 (mteb's registry renamed it mongodb/voyage-3)",
+    ]
+    assert leaderboard_frame(root, mteb.get_benchmark(BENCHMARK)).unlisted == board.unlisted
+
+
+def test_a_model_under_test_loads_as_the_leaderboard_would_load_it(imported, tmp_path):
+    import mteb
+
+    bench = mteb.get_benchmark(BENCHMARK)
+
+    def scores(path: Path) -> list[tuple]:
+        frame = input_frame(read_scores(path, SAMPLE), bench, "candidate")
+        return sorted((r["model_name"], r["model_revision"], r["task_name"], r["split"], r["score"]) for r in
+                      frame.iter_rows(named=True))  # fmt: skip
+
+    # its result files as mteb loads them: Ocnli's main score is the one the file records
+    assert scores(imported) == [
+        ("candidate", "external", "Ocnli", "validation", 0.7),
+        ("candidate", "external", "STSB", "test", 0.615),
+    ]
+    # a card converted as mteb converts a 1.x file: Ocnli's main metric (max_accuracy) is not on the card
+    assert scores(tmp_path / "card" / "README.md") == [
+        ("candidate", "external", "Ocnli", "validation", None),
+        ("candidate", "external", "STSB", "test", 0.615),
+    ]
+    stsb = read_scores(tmp_path / "card" / "README.md", SAMPLE)[0].tasks["STSB"]
+    assert (converted(stsb).task_name, converted(stsb).dataset_revision) == ("STSB", "r")
+
+
+def test_what_a_result_file_records_of_how_it_was_computed(tmp_path):
+    two_splits = write_json(tmp_path / "a" / "T2Retrieval.json", retrieval_result(0.5, ("test", "dev")))
+    assert file_facts(two_splits) == {
+        "mteb version": "2.1.0",
+        "dataset revision": "r",
+        "task": "T2Retrieval",
+        "splits": "dev, test",
+        "subsets": "default",
+        "evaluation date": None,
+    }
+    v1 = {"dataset_revision": None, "mteb_dataset_name": "T2Retrieval", "mteb_version": "1.0.2",
+          "dev": {"evaluation_time": 1.0, "ndcg_at_10": 0.5}}  # fmt: skip
+    facts = file_facts(write_json(tmp_path / "b" / "T2Retrieval.json", v1))
+    assert (facts["mteb version"], facts["dataset revision"], facts["splits"]) == ("1.0.2", None, "dev")
+    unknown = {**retrieval_result(0.5), "dataset_revision": "None"}  # as a card without a revision is imported
+    assert file_facts(write_json(tmp_path / "c" / "T2Retrieval.json", unknown))["dataset revision"] is None
