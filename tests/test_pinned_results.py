@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import gzip
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from evalkit.errors import UserError
 from evalkit.results.card import TABLE_END, TABLE_START, place_table
 from evalkit.results.files import remove_stale_temporaries, result_identities
 from evalkit.results.official import converted, file_facts, input_frame, leaderboard_frame
+from evalkit.results.predictions import predictions_file, query_scores, read_predictions, write_predictions
 from evalkit.results.read import read_scores
 from evalkit.suite import load_suite
 
@@ -466,3 +468,57 @@ def test_what_a_result_file_records_of_how_it_was_computed(tmp_path):
     assert (facts["mteb version"], facts["dataset revision"], facts["splits"]) == ("1.0.2", None, "dev")
     unknown = {**retrieval_result(0.5), "dataset_revision": "None"}  # as a card without a revision is imported
     assert file_facts(write_json(tmp_path / "c" / "T2Retrieval.json", unknown))["dataset revision"] is None
+
+
+# ---------------------------------------------------------------- per-example predictions
+
+
+def test_predictions_are_json_lines_with_the_bulky_parts_last(tmp_path):
+    path = predictions_file(tmp_path / "T2Retrieval.json")
+    assert path == tmp_path / "T2Retrieval.predictions.json.gz"
+    record = {"type": "Retrieval", "query_scores": {"queries": ["q1"]}, "rankings": {"q1": {"d1": 0.5}},
+              "qrels": {"q1": {"d1": 1}}, "skip_first_result": False}  # fmt: skip
+    write_predictions(path, record)
+    lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+    assert lines == [
+        '{"format":2,"type":"Retrieval","query_scores":{"queries":["q1"]},"skip_first_result":false}',
+        '{"qrels":{"q1":{"d1":1}}}',
+        '{"rankings":{"q1":{"d1":0.5}}}',
+    ]
+    assert read_predictions(path) == {"format": 2, **record}
+    assert read_predictions(path, bulky=False) == {"format": 2, "type": "Retrieval", "query_scores": {"queries":
+                                                   ["q1"]}, "skip_first_result": False}  # fmt: skip
+    old = tmp_path / "old.predictions.json.gz"  # format 1: one JSON document
+    old.write_bytes(gzip.compress(json.dumps({"format": 1, "type": "STS", "gold": [1.0]}).encode("utf-8")))
+    assert read_predictions(old) == {"format": 1, "type": "STS", "gold": [1.0]}
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"[1, 2]\n", "not a predictions file of format 1 or 2"),
+        (b'{"format": 3, "type": "STS"}\n', "not a predictions file of format 1 or 2"),
+        (b'{"format": 2}\n', "not a predictions file of format 1 or 2"),
+        (b"{not json\n", r"not a predictions file \(JSONDecodeError\)"),
+    ],
+)
+def test_a_file_that_is_no_predictions_record_is_a_user_error(tmp_path, content, message):
+    path = tmp_path / "STSB.predictions.json.gz"
+    path.write_bytes(gzip.compress(content))
+    with pytest.raises(UserError, match=f"STSB.predictions.json.gz: {message}"):
+        read_predictions(path)
+
+
+def test_per_query_measures_are_kept_down_to_the_depth():
+    scores = {"q2": {"ndcg_cut_10": 0.5, "ndcg_cut_100": 0.25, "recall_5": 1}, "q1": {"ndcg_cut_10": 1.0,
+              "ndcg_cut_100": 0.75, "recall_5": 0}}  # fmt: skip
+    assert query_scores(scores, 10) == {
+        "queries": ["q1", "q2"],
+        "measures": {"ndcg_cut_10": [1.0, 0.5], "recall_5": [0.0, 1.0]},
+    }
+    assert query_scores(scores, None)["measures"] == {
+        "ndcg_cut_10": [1.0, 0.5],
+        "ndcg_cut_100": [0.75, 0.25],
+        "recall_5": [0.0, 1.0],
+    }
+    assert list(query_scores(scores, 100)["measures"]) == ["ndcg_cut_10", "ndcg_cut_100", "recall_5"]
