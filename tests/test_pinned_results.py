@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import gzip
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +23,7 @@ from evalkit.results.files import remove_stale_temporaries, result_identities
 from evalkit.results.official import converted, file_facts, input_frame, leaderboard_frame
 from evalkit.results.predictions import predictions_file, query_scores, read_predictions, write_predictions
 from evalkit.results.read import read_scores
+from evalkit.results.scores import ModelScores, TaskScores, main_score
 from evalkit.suite import load_suite
 
 SAMPLE = load_suite("sample")
@@ -522,3 +525,49 @@ def test_per_query_measures_are_kept_down_to_the_depth():
         "recall_5": [0.0, 1.0],
     }
     assert list(query_scores(scores, 100)["measures"]) == ["ndcg_cut_10", "ndcg_cut_100", "recall_5"]
+
+
+# ---------------------------------------------------------------- reading and merging revisions
+
+
+def test_a_run_and_a_card_of_one_model_merge_with_the_runs_vector_facts(imported):
+    run = imported.parent / "abc"
+    run.mkdir()
+    stsb = json.loads((imported / "STSB.json").read_text(encoding="utf-8"))
+    stsb["scores"]["test"][0].update(cosine_spearman=0.625, main_score=0.625)
+    write_json(run / "STSB.json", stsb)
+    write_json(run / "model_meta.json", {"embed_dim": 256, "experiment_kwargs": {"embed_dim": 256,
+               "output_dtypes": "int8"}})  # fmt: skip
+    write_json(run / "run_summary.json", {"texts_per_second": {"cpu": 100.25, "cuda:0": 50.5, "note": "x"}})
+    model = evalkit.load_results(imported.parent, suite=SAMPLE)
+    assert (model.name, model.revision, model.source) == ("org/my-model", "abc+external", imported.parent)
+    assert {t: (s.revision, s.metrics[SAMPLE.main_metrics[s.type]]) for t, s in model.tasks.items()} == {
+        "STSB": ("abc", 62.5),  # a run wins over the card
+        "Ocnli": ("external", 70.0),
+    }
+    assert (model.embed_dim, model.precision, model.variant) == (256, "int8", "dim256_int8")
+    assert model.texts_per_second == 150.8 and model.bytes_per_vector == 256
+    assert evalkit.model_index(run, suite=SAMPLE).startswith("model-index:\n- name: my-model_dim256_int8\n")
+
+
+def test_a_folder_of_several_models_names_them_in_order(imported, tmp_path):
+    for name in ("org__e", "org__b", "org__d", "org__a"):
+        copy = shutil.copytree(imported, imported.parents[1] / name / "external")
+        (copy / "model_meta.json").unlink()  # named by its folder
+    with pytest.raises(UserError, match=r"holds 5 models \(org/a, org/b, org/d, org/e, org/my-model\); pass one"):
+        evalkit.load_results(imported.parents[1], suite=SAMPLE)
+
+
+def test_scores_hold_what_was_read_and_answer_for_absent_tasks():
+    stsb = TaskScores("STSB", "STS", "test", "default", "r", {"cos_sim_spearman": 61.5})
+    model = ModelScores("org/m", "r", Path("m"), {"STSB": stsb}, embed_dim=1024, precision="float32")
+    assert model.main_score("STSB", SAMPLE.main_metrics) == 61.5
+    assert model.main_score("Ocnli", SAMPLE.main_metrics) is None
+    assert model.main_score("STSB", {"STS": "cos_sim_pearson"}) is None
+    assert main_score(stsb.metrics, "STS", SAMPLE.main_metrics) == ("cos_sim_spearman", 61.5)
+    assert model.bytes_per_vector == 4096
+    assert ModelScores("m", "r", Path("m"), embed_dim=1024).bytes_per_vector is None
+    assert ModelScores("m", "r", Path("m"), precision="int8").bytes_per_vector is None
+    assert ModelScores("m", "r", Path("m")).tasks == {}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stsb.metrics = {}
