@@ -535,7 +535,9 @@ def test_a_run_and_a_card_of_one_model_merge_with_the_runs_vector_facts(imported
     run.mkdir()
     stsb = json.loads((imported / "STSB.json").read_text(encoding="utf-8"))
     stsb["scores"]["test"][0].update(cosine_spearman=0.625, main_score=0.625)
-    write_json(run / "STSB.json", stsb)
+    write_json(run / "STSB.json", {**stsb, "predictions": "STSB.predictions.json.gz"})
+    write_predictions(run / "STSB.predictions.json.gz", {"type": "STS", "gold": [1.0], "scores": {}})
+    (run / "STSB.txt").write_text("notes, not a result file", encoding="utf-8")
     write_json(run / "model_meta.json", {"embed_dim": 256, "experiment_kwargs": {"embed_dim": 256,
                "output_dtypes": "int8"}})  # fmt: skip
     write_json(run / "run_summary.json", {"texts_per_second": {"cpu": 100.25, "cuda:0": 50.5, "note": "x"}})
@@ -547,10 +549,17 @@ def test_a_run_and_a_card_of_one_model_merge_with_the_runs_vector_facts(imported
     }
     assert (model.embed_dim, model.precision, model.variant) == (256, "int8", "dim256_int8")
     assert model.texts_per_second == 150.8 and model.bytes_per_vector == 256
+    assert (model.tasks["STSB"].predictions, model.tasks["Ocnli"].predictions) == (
+        run / "STSB.predictions.json.gz",
+        None,
+    )
     assert evalkit.model_index(run, suite=SAMPLE).startswith("model-index:\n- name: my-model_dim256_int8\n")
 
 
 def test_a_folder_of_several_models_names_them_in_order(imported, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"empty: no results of suite 'sample' found \(expected mteb result files"):
+        evalkit.model_index(tmp_path / "empty", suite=SAMPLE)
     for name in ("org__e", "org__b", "org__d", "org__a"):
         copy = shutil.copytree(imported, imported.parents[1] / name / "external")
         (copy / "model_meta.json").unlink()  # named by its folder
