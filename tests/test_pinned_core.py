@@ -503,10 +503,12 @@ def test_files_are_written_atomically_as_readable_json_into_new_folders(tmp_path
     assert path.read_text(encoding="utf-8") == '{\n  "x": NaN\n}\n' and os.listdir(path.parent) == ["r.json"]
     target, link = tmp_path / "target.md", tmp_path / "link.md"
     target.write_text("theirs", encoding="utf-8")
-    link.symlink_to(target)
-    write_text_atomic(link, "mine")
-    assert not link.is_symlink() and link.read_text(encoding="utf-8") == "mine"
-    assert target.read_text(encoding="utf-8") == "theirs"
+    for write in (write_bytes_atomic, write_text_atomic):  # a link is replaced, never written through
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+        write(link, "mine".encode() if write is write_bytes_atomic else "mine")
+        assert not link.is_symlink() and link.read_text(encoding="utf-8") == "mine"
+        assert target.read_text(encoding="utf-8") == "theirs"
     link.unlink()
     link.symlink_to(target)
     write_bytes_atomic(link, "ours".encode(), follow_link=True)
