@@ -30,11 +30,10 @@ def _open_regular(path: Path, what: str) -> IO[bytes]:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise _refusal(path, what, exc.strerror or str(exc)) from exc
-    f = os.fdopen(fd, "rb")
     if not stat.S_ISREG(os.fstat(fd).st_mode):
-        f.close()
+        os.close(fd)  # before `fdopen`, which refuses a folder with its own error
         raise _refusal(path, what, "not a regular file")
-    return f
+    return os.fdopen(fd, "rb")
 
 
 def read_text(path: Path, what: str = "", encoding: str = "utf-8", limit: int = MAX_INPUT_BYTES) -> str:

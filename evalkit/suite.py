@@ -177,8 +177,9 @@ def suite_path(name_or_path: str) -> Path | None:
 def benchmark_suite(name: str) -> Suite:
     """The suite of the mteb benchmark `name` (e.g. `MTEB(cmn, v1)`); an unknown name is a `UserError`.
 
-    A task that the bundled C-MTEB suite has keeps its entry there (the split, subset and dataset block the cards
-    report); another takes its type, split and subset from mteb, and the main metrics are C-MTEB's.
+    A task that the bundled C-MTEB suite has, in a subset the benchmark evaluates, keeps its entry there (the split,
+    subset and dataset block the cards report); another (Amazon reviews in German, say) takes its type, split and
+    subset from mteb, and the main metrics are C-MTEB's.
     """
     import mteb
 
@@ -192,7 +193,10 @@ def benchmark_suite(name: str) -> Suite:
             f"benchmark name such as 'MTEB(cmn, v1)'{suggest(name, known)}"
         ) from None
     cmteb = load_suite("c-mteb")
-    tasks = [cmteb.by_mteb_name.get(t.metadata.name) or _benchmark_task(benchmark.name, t) for t in benchmark.tasks]
+    tasks = []
+    for task in benchmark.tasks:
+        kept = cmteb.by_mteb_name.get(task.metadata.name)
+        tasks.append(kept if kept and kept.subset in task.hf_subsets else _benchmark_task(benchmark.name, task))
     return Suite(
         name=benchmark.name,
         path=cmteb.path,
