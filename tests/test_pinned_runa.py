@@ -1,0 +1,137 @@
+"""Issue 27: what a user sees of evalkit/run/'s caching, compression, data and job code, pinned by value.
+
+Each test fails on survivors of issue 27's mutation campaign in those modules (cache, checkpoints, compress, data,
+distributed, encode, jobs); no model runs here.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+import evalkit
+from evalkit.errors import OptionError
+
+# ---------------------------------------------------------------- compress
+
+
+def test_the_reference_mode_truncates_only_a_sentence_transformer():
+    from evalkit.run.compress import check_reference_truncation
+
+    class SentenceTransformerLike:
+        def truncate_embeddings(self, dim):  # what sentence-transformers' truncate_dim goes through
+            raise AssertionError("only looked up")
+
+    check_reference_truncation(SimpleNamespace(model=SentenceTransformerLike(), name="st"), 128)  # no error
+    for model in (None, object()):  # a registry loader holding no SentenceTransformer, or another model
+        with pytest.raises(OptionError) as caught:
+            check_reference_truncation(SimpleNamespace(model=model, name="org/loader-model"), 128)
+        assert str(caught.value) == (
+            "dims 128: the reference mode truncates through sentence-transformers' truncate_dim, and "
+            "org/loader-model is not a SentenceTransformer; evaluate dimensions in cached mode"
+        )
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_prefetch_downloads_each_tasks_repo_at_mtebs_revision_then_the_model(tmp_path, monkeypatch, capsys):
+    """The hub is out of reach here: huggingface_hub's download is replaced by one that records what it is asked."""
+    import huggingface_hub
+    import mteb
+
+    from evalkit.run import data
+
+    calls = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **kw: calls.append((a, kw)))
+    monkeypatch.setattr(data, "_check_hub_reachable", lambda repo, revision: calls.append(("reachable", repo)))
+    evalkit.prefetch(tmp_path, suite="sample", tasks=["STSB", "Ocnli"], model="org/model")
+    sts, ocnli = (mteb.get_task(name).metadata for name in ("STSB", "Ocnli"))
+    assert calls == [  # in the suite's order
+        ("reachable", "C-MTEB/OCNLI"),
+        (
+            ("C-MTEB/OCNLI",),
+            {"repo_type": "dataset", "revision": ocnli.revision, "local_dir": tmp_path / "C-MTEB/OCNLI"},
+        ),
+        (("mteb/STSB",), {"repo_type": "dataset", "revision": sts.revision, "local_dir": tmp_path / "mteb/STSB"}),
+        (("org/model",), {}),
+    ]
+    assert capsys.readouterr().out.splitlines()[-1] == "downloading model org/model"
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def test_only_gpu_out_of_memory_errors_count_as_out_of_memory():
+    import torch
+
+    from evalkit.run.jobs import is_out_of_memory
+
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA error"))
+    assert is_out_of_memory(RuntimeError("CUDA Out Of Memory. Tried to allocate 2.00 GiB"))
+    assert not is_out_of_memory(RuntimeError("CUDA error: device-side assert triggered"))
+    assert not is_out_of_memory(ValueError(""))
+
+
+class OutOfMemoryAbove:
+    """An mteb encoder that runs out of GPU memory at batch sizes above `fits`, and records each call's batch size."""
+
+    def __init__(self, fits: int) -> None:
+        from mteb.models.model_meta import ModelMeta
+
+        self.fits = fits
+        self.batch_sizes: list[int] = []
+        self.mteb_model_meta = ModelMeta.create_empty({"name": "org/stand-in", "revision": "r"})
+
+    def encode(self, inputs, *, batch_size: int = 32, **kwargs):
+        import numpy as np
+        import torch
+
+        self.batch_sizes.append(batch_size)
+        if batch_size > self.fits:
+            raise torch.OutOfMemoryError(f"CUDA out of memory at batch size {batch_size}")
+        texts = [text for batch in inputs for text in batch["text"]]
+        return np.array([[len(text), 1.0 + text.count("的")] for text in texts], dtype=np.float32)
+
+    def similarity(self, a, b):
+        import torch
+
+        return torch.nn.functional.cosine_similarity(torch.as_tensor(a)[:, None], torch.as_tensor(b)[None], dim=-1)
+
+    def similarity_pairwise(self, a, b):
+        import torch
+
+        return torch.nn.functional.cosine_similarity(torch.as_tensor(a), torch.as_tensor(b), dim=-1)
+
+
+def sts_task(data_dir):
+    import mteb
+
+    from evalkit.run.data import use_local_snapshot
+
+    task = mteb.get_task("STSB", eval_splits=["test"])
+    use_local_snapshot(task, data_dir)
+    return task
+
+
+def test_an_evaluation_out_of_gpu_memory_halves_the_batch_until_it_fits_and_gives_up_at_one(six_snapshots):
+    from evalkit.run.jobs import JobSettings, evaluate_task
+    from evalkit.run.models import ModelOptions
+
+    settings, freed = JobSettings(ModelOptions(batch_size=32)), []
+    encoder = OutOfMemoryAbove(fits=8)
+    result = evaluate_task(encoder, sts_task(six_snapshots), "rev0", settings, free_memory=lambda: freed.append(1))
+    assert result.task_name == "STSB" and result.dataset_revision == "rev0"
+    assert encoder.batch_sizes[:3] == [32, 16, 8] and set(encoder.batch_sizes[3:]) == {8}
+    assert settings.model_options.batch_size == 8 and len(freed) == 2  # the run goes on at the size that fits
+
+    never = OutOfMemoryAbove(fits=0)
+    settings = JobSettings(ModelOptions(batch_size=4))
+    with pytest.raises(Exception, match="out of memory at batch size 1"):
+        evaluate_task(never, sts_task(six_snapshots), "rev0", settings, free_memory=lambda: None)
+    assert never.batch_sizes == [4, 2, 1]
+    without = OutOfMemoryAbove(fits=8)  # no way to free memory (a worker without the model): no retry
+    with pytest.raises(Exception, match="out of memory at batch size 32"):
+        evaluate_task(without, sts_task(six_snapshots), "rev0", JobSettings(ModelOptions(batch_size=32)))
+    assert without.batch_sizes == [32]
