@@ -126,12 +126,65 @@ def test_an_evaluation_out_of_gpu_memory_halves_the_batch_until_it_fits_and_give
     assert encoder.batch_sizes[:3] == [32, 16, 8] and set(encoder.batch_sizes[3:]) == {8}
     assert settings.model_options.batch_size == 8 and len(freed) == 2  # the run goes on at the size that fits
 
+    without = OutOfMemoryAbove(fits=8)  # no way to free memory (a worker without the model): no retry
+    with pytest.raises(Exception, match="out of memory at batch size 32"):
+        evaluate_task(without, sts_task(six_snapshots), "rev0", JobSettings(ModelOptions(batch_size=32)))
+    assert without.batch_sizes == [32]
     never = OutOfMemoryAbove(fits=0)
     settings = JobSettings(ModelOptions(batch_size=4))
     with pytest.raises(Exception, match="out of memory at batch size 1"):
         evaluate_task(never, sts_task(six_snapshots), "rev0", settings, free_memory=lambda: None)
     assert never.batch_sizes == [4, 2, 1]
-    without = OutOfMemoryAbove(fits=8)  # no way to free memory (a worker without the model): no retry
-    with pytest.raises(Exception, match="out of memory at batch size 32"):
-        evaluate_task(without, sts_task(six_snapshots), "rev0", JobSettings(ModelOptions(batch_size=32)))
-    assert without.batch_sizes == [32]
+
+
+# ---------------------------------------------------------------- distributed
+
+
+def test_a_ray_cluster_that_cannot_be_joined_is_one_line_naming_the_first_line_of_rays_reason(monkeypatch):
+    from evalkit.run import distributed
+
+    def init(address, **settings):
+        raise ConnectionError("could not find any running Ray instance\nplease start one with `ray start --head`")
+
+    ray = SimpleNamespace(is_initialized=lambda: False, init=init)
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    with pytest.raises(OptionError) as caught:
+        distributed._connect(ray, "auto")
+    assert caught.value.text("--ray") == (
+        "--ray auto: cannot join a Ray cluster there (could not find any running Ray instance)"
+    )
+    joined = []
+    ray = SimpleNamespace(is_initialized=lambda: False, init=lambda address, **kw: joined.append((address, kw)))
+    assert distributed._connect(ray, "local") is True  # this process started it: it stops it at the end
+    assert joined == [("local", {"log_to_driver": False, "logging_level": 30, "include_dashboard": False})]
+    assert distributed._connect(SimpleNamespace(is_initialized=lambda: True), "auto") is False  # already connected
+
+
+def test_a_ray_evaluator_holds_one_model_at_a_time_and_its_cache_store(tmp_path, monkeypatch):
+    from evalkit.run import distributed
+    from evalkit.run.models import ModelOptions
+    from evalkit.run.runner import RunOptions
+
+    events = []
+
+    class Loaded:
+        def __init__(self, spec: str) -> None:
+            self.spec, self.model_identity = spec, spec.replace("/", "-")
+
+        def close(self) -> None:
+            events.append(("close", self.spec))
+
+    def load_model(spec, options, revision=None, name=None):
+        events.append(("load", spec, revision, name))
+        return Loaded(spec)
+
+    monkeypatch.setattr(distributed, "load_model", load_model)
+    load = {"options": ModelOptions(), "revision": "main", "name": None}
+    actor = distributed.Evaluator(load, RunOptions(tmp_path / "out"), (tmp_path / "cache", None))
+    first = actor._load("org/a")
+    assert actor._load("org/a") is first  # the same model is never loaded twice
+    assert actor.options.store.folder == tmp_path / "cache" / "org-a"
+    second = actor._load("org/b")
+    assert second.spec == "org/b" and actor.options.store.folder == tmp_path / "cache" / "org-b"
+    assert events == [("load", "org/a", "main", None), ("close", "org/a"), ("load", "org/b", "main", None)]
+    assert actor.options.overwrite and not actor.options.show_progress  # the driver skips; workers print nothing
