@@ -6,6 +6,7 @@ distributed, encode, jobs); no model runs here.
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -188,3 +189,70 @@ def test_a_ray_evaluator_holds_one_model_at_a_time_and_its_cache_store(tmp_path,
     assert second.spec == "org/b" and actor.options.store.folder == tmp_path / "cache" / "org-b"
     assert events == [("load", "org/a", "main", None), ("close", "org/a"), ("load", "org/b", "main", None)]
     assert actor.options.overwrite and not actor.options.show_progress  # the driver skips; workers print nothing
+
+
+# ---------------------------------------------------------------- encode
+
+
+class StandInModel:
+    """What the encode phase needs of a loaded model, around an mteb encoder; counts how often memory is freed."""
+
+    def __init__(self, wrapper, batch_size: int) -> None:
+        from evalkit.run.models import ModelOptions
+
+        self.wrapper, self.device, self.freed = wrapper, "cpu", 0
+        self.options = ModelOptions(batch_size=batch_size)
+
+    def mteb_wrapper(self):
+        return self.wrapper
+
+    def encode_kwargs(self) -> dict:
+        return {}
+
+    def free_memory(self) -> None:
+        self.freed += 1
+
+
+class Recording(OutOfMemoryAbove):
+    """`OutOfMemoryAbove` that also keeps the texts of each call that fits."""
+
+    def __init__(self, fits: int) -> None:
+        super().__init__(fits)
+        self.texts: list[list[str]] = []
+        self.loader_batch_sizes: list[int] = []  # the batches the model is fed
+
+    def encode(self, inputs, *, batch_size: int = 32, **kwargs):
+        self.loader_batch_sizes.append(inputs.batch_size)
+        out = super().encode(inputs, batch_size=batch_size, **kwargs)
+        self.texts.append([text for batch in inputs for text in batch["text"]])
+        return out
+
+
+def test_the_encode_phase_records_a_tasks_texts_then_encodes_the_missing_ones_longest_first(six_snapshots, tmp_path):
+    import numpy as np
+
+    from evalkit.run.cache import EmbeddingStore, EncodeStats
+    from evalkit.run.encode import encode_missing, record
+
+    task, requests = sts_task(six_snapshots), {}
+    assert record(task, Recording(fits=64), "m", None, 42, requests) is True
+    assert not task.data_loaded  # the recording pass leaves nothing loaded
+    task = sts_task(six_snapshots)
+    task.load_data()
+    rows = task.dataset["test"]
+    assert {r.text for r in requests.values()} == set(rows["sentence1"]) | set(rows["sentence2"])
+
+    model, store, stats = StandInModel(Recording(fits=4), batch_size=16), EmbeddingStore(tmp_path, "m"), EncodeStats()
+    began = time.perf_counter()
+    encode_missing(model, requests, store, stats, progress=False)
+    assert 0 < stats.encode_seconds <= time.perf_counter() - began
+    assert model.wrapper.batch_sizes == model.wrapper.loader_batch_sizes == [16, 8, 4]
+    assert model.options.batch_size == 4 and model.freed == 2  # halved on out-of-memory, kept for the next calls
+    (texts,) = model.wrapper.texts  # one call: every missing text of the one prompt, longest first
+    assert sorted(texts) == sorted(r.text for r in requests.values())
+    assert [len(t) for t in texts] == sorted((len(t) for t in texts), reverse=True)
+    assert stats.texts_encoded == len(requests) and store.has(list(requests)) == set(requests)
+    stored = store.get(list(requests))
+    assert all(np.array_equal(stored[k], [len(r.text), 1.0 + r.text.count("的")]) for k, r in requests.items())
+    encode_missing(model, requests, store, stats, progress=False)  # nothing missing: the model is not called
+    assert len(model.wrapper.batch_sizes) == 3 and stats.texts_encoded == len(requests)
