@@ -1,0 +1,170 @@
+"""Issue 27, the report package: what a user reads in a report, an audit or a gate's output, pinned by value.
+
+Each test here fails on survivors of `tools/mutate.py` in `evalkit/report/` (docs/mutation.md lists which).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from test_audit import NAME as AUDITED
+from test_audit import PROMPTS, write_run
+from test_audit import REVISION as AUDITED_REVISION
+from test_audit import SCORES as AUDIT_SCORES
+from test_report import SUITE, make_model
+
+import evalkit
+from evalkit.report.audit import render_audit_markdown
+from evalkit.report.comparison import build_comparison, build_leaderboard
+from evalkit.report.render import render_markdown
+from evalkit.text import md_escape
+
+
+def notes(markdown: str) -> list[str]:
+    """The notes under a Markdown report's tables (each an italic line), as written."""
+    lines = [line.rstrip() for line in markdown.splitlines()]
+    return [line[1:-1] for line in lines if line.startswith("_") and line.endswith("_")]
+
+
+def with_revisions(model, revisions: dict[str, str]):
+    """`model` with the tasks named read from other revision folders."""
+    tasks = {t: dataclasses.replace(s, revision=revisions.get(t, "aaa")) for t, s in model.tasks.items()}
+    return dataclasses.replace(model, tasks=tasks)
+
+
+# ---------------------------------------------------------------- the Markdown report's notes and verdicts
+
+
+def test_a_model_merged_from_several_revisions_says_which_task_came_from_which():
+    keep = ("AFQMC", "ATEC", "Waimai")
+    cand = make_model("cand", 60.0, drop=tuple(s.mteb_task for s in SUITE.tasks if s.mteb_task not in keep))
+    cand = with_revisions(cand, {"ATEC": "bbb"})
+    base = with_revisions(make_model("base", 60.0), {})
+    md = render_markdown(build_comparison(cand, [base], SUITE, tolerance=0.5))
+    merged = [note for note in notes(md) if "merges" in note]
+    assert merged == [md_escape("cand merges 2 revisions: AFQMC, Waimai from aaa; ATEC from bbb.")]
+
+
+def test_a_comparison_explains_its_deltas_and_marks_and_a_lone_model_does_not():
+    comp = build_comparison(make_model("cand", 61.0), [make_model("base", 60.0)], SUITE, tolerance=0.5)
+    assert notes(render_markdown(comp))[:3] == [
+        md_escape("(n/N): average over only n of the N tasks; not comparable with a complete average."),
+        md_escape("Δ: cand minus the baseline; † marks a delta between averages that are not both complete."),
+        md_escape("▼ ▲: a task's delta beyond the tolerance of ±0.5 points."),
+    ]
+    alone = notes(render_markdown(build_comparison(make_model("cand", 61.0), [], SUITE, tolerance=0.5)))
+    assert alone == [md_escape("(n/N): average over only n of the N tasks; not comparable with a complete average.")]
+
+
+def test_the_pull_request_verdict_names_the_tolerance_even_when_it_is_zero():
+    cand = make_model("cand", 60.0, scores={"AFQMC": 59.5}, drop=("STSB",))
+    comp = build_comparison(cand, [make_model("base", 60.0)], SUITE, tolerance=0.0)
+    md = render_markdown(comp, pr_comment=True)
+    verdict = next(line for line in md.splitlines() if line.startswith("- vs base"))
+    average = comp.average.deltas[0]
+    assert verdict == "- " + md_escape(
+        f"vs base: ❌ 1 task(s) fell by more than 0 points: AFQMC (-0.50); c-mteb average {average:+.2f} †; "
+        "missing: STSB"
+    )
+    assert md.startswith("## ❌ cand")
+    comp = build_comparison(make_model("cand", 60.0), [make_model("base", 60.0)], SUITE, tolerance=0.0)
+    verdict = next(line for line in render_markdown(comp, pr_comment=True).splitlines() if line.startswith("- vs"))
+    assert verdict == "- " + md_escape("vs base: ✅ no task fell by more than 0 points; c-mteb average +0.00")
+
+
+def test_the_leaderboard_shortens_commit_hashes_and_keeps_other_revision_names():
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    branch = "release-candidate-with-a-forty-char-name"  # 40 characters, some of them hex digits
+    assert len(branch) == 40
+    cand = make_model("cand", 61.0, revision=commit)
+    others = [make_model("other", 60.0, revision=branch), make_model("third", 59.0, revision=f"{commit}+main")]
+    comp = build_comparison(cand, [], SUITE, tolerance=0.5)
+    comp.leaderboard = build_leaderboard(cand, others, SUITE)
+    lines = render_markdown(comp).splitlines()
+    start = lines.index("### Leaderboard")
+    table = [line for line in lines[start:] if line.startswith("| ")][1:]
+    revisions = [[cell.strip() for cell in line.strip("|").split("|")][2] for line in table]
+    assert revisions == ["0123456789ab", md_escape(branch), "0123456789ab+main"]
+
+
+# ---------------------------------------------------------------- audit
+
+
+def md_rows(markdown: str, first_header: str) -> list[list[str]]:
+    """The cells of the Markdown table whose header starts with `| first_header |` (separator left out)."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return [rows[0], *rows[2:]]
+
+
+def mteb_meta(folder: Path, **loader_kwargs) -> None:
+    """Replace a results folder's model_meta.json with mteb's form: the settings under `loader_kwargs`."""
+    meta = {"name": AUDITED, "revision": AUDITED_REVISION, "loader_kwargs": loader_kwargs}
+    (folder / "model_meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+
+def test_audit_names_each_sides_settings_alike_whichever_way_model_meta_json_writes_them(tmp_path):
+    run = write_run(tmp_path / "run")
+    published = write_run(tmp_path / "published")
+    reordered = dict(reversed(PROMPTS.items()))  # the same prompts, written in another order
+    mteb_meta(published, model_kwargs={"torch_dtype": "half"}, model_prompts=reordered, max_seq_length=512)
+    audit = evalkit.audit(run, against=published)
+    prompts = json.dumps(PROMPTS, sort_keys=True, ensure_ascii=False)
+    assert [(d.what, d.run, d.published) for d in audit.settings] == [
+        ("model revision", AUDITED_REVISION, AUDITED_REVISION),
+        ("prompts", prompts, prompts),
+        ("dtype", "fp16", "fp16"),
+        ("max length", "512", "512"),
+    ]
+    assert audit.verdict == "reproduced" and not any("model_meta.json" in reason for reason in audit.reasons)
+
+    mteb_meta(published, model_kwargs={"torch_dtype": "torch.bfloat16"}, model_prompts=PROMPTS)
+    audit = evalkit.audit(run, against=published)
+    assert [(d.what, d.run, d.published) for d in audit.settings if d.what == "dtype"] == [("dtype", "fp16", "bf16")]
+    assert audit.verdict == "reproduced" and audit.reasons[-1] == "model_meta.json differs in: dtype"
+    settings = md_rows(render_audit_markdown(audit), "setting")
+    assert settings[0] == ["setting", "run", "published", ""]
+    assert ["dtype", "fp16", "bf16", "≠"] in settings and ["max length", "512", "–", ""] in settings
+
+
+def test_the_audit_table_gives_each_tasks_scores_delta_status_and_differences(tmp_path):
+    run = write_run(tmp_path / "run")
+    changed = dict(AUDIT_SCORES, T2Retrieval=("ndcg_at_10", "dev", 0.80))
+    published = write_run(tmp_path / "published", changed, version="1.12.75")
+    table = md_rows(render_audit_markdown(evalkit.audit(run, against=published)), "task")
+    assert table[0] == ["task", "type", "metric", "run", "published", "Δ", "status", "differences"]
+    assert all(len(row) == len(table[0]) for row in table)
+    assert next(row for row in table if row[0] == "T2Retrieval") == [
+        "T2Retrieval", "Retrieval", "ndcg_at_10", "83.00", "80.00", "+3.00", "differs",
+        md_escape("mteb version: 2.26.24 → 1.12.75"),
+    ]  # fmt: skip
+
+
+def test_a_change_of_exactly_the_results_repositorys_epsilon_is_the_same_score(tmp_path):
+    # 0.001 on mteb's scale, with the float allowance: 0.00100000001 - 0 is exactly that many points.
+    for run_score, status in ((0.00100000001, "same"), (0.0010000000100000002, "within tolerance")):
+        run = write_run(tmp_path / str(run_score) / "run", {"AFQMC": ("cosine_spearman", "validation", run_score)})
+        published = write_run(tmp_path / str(run_score) / "published", {"AFQMC": ("cosine_spearman", "validation", 0.0)})
+        (task,) = evalkit.audit(run, against=published).tasks
+        assert task.status == status
+
+
+def test_an_audit_that_compares_nothing_says_why(tmp_path):
+    run = write_run(tmp_path / "run", {"AFQMC": AUDIT_SCORES["AFQMC"]})
+    published = write_run(tmp_path / "published", {"TNews": AUDIT_SCORES["TNews"]})
+    audit = evalkit.audit(run, against=published)
+    assert (audit.verdict, audit.reasons) == ("not comparable", ["no task has a main score on both sides"])
+
+    sampled = write_run(tmp_path / "sampled")
+    meta = json.loads((sampled / "model_meta.json").read_text(encoding="utf-8")) | {"sampled": "limit=100,seed=42"}
+    (sampled / "model_meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    audit = evalkit.audit(sampled, against=write_run(tmp_path / "full"))
+    assert audit.verdict == "not comparable"
+    assert audit.reasons == ["the run is a `run --limit` sample (limit=100,seed=42); audit a full run"]
