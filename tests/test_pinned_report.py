@@ -13,12 +13,17 @@ from test_audit import NAME as AUDITED
 from test_audit import PROMPTS, write_run
 from test_audit import REVISION as AUDITED_REVISION
 from test_audit import SCORES as AUDIT_SCORES
+from test_leaderboard import BENCHMARK, CANDIDATE, build_candidate, build_folder
 from test_report import SUITE, make_model
+
+import pytest
 
 import evalkit
 from evalkit.report.audit import render_audit_markdown
 from evalkit.report.comparison import build_comparison, build_leaderboard
 from evalkit.report.render import render_markdown
+from evalkit.results.predictions import KEY as PREDICTIONS_KEY
+from evalkit.results.predictions import predictions_file, write_predictions
 from evalkit.text import md_escape
 
 
@@ -168,3 +173,79 @@ def test_an_audit_that_compares_nothing_says_why(tmp_path):
     audit = evalkit.audit(sampled, against=write_run(tmp_path / "full"))
     assert audit.verdict == "not comparable"
     assert audit.reasons == ["the run is a `run --limit` sample (limit=100,seed=42); audit a full run"]
+
+
+# ---------------------------------------------------------------- the benchmark view (`-b`)
+
+
+def test_a_benchmark_leaderboard_names_exactly_the_results_it_has_no_value_for_in_a_set_order(tmp_path):
+    board = build_folder(tmp_path / "results")
+    comp = evalkit.compare(build_candidate(tmp_path / "candidate"), suite=BENCHMARK, leaderboard=board)
+    no_map = "the result the leaderboard keeps has no map_at_1000"
+    one_split = "validation only; the leaderboard averages test and validation"
+    assert {row.name: row.gaps for row in comp.leaderboard} == {
+        CANDIDATE: {},
+        "intfloat/multilingual-e5-base": {},
+        "TencentBAC/Conan-embedding-v1": {"CMedQAv1-reranking": no_map, "MultilingualSentiment": one_split},
+        "BAAI/bge-small-zh": {"T2Reranking": no_map, "CMedQAv1-reranking": no_map, "MultilingualSentiment": one_split},
+    }
+    note = next(n for n in notes(render_markdown(comp)) if n.startswith("No official value"))
+    assert note == md_escape(
+        f"No official value although the folder holds a result: TencentBAC/Conan-embedding-v1: CMedQAv1-reranking "
+        f"({no_map}), MultilingualSentiment ({one_split}); BAAI/bge-small-zh: CMedQAv1-reranking ({no_map}), "
+        f"MultilingualSentiment ({one_split}), T2Reranking ({no_map})."
+    )  # the same text on every run: tasks in name order
+
+
+def sts_with_predictions(folder: Path, task: str = "AFQMC", split: str = "validation") -> float:
+    """A results folder holding one STS task with its per-pair predictions (`run --save-predictions`'s form);
+    its main score, the Spearman correlation of those predictions, on mteb's 0-1 scale."""
+    from scipy.stats import spearmanr
+
+    gold = [float(i % 7) for i in range(40)]
+    cosine = [(i * 37 % 41) / 41 + 0.1 * g for i, g in enumerate(gold)]
+    score = float(spearmanr(gold, cosine)[0])
+    write_run(folder, {task: ("cosine_spearman", split, score)})
+    result = folder / f"{task}.json"
+    data = json.loads(result.read_text(encoding="utf-8"))
+    data[PREDICTIONS_KEY] = predictions_file(result).name
+    result.write_text(json.dumps(data), encoding="utf-8")
+    write_predictions(predictions_file(result), {"type": "STS", "gold": gold, "scores": {"cosine_scores": cosine}})
+    return score
+
+
+def test_a_benchmark_view_gives_intervals_from_the_predictions_that_recompute_its_value(tmp_path):
+    score = sts_with_predictions(tmp_path / "model")
+    comp = evalkit.compare(tmp_path / "model", suite=BENCHMARK, ci=95, resamples=50)
+    (afqmc,) = [row for row in comp.tasks if row.mteb_task == "AFQMC"]
+    assert afqmc.scores == [pytest.approx(100 * score, abs=1e-9)] and afqmc.metric == "cosine_spearman"
+    (low, high) = afqmc.ci[0]
+    assert low < 100 * score < high
+    assert comp.intervals.without == []
+
+
+# ---------------------------------------------------------------- the model card's results table
+
+
+def test_the_cards_results_table_lists_each_task_then_its_types_average_and_the_suites_last(tmp_path):
+    folder = write_run(tmp_path / "model", {t: v for t, v in AUDIT_SCORES.items() if t != "CLSClusteringS2S"})
+    assert evalkit.results_table(folder) == "\n".join([
+        "### Results on c-mteb",
+        "",
+        "Main score of each task on the 0-100 scale, and the average of each task type (written by evalkit from the "
+        "mteb results).",
+        "",
+        "| Task type | Task | Metric | Score |",
+        "|---|---|---|---|",
+        "| STS | AFQMC | cos_sim_spearman | 61.00 |",
+        "| STS | average |  | 61.00 (1/8) |",
+        "| PairClassification | Cmnli | cos_sim_ap | 85.00 |",
+        "| PairClassification | average |  | 85.00 (1/2) |",
+        "| Classification | TNews | accuracy | 52.00 |",
+        "| Classification | average |  | 52.00 (1/9) |",
+        "| Reranking | T2Reranking | map | 66.00 |",
+        "| Reranking | average |  | 66.00 (1/4) |",
+        "| Retrieval | T2Retrieval | ndcg_at_10 | 83.00 |",
+        "| Retrieval | average |  | 83.00 (1/8) |",
+        "| all | c-mteb average |  | 69.40 (5/35) |",
+    ])  # fmt: skip  (no Clustering row: the model has no clustering task)
