@@ -21,7 +21,7 @@ import pytest
 import evalkit
 from evalkit.report.audit import render_audit_markdown
 from evalkit.report.comparison import build_comparison, build_leaderboard
-from evalkit.report.render import render_markdown
+from evalkit.report.render import render, render_markdown
 from evalkit.results.predictions import KEY as PREDICTIONS_KEY
 from evalkit.results.predictions import predictions_file, write_predictions
 from evalkit.text import md_escape
@@ -249,3 +249,29 @@ def test_the_cards_results_table_lists_each_task_then_its_types_average_and_the_
         "| Retrieval | average |  | 83.00 (1/8) |",
         "| all | c-mteb average |  | 69.40 (5/35) |",
     ])  # fmt: skip  (no Clustering row: the model has no clustering task)
+
+
+# ---------------------------------------------------------------- the leaderboard's notes, the JSON text
+
+
+def test_the_leaderboard_note_names_ten_models_without_an_official_value_and_counts_the_rest():
+    cand = make_model("cand", 61.0)
+    others = [make_model(f"m{k:02}", 60.0 - k) for k in range(12)]
+    comp = build_comparison(cand, [], SUITE, tolerance=0.5)
+    board = build_leaderboard(cand, others, SUITE)
+    comp.leaderboard = [row if row.candidate else dataclasses.replace(row, gaps={"AFQMC": "why"}) for row in board]
+    (note,) = [n for n in notes(render_markdown(comp)) if n.startswith("No official value")]
+    listed = "; ".join(f"m{k:02}: AFQMC (why)" for k in range(10))
+    assert note == md_escape(
+        f"No official value although the folder holds a result: {listed}; and 2 more model(s) (JSON lists them)."
+    )
+    comp.leaderboard = comp.leaderboard[:11]  # the candidate and ten models: every one named
+    (note,) = [n for n in notes(render_markdown(comp)) if n.startswith("No official value")]
+    assert note.endswith(md_escape("m09: AFQMC (why).")) and "more model" not in note
+
+
+def test_the_json_report_is_indented_two_spaces_keeps_chinese_text_and_ends_with_a_newline():
+    comp = build_comparison(make_model("模型", 61.0), [make_model("base", 60.0)], SUITE, tolerance=0.5)
+    text = render(comp, "json")
+    assert text.startswith('{\n  "suite": "c-mteb",\n  "suite_path": ') and text.endswith("}\n")
+    assert '"label": "模型"' in text
