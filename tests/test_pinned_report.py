@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 from test_audit import NAME as AUDITED
@@ -21,6 +22,8 @@ import pytest
 import evalkit
 from evalkit.report.audit import render_audit_markdown
 from evalkit.report.comparison import build_comparison, build_leaderboard
+from evalkit.report.html import HIGHLIGHT, NEGATIVE, POSITIVE, WITHIN
+from evalkit.report.pareto import build_pareto
 from evalkit.report.render import render, render_markdown
 from evalkit.results.predictions import KEY as PREDICTIONS_KEY
 from evalkit.results.predictions import predictions_file, write_predictions
@@ -275,3 +278,43 @@ def test_the_json_report_is_indented_two_spaces_keeps_chinese_text_and_ends_with
     text = render(comp, "json")
     assert text.startswith('{\n  "suite": "c-mteb",\n  "suite_path": ') and text.endswith("}\n")
     assert '"label": "模型"' in text
+
+
+# ---------------------------------------------------------------- the HTML report's charts
+
+
+def figure(page: str, name: str) -> str:
+    """The SVG of one chart of an HTML report (text stays text in it)."""
+    start = page.index(f'<figure id="{name}">')
+    return page[start : page.index("</figure>", start)]
+
+
+def svg_texts(svg: str) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_html_charts_colour_each_delta_by_its_verdict_and_bar_only_ranked_models():
+    cand = make_model("cand", 60.0, scores={"AFQMC": 58.0, "ATEC": 62.0})
+    base = make_model("base", 60.0, drop=("STSB",))
+    comp = build_comparison(cand, [base], SUITE, tolerance=0.5)
+    comp.leaderboard = build_leaderboard(cand, [base, make_model("other", 59.0)], SUITE)  # base: unranked
+    page = render(comp, "html")
+    deltas = figure(page, "chart-deltas")
+    colours = [deltas.count(f"fill: {colour}") for colour in (NEGATIVE, POSITIVE, WITHIN)]
+    assert colours == [1, 1, len(comp.tasks) - 2]  # AFQMC fell, ATEC rose, the rest within ±0.5 (STSB: n/a)
+    assert svg_texts(deltas).count(" n/a") == 1
+    board = svg_texts(figure(page, "chart-leaderboard"))
+    assert [t for t in board if ". " in t] == ["1. cand", "2. other"] and [" 60.00", " 59.00"] == board[-2:]
+
+
+def test_the_pareto_chart_draws_each_panels_front_and_the_intervals_of_its_points():
+    cand = dataclasses.replace(make_model("cand", 60.0), embed_dim=256, precision="int8")
+    base = dataclasses.replace(make_model("base", 61.0), embed_dim=1024, precision="float32")
+    comp = build_comparison(cand, [base], SUITE, tolerance=0.5)
+    comp.pareto = build_pareto(comp)
+    plain = figure(render(comp, "html"), "chart-pareto")
+    assert plain.count(f"stroke: {HIGHLIGHT}") == len(comp.pareto) + 1  # a front line per panel, and the legend's
+    comp.average = dataclasses.replace(comp.average, ci=[(59.0, 61.0), (60.0, 62.0)])
+    comp.pareto = build_pareto(comp)
+    with_intervals = figure(render(comp, "html"), "chart-pareto")
+    assert "stroke: #222222" not in plain and "stroke: #222222" in with_intervals  # the error bars
