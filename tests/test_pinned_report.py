@@ -318,3 +318,15 @@ def test_the_pareto_chart_draws_each_panels_front_and_the_intervals_of_its_point
     comp.pareto = build_pareto(comp)
     with_intervals = figure(render(comp, "html"), "chart-pareto")
     assert "stroke: #222222" not in plain and "stroke: #222222" in with_intervals  # the error bars
+
+
+def test_the_quality_per_byte_notes_name_the_models_not_placed_and_only_those():
+    cand = dataclasses.replace(make_model("cand", 60.0), embed_dim=256, precision="int8")
+    unsized = make_model("unsized", 61.0)  # its results record no embedding size
+    comp = build_comparison(cand, [unsized], SUITE, tolerance=0.5)
+    comp.pareto = build_pareto(comp)
+    placed = "Not placed (no embedding size in the results): unsized."
+    assert md_escape(placed) in notes(render_markdown(comp))
+    comp = build_comparison(cand, [dataclasses.replace(unsized, embed_dim=1024, precision="float32")], SUITE)
+    comp.pareto = build_pareto(comp)
+    assert not [n for n in notes(render_markdown(comp)) if n.startswith("Not placed")]
