@@ -10,14 +10,13 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from test_audit import NAME as AUDITED
 from test_audit import PROMPTS, write_run
 from test_audit import REVISION as AUDITED_REVISION
 from test_audit import SCORES as AUDIT_SCORES
 from test_leaderboard import BENCHMARK, CANDIDATE, build_candidate, build_folder
 from test_report import SUITE, make_model
-
-import pytest
 
 import evalkit
 from evalkit.report.audit import render_audit_markdown
@@ -158,8 +157,9 @@ def test_the_audit_table_gives_each_tasks_scores_delta_status_and_differences(tm
 def test_a_change_of_exactly_the_results_repositorys_epsilon_is_the_same_score(tmp_path):
     # 0.001 on mteb's scale, with the float allowance: 0.00100000001 - 0 is exactly that many points.
     for run_score, status in ((0.00100000001, "same"), (0.0010000000100000002, "within tolerance")):
-        run = write_run(tmp_path / str(run_score) / "run", {"AFQMC": ("cosine_spearman", "validation", run_score)})
-        published = write_run(tmp_path / str(run_score) / "published", {"AFQMC": ("cosine_spearman", "validation", 0.0)})
+        folder = tmp_path / str(run_score)
+        run = write_run(folder / "run", {"AFQMC": ("cosine_spearman", "validation", run_score)})
+        published = write_run(folder / "published", {"AFQMC": ("cosine_spearman", "validation", 0.0)})
         (task,) = evalkit.audit(run, against=published).tasks
         assert task.status == status
 
@@ -232,26 +232,28 @@ def test_a_benchmark_view_gives_intervals_from_the_predictions_that_recompute_it
 
 def test_the_cards_results_table_lists_each_task_then_its_types_average_and_the_suites_last(tmp_path):
     folder = write_run(tmp_path / "model", {t: v for t, v in AUDIT_SCORES.items() if t != "CLSClusteringS2S"})
-    assert evalkit.results_table(folder) == "\n".join([
-        "### Results on c-mteb",
-        "",
-        "Main score of each task on the 0-100 scale, and the average of each task type (written by evalkit from the "
-        "mteb results).",
-        "",
-        "| Task type | Task | Metric | Score |",
-        "|---|---|---|---|",
-        "| STS | AFQMC | cos_sim_spearman | 61.00 |",
-        "| STS | average |  | 61.00 (1/8) |",
-        "| PairClassification | Cmnli | cos_sim_ap | 85.00 |",
-        "| PairClassification | average |  | 85.00 (1/2) |",
-        "| Classification | TNews | accuracy | 52.00 |",
-        "| Classification | average |  | 52.00 (1/9) |",
-        "| Reranking | T2Reranking | map | 66.00 |",
-        "| Reranking | average |  | 66.00 (1/4) |",
-        "| Retrieval | T2Retrieval | ndcg_at_10 | 83.00 |",
-        "| Retrieval | average |  | 83.00 (1/8) |",
-        "| all | c-mteb average |  | 69.40 (5/35) |",
-    ])  # fmt: skip  (no Clustering row: the model has no clustering task)
+    assert evalkit.results_table(folder) == "\n".join(
+        [
+            "### Results on c-mteb",
+            "",
+            "Main score of each task on the 0-100 scale, and the average of each task type (written by evalkit "
+            "from the mteb results).",
+            "",
+            "| Task type | Task | Metric | Score |",
+            "|---|---|---|---|",
+            "| STS | AFQMC | cos_sim_spearman | 61.00 |",
+            "| STS | average |  | 61.00 (1/8) |",
+            "| PairClassification | Cmnli | cos_sim_ap | 85.00 |",
+            "| PairClassification | average |  | 85.00 (1/2) |",
+            "| Classification | TNews | accuracy | 52.00 |",
+            "| Classification | average |  | 52.00 (1/9) |",
+            "| Reranking | T2Reranking | map | 66.00 |",
+            "| Reranking | average |  | 66.00 (1/4) |",
+            "| Retrieval | T2Retrieval | ndcg_at_10 | 83.00 |",
+            "| Retrieval | average |  | 83.00 (1/8) |",
+            "| all | c-mteb average |  | 69.40 (5/35) |",
+        ]
+    )  # no Clustering row: the model has no clustering task
 
 
 # ---------------------------------------------------------------- the leaderboard's notes, the JSON text
