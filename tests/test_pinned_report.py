@@ -332,3 +332,11 @@ def test_the_quality_per_byte_notes_name_the_models_not_placed_and_only_those():
     comp = build_comparison(cand, [dataclasses.replace(unsized, embed_dim=1024, precision="float32")], SUITE)
     comp.pareto = build_pareto(comp)
     assert not [n for n in notes(render_markdown(comp)) if n.startswith("Not placed")]
+
+
+def test_the_averages_chart_axis_runs_from_a_multiple_of_5_below_the_scores_to_above_the_highest():
+    from evalkit.report.html import _zoom
+
+    assert _zoom([58.0, 61.0]) == (55.0, 62.0)  # half-point gaps show; the tallest bar and its label fit
+    assert _zoom([5.0, 90.0]) == (0.0, 102.75)  # near 0: from 0
+    assert _zoom([]) == (0.0, 105.0)
