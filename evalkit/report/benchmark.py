@@ -126,7 +126,7 @@ def _gaps(frame, main_scores: dict[str, str]) -> dict[str, dict[str, str]]:
         required.setdefault(task, set()).update(have)
     have = {(model, task): set(cells_) for model, task, cells_ in cells(scored).iter_rows()}
     gaps: dict[str, dict[str, str]] = {}
-    for model, task, _ in cells(frame).iter_rows():
+    for model, task, _ in sorted(cells(frame).iter_rows()):  # polars groups in no set order
         got = have.get((model, task), set())
         if not got:
             why = f"the result the leaderboard keeps has no {main_scores.get(task, 'main score')}"
