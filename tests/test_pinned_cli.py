@@ -4,13 +4,23 @@ survivors of the mutation campaign on evalkit/cli and evalkit/integrations (docs
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+import math
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import evalkit
-from evalkit.cli import _all_parsers, build_parser, main
-from evalkit.cli.run import Printer, RayPrinter
+from evalkit.cli import _all_parsers, build_parser, main, program_name
+from evalkit.cli.run import Printer, RayPrinter, next_steps, summary_table
+from evalkit.run.runner import RunReport, TaskOutcome
+from evalkit.suite import load_suite
+
+SAMPLE = load_suite("sample")
 
 # ---------------------------------------------------------------- the usage of every command
 
@@ -222,3 +232,241 @@ def test_ctrl_c_says_the_results_are_kept_and_exits_130(api, capsys):
     assert main(["check", "candidate", "--baseline", "baseline"]) == 130
     err = capsys.readouterr().err
     assert err == "\ninterrupted: finished results are on disk; run the same command again to continue\n"
+
+
+# ---------------------------------------------------------------- run: progress lines, closing tables, exit status
+
+
+def outcome(task: str, status: str, score: float | None = None, **fields) -> TaskOutcome:
+    spec = SAMPLE.by_mteb_name[task]
+    return TaskOutcome(spec, status, main_metric=SAMPLE.main_metrics[spec.type], main_score=score, **fields)
+
+
+def test_progress_lines_give_each_tasks_score_and_time_or_why_it_did_not_run(capsys):
+    model = SimpleNamespace(name="org/m", devices=["cpu"], dtype="fp32", options=SimpleNamespace(batch_size=16),
+                            prompts={"query": "q: "}, loader="sentence-transformers")  # fmt: skip
+    printer = Printer()
+    printer.started(model, SAMPLE.tasks[:3], "sample", cached=True)
+    printer.task_finished(outcome("STSB", "done", 71.234, seconds=2.26, position=(1, 3)))
+    printer.task_finished(outcome("Ocnli", "skipped", path=Path("r/Ocnli.json"), position=(2, 3)))
+    printer.task_finished(outcome("Waimai", "failed", error="the data is corrupt", position=(3, 3)))
+    assert capsys.readouterr().out.splitlines() == [
+        "evalkit: org/m on cpu (fp32, batch size 16), 3 task(s) of suite sample, cached mode",
+        "loader: sentence-transformers; prompts: query='q: '",
+        "[1/3] STSB: cos_sim_spearman 71.23 (2.3 s)",
+        "[2/3] Ocnli: already done (r/Ocnli.json), skipped",
+        "[3/3] Waimai: FAILED: the data is corrupt",
+    ]
+    ray = RayPrinter()
+    ray.cluster_ready({"nodes": 2, "workers": 3, "worker": "1 CPU", "startup_seconds": 4.04})
+    ray.unit_finished("org/m", outcome("STSB", "done", 71.234, seconds=2.26, position=(1, 3)), "node-1", 99,
+                      {"done": 1, "running": 2, "queued": 0})  # fmt: skip
+    ray.unit_finished("org/m", outcome("Ocnli", "failed", error="boom", position=(2, 3)), "", 98,
+                      {"done": 2, "running": 1, "queued": 0})  # fmt: skip
+    assert capsys.readouterr().out.splitlines() == [
+        "evalkit: Ray cluster of 2 node(s), 3 worker(s) of 1 CPU, ready in 4.0 s",
+        "[1/3] STSB org/m on node-1: cos_sim_spearman 71.23 (2.3 s) | done 1, running 2, queued 0",
+        "[2/3] Ocnli org/m: FAILED: boom | done 2, running 1, queued 0",
+    ]
+
+
+def fake_run(monkeypatch, *reports: RunReport) -> list:
+    calls = []
+
+    def evaluate_many(models, **options):
+        calls.append((models, options))
+        return list(reports)
+
+    monkeypatch.setattr(evalkit, "evaluate_many", evaluate_many)
+    return calls
+
+
+def test_run_prints_each_models_table_the_count_and_model_index_files_and_exits_1_on_a_failure(monkeypatch, capsys):
+    first = RunReport([outcome("STSB", "done", 70.0)], folders=[Path("O/org__a/r")],
+                      model_index_files=[Path("O/org__a/r/model-index.yaml")], suite=SAMPLE)  # fmt: skip
+    second = RunReport([outcome("STSB", "done", 60.0), outcome("Ocnli", "failed", error="boom")],
+                       folders=[Path("O/org__b/r")], suite=SAMPLE)  # fmt: skip
+    fake_run(monkeypatch, first, second)
+    assert main(["run", "-m", "org/a", "-m", "org/b", "-o", "O"]) == 1
+    assert capsys.readouterr().out == (
+        f"\nO/org__a/r:\n{summary_table(first)}\n\nO/org__b/r:\n{summary_table(second)}\n"
+        "\n2 of 3 result(s) are in O\nmodel-index YAML: O/org__a/r/model-index.yaml\n"
+    )
+    fake_run(monkeypatch, first)  # one model: no folder heading; every task done: 0
+    assert main(["run", "-m", "org/a", "-o", "O"]) == 0
+    assert capsys.readouterr().out == (
+        f"\n{summary_table(first)}\n\n1 of 1 result(s) are in O\nmodel-index YAML: O/org__a/r/model-index.yaml\n"
+    )
+
+
+def test_an_interrupted_run_says_its_results_are_on_disk_and_exits_130(monkeypatch, capsys):
+    report = RunReport([outcome("STSB", "done", 70.0)], interrupted=True, folders=[Path("O/org__a/r")],
+                       model_index_files=[Path("O/org__a/r/model-index.yaml")], suite=SAMPLE)  # fmt: skip
+    fake_run(monkeypatch, report)
+    assert main(["run", "-m", "org/a", "-o", "O"]) == 130
+    out, err = capsys.readouterr()
+    assert out == f"\n{summary_table(report)}\n\n1 of 1 result(s) are in O\n"
+    assert err == "interrupted: the results above are on disk; run the same command again to continue\n"
+
+
+def test_with_no_arguments_the_demo_runs_the_bundled_model_on_the_sample_suite_and_says_what_next(monkeypatch, capsys):
+    calls = fake_run(monkeypatch, RunReport([outcome("STSB", "done", 70.0)], suite=SAMPLE))
+    assert main([]) == 0
+    ((models, options),) = calls
+    assert (models, options["suite"], options["output_dir"]) == (["bundled:minilm"], "sample", Path("results/sample"))
+    out = capsys.readouterr().out
+    assert out.endswith(f"result(s) are in results/sample\n{next_steps(program_name())}\n")
+    assert "That was the demo" in out and f"  {program_name()} --help  " in out
+
+
+# ---------------------------------------------------------------- tasks
+
+
+def table_rows(text: str) -> list[list[str]]:
+    return [re.split(r"\s{2,}", line.strip()) for line in text.split("\n\n")[0].splitlines()]
+
+
+HEADER = ["task", "type", "split", "subset", "sample", "texts", "dataset repo"]
+
+
+def test_tasks_lists_what_the_api_lists_and_the_texts_to_encode(capsys):
+    assert main(["tasks", "-b", "c-mteb-lite"]) == 0
+    out = capsys.readouterr().out
+    lite, full = evalkit.list_tasks("c-mteb-lite"), evalkit.list_tasks("c-mteb")
+    assert table_rows(out) == [HEADER] + [
+        [t["task"], t["type"], t["split"], t["subset"], str(t["limit"] or "all"), f"{t['texts']:,}", t["repo"]]
+        for t in lite
+    ]
+    total, everything = sum(t["texts"] for t in lite), sum(t["texts"] for t in full)
+    assert f"\n\n{len(lite)} tasks in {load_suite('c-mteb-lite').origin}\n" in out
+    assert f"\nAbout {total:,} texts to encode, {total / everything:.1%} of the 35-task c-mteb suite's " in out
+    assert f"suite's {everything:,} (at most; from mteb's descriptive statistics of the hub data)." in out
+    assert main(["tasks", "--suite", "sample"]) == 0  # a suite with its own data has no counts
+    out = capsys.readouterr().out
+    listed = evalkit.list_tasks("sample")
+    assert table_rows(out) == [HEADER] + [[t["task"], t["type"], t["split"], t["subset"], "all", "–", t["repo"]]
+                                          for t in listed]  # fmt: skip
+    assert {t["texts"] for t in listed} == {None}
+    assert out.endswith(
+        f"\n\n6 tasks in {SAMPLE.origin}\nThe suite brings its own data ({SAMPLE.data_dir}): no hub statistics, "
+        "no text counts.\n"
+    )
+
+
+# ---------------------------------------------------------------- CMTEBEvaluator
+
+RESULTS = {  # the sample suite's tasks: (mteb score key, split, score on mteb's 0-1 scale)
+    "STSB": ("cosine_spearman", "test", 0.61),
+    "Ocnli": ("cosine_ap", "validation", 0.85),
+    "Waimai": ("accuracy", "test", 0.52),
+    "CLSClusteringS2S": ("v_measure", "test", 0.47),
+    "T2Reranking": ("map_at_1000", "dev", 0.66),
+    "CovidRetrieval": ("ndcg_at_10", "dev", 0.83),
+}
+
+
+class CardData:
+    """A model's `model_card_data`: what the evaluator stores in it."""
+
+    def __init__(self):
+        self.stored = []
+
+    def set_evaluation_metrics(self, evaluator, metrics, epoch, step):
+        self.stored.append((dict(metrics), epoch, step))
+
+
+@pytest.fixture
+def evaluate(monkeypatch):
+    """`evalkit.evaluate` writing RESULTS' result files (the failing tasks' left out) into the run's folder; the
+    calls it got."""
+    calls, failing = [], set()
+
+    @functools.wraps(evalkit.evaluate)  # its signature: the evaluator takes evaluate's keywords
+    def fake(model, **options):
+        calls.append(options)
+        folder = Path(options["output_dir"]) / options["name"] / "no_revision_available"
+        folder.mkdir(parents=True)
+        outcomes = []
+        for task in options["tasks"]:
+            if task in failing:
+                outcomes.append(TaskOutcome(SAMPLE.by_mteb_name[task], "failed", error="the data is corrupt"))
+                continue
+            key, split, value = RESULTS[task]
+            entry = {"hf_subset": "default", "languages": ["cmn-Hans"], key: value, "main_score": value}
+            data = {"dataset_revision": "d1", "task_name": task, "mteb_version": "2.26.24",
+                    "scores": {split: [entry]}, "evaluation_time": 1.0}  # fmt: skip
+            (folder / f"{task}.json").write_text(json.dumps(data), encoding="utf-8")
+            outcomes.append(TaskOutcome(SAMPLE.by_mteb_name[task], "done"))
+        return RunReport(outcomes, folders=[folder], suite=options["suite"])
+
+    monkeypatch.setattr(evalkit, "evaluate", fake)
+    return calls, failing
+
+
+def test_the_evaluator_logs_each_task_each_type_and_the_suite_average_and_stores_them_in_the_card(evaluate, tmp_path):
+    from evalkit.integrations.sentence_transformers import CMTEBEvaluator
+
+    calls, _ = evaluate
+    model = SimpleNamespace(model_card_data=CardData())
+    evaluator = CMTEBEvaluator(suite="sample", name="m", output_dir=tmp_path, seed=3)
+    metrics = evaluator(model, epoch=1.0, steps=20)
+    comparison = evalkit.compare(tmp_path / "m_step-20", suite="sample")
+    assert comparison.average.aggregates[0].score == pytest.approx((61 + 85 + 52 + 47 + 66 + 83) / 6)
+    expected = {f"sample_{task}": pytest.approx(value * 100) for task, (_, _, value) in RESULTS.items()}
+    expected |= {f"sample_{row.name}_average": row.aggregates[0].score for row in comparison.types}
+    assert metrics == {**expected, "sample_average": comparison.average.aggregates[0].score}
+    assert model.model_card_data.stored == [(metrics, 1.0, 20)]
+    (options,) = calls
+    assert {k: v for k, v in options.items() if k not in ("suite", "observer")} == {
+        "tasks": [t.mteb_task for t in SAMPLE.tasks], "limit": None, "data_dir": None, "name": "m_step-20",
+        "output_dir": tmp_path, "batch_size": 32, "workers": 1, "seed": 3,
+    }  # fmt: skip
+    assert evaluator.get_config_dict() == {"suite": "sample", "tasks": [t.name for t in SAMPLE.tasks]}
+
+
+def test_outside_training_the_evaluator_writes_to_its_name_and_the_trainers_folder(evaluate, tmp_path):
+    from evalkit.integrations.sentence_transformers import CMTEBEvaluator
+
+    calls, _ = evaluate
+    evaluator = CMTEBEvaluator(suite="sample", tasks=["STSB"], limit=5, name="m", main_metric="sts", batch_size=8,
+                               prefix="")  # fmt: skip
+    assert evaluator.primary_metric == "STS_average"
+    metrics = evaluator(SimpleNamespace(model_card_data=CardData()), output_path=str(tmp_path))
+    assert metrics == {"STSB": pytest.approx(61.0), "STS_average": pytest.approx(61.0), "average": pytest.approx(61.0)}
+    (options,) = calls
+    assert (options["name"], options["output_dir"], options["tasks"]) == ("m", str(tmp_path), ["STSB"])
+    assert (options["limit"], options["batch_size"], options["workers"]) == (5, 8, 1)
+    assert evaluator.get_config_dict() == {"suite": "sample", "tasks": ["STSB"], "limit": 5}
+
+
+def test_a_failed_task_leaves_out_its_metric_and_the_averages_over_it(evaluate, tmp_path, caplog):
+    from evalkit.integrations.sentence_transformers import CMTEBEvaluator
+
+    _, failing = evaluate
+    failing.add("Ocnli")
+    evaluator = CMTEBEvaluator(suite="sample", tasks=["STSB", "Ocnli"], name="m", output_dir=tmp_path, prefix="lite")
+    with caplog.at_level(logging.WARNING, logger="evalkit.integrations.sentence_transformers"):
+        metrics = evaluator(SimpleNamespace(model_card_data=CardData()), steps=4)
+    assert set(metrics) == {"lite_STSB", "lite_STS_average", "lite_average"} and math.isnan(metrics["lite_average"])
+    assert metrics["lite_STSB"] == metrics["lite_STS_average"] == pytest.approx(61.0)
+    assert "C-MTEB task Ocnli failed at m_step-4: the data is corrupt" in caplog.text
+
+
+def test_the_evaluators_arguments_are_checked_with_messages_that_name_them(tmp_path):
+    from evalkit.errors import OptionError
+    from evalkit.integrations.sentence_transformers import CMTEBEvaluator
+
+    absent = tmp_path / "absent"
+    with pytest.raises(OptionError) as error:
+        CMTEBEvaluator(suite="sample", data_dir=absent)
+    assert str(error.value) == f"data_dir {absent}: is not a folder"
+    with pytest.raises(OptionError) as error:
+        CMTEBEvaluator(suite="sample", limit=0)
+    assert str(error.value) == "limit 0: must be at least 1"
+    with pytest.raises(TypeError) as error:
+        CMTEBEvaluator(suite="sample", observer=None, model="m", overwite=True)
+    assert str(error.value) == "CMTEBEvaluator() got unexpected keyword argument(s): model, observer, overwite"
+    # a type is the main metric when the evaluation has a task of it, whatever else it has
+    assert CMTEBEvaluator(suite="sample", tasks=["STSB"], main_metric="STS").primary_metric == "sample_STS_average"
+    assert CMTEBEvaluator(suite="sample", main_metric="covidretrieval").primary_metric == "sample_CovidRetrieval"
+    assert CMTEBEvaluator(suite="sample").description == "C-MTEB (sample)"
