@@ -21,6 +21,27 @@ from evalkit.run.runner import RunReport, TaskOutcome
 from evalkit.suite import load_suite
 
 SAMPLE = load_suite("sample")
+RESULTS = {  # the sample suite's tasks: (mteb score key, split, score on mteb's 0-1 scale)
+    "STSB": ("cosine_spearman", "test", 0.61),
+    "Ocnli": ("cosine_ap", "validation", 0.85),
+    "Waimai": ("accuracy", "test", 0.52),
+    "CLSClusteringS2S": ("v_measure", "test", 0.47),
+    "T2Reranking": ("map_at_1000", "dev", 0.66),
+    "CovidRetrieval": ("ndcg_at_10", "dev", 0.83),
+}
+
+
+def write_results(folder: Path, tasks=tuple(RESULTS)) -> Path:
+    """A model revision's results folder as mteb writes it: one result file per task of `tasks`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for task in tasks:
+        key, split, value = RESULTS[task]
+        entry = {"hf_subset": "default", "languages": ["cmn-Hans"], key: value, "main_score": value}
+        data = {"dataset_revision": "d1", "task_name": task, "mteb_version": "2.26.24",
+                "scores": {split: [entry]}, "evaluation_time": 1.0, "date": 1767225600.0}  # fmt: skip
+        (folder / f"{task}.json").write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
 
 # ---------------------------------------------------------------- the usage of every command
 
@@ -58,6 +79,30 @@ def test_every_command_shows_its_options_metavars_and_choices_in_its_usage():
     for parser in _all_parsers(build_parser("evalkit")):
         usages[parser.prog] = " ".join(parser.format_usage().split()).removeprefix(f"usage: {parser.prog} ")
     assert usages == USAGE
+
+
+@pytest.mark.parametrize("columns, width", [(200, 100), (60, 58)])
+def test_descriptions_fill_the_terminal_up_to_100_columns(monkeypatch, columns, width):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    described = [p for p in _all_parsers(build_parser("evalkit")) if p.epilog]  # the commands with examples
+    commands = ["evalkit", "evalkit run", "evalkit compare", "evalkit audit", "evalkit check"]
+    assert [p.prog for p in described] == commands
+    widths = []
+    for parser in described:
+        assert parser.description in parser.format_help()
+        widths += [len(line) for line in parser.description.splitlines()]
+    assert max(widths) == width
+
+
+def test_help_names_every_alias_of_the_suite_and_debug_flags(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    for parser in _all_parsers(build_parser("evalkit")):
+        text = parser.format_help()
+        assert "-v, --debug, --verbose" in text
+        assert ("-b SUITE, --benchmark SUITE, --suite SUITE" in text) == ("[-b SUITE]" in parser.format_usage())
+    run = next(p for p in _all_parsers(build_parser("evalkit")) if p.prog == "evalkit run").format_help()
+    assert "-o OUTPUT_DIR, --output-dir OUTPUT_DIR, --output-folder OUTPUT_DIR" in run
+    assert "--types NAME [NAME ...], --task-types NAME [NAME ...]" in run
 
 
 def test_a_value_outside_an_options_choices_is_a_usage_error(tmp_path, capsys):
@@ -355,15 +400,6 @@ def test_tasks_lists_what_the_api_lists_and_the_texts_to_encode(capsys):
 
 # ---------------------------------------------------------------- CMTEBEvaluator
 
-RESULTS = {  # the sample suite's tasks: (mteb score key, split, score on mteb's 0-1 scale)
-    "STSB": ("cosine_spearman", "test", 0.61),
-    "Ocnli": ("cosine_ap", "validation", 0.85),
-    "Waimai": ("accuracy", "test", 0.52),
-    "CLSClusteringS2S": ("v_measure", "test", 0.47),
-    "T2Reranking": ("map_at_1000", "dev", 0.66),
-    "CovidRetrieval": ("ndcg_at_10", "dev", 0.83),
-}
-
 
 class CardData:
     """A model's `model_card_data`: what the evaluator stores in it."""
@@ -384,19 +420,12 @@ def evaluate(monkeypatch):
     @functools.wraps(evalkit.evaluate)  # its signature: the evaluator takes evaluate's keywords
     def fake(model, **options):
         calls.append(options)
-        folder = Path(options["output_dir"]) / options["name"] / "no_revision_available"
-        folder.mkdir(parents=True)
-        outcomes = []
-        for task in options["tasks"]:
-            if task in failing:
-                outcomes.append(TaskOutcome(SAMPLE.by_mteb_name[task], "failed", error="the data is corrupt"))
-                continue
-            key, split, value = RESULTS[task]
-            entry = {"hf_subset": "default", "languages": ["cmn-Hans"], key: value, "main_score": value}
-            data = {"dataset_revision": "d1", "task_name": task, "mteb_version": "2.26.24",
-                    "scores": {split: [entry]}, "evaluation_time": 1.0}  # fmt: skip
-            (folder / f"{task}.json").write_text(json.dumps(data), encoding="utf-8")
-            outcomes.append(TaskOutcome(SAMPLE.by_mteb_name[task], "done"))
+        done = [task for task in options["tasks"] if task not in failing]
+        folder = write_results(Path(options["output_dir"]) / options["name"] / "no_revision_available", done)
+        outcomes = [
+            TaskOutcome(SAMPLE.by_mteb_name[task], "done" if task in done else "failed", error="the data is corrupt")
+            for task in options["tasks"]
+        ]
         return RunReport(outcomes, folders=[folder], suite=options["suite"])
 
     monkeypatch.setattr(evalkit, "evaluate", fake)
@@ -470,3 +499,54 @@ def test_the_evaluators_arguments_are_checked_with_messages_that_name_them(tmp_p
     assert CMTEBEvaluator(suite="sample", tasks=["STSB"], main_metric="STS").primary_metric == "sample_STS_average"
     assert CMTEBEvaluator(suite="sample", main_metric="covidretrieval").primary_metric == "sample_CovidRetrieval"
     assert CMTEBEvaluator(suite="sample").description == "C-MTEB (sample)"
+
+
+# ---------------------------------------------------------------- card emit --format eval-results, card push --dry-run
+
+
+@pytest.fixture
+def revision(tmp_path) -> Path:
+    folder = write_results(tmp_path / "results" / "my-org__my-model" / "abc")
+    (folder / "model_meta.json").write_text(json.dumps({"name": "my-org/my-model", "revision": "abc"}))
+    return folder
+
+
+def test_card_emit_writes_the_eval_results_files_the_api_writes_and_names_each(revision, tmp_path, capsys):
+    published = evalkit.eval_results(revision, tmp_path / "api", suite="sample")
+    out = tmp_path / "eval_results"
+    assert (
+        main(["card", "emit", str(revision), "-b", "sample", "--format", "eval-results", "--output-dir", str(out)]) == 0
+    )
+    printed, notes = capsys.readouterr()
+    assert printed == "".join(f"wrote {out / name}\n" for name in published.files)
+    assert notes == "".join(f"note: {note}\n" for note in published.notes) and published.notes
+    assert sorted(p.name for p in out.iterdir()) == sorted(published.files) and len(published.files) == 6
+    for name in published.files:
+        assert (out / name).read_bytes() == (tmp_path / "api" / name).read_bytes()
+    assert main(["card", "emit", str(revision), "-b", "sample", "--format", "eval-results"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --format eval-results needs --output-dir (a model repository's .eval_results folder)\n"
+    )
+    assert (
+        main(["card", "emit", str(revision), "--format", "eval-results", "--output-dir", str(out), "--name", "N"]) == 2
+    )
+    assert capsys.readouterr().err.startswith("error: --format eval-results writes into --output-dir; --output,")
+
+
+def test_card_push_dry_run_prints_the_commit_the_api_would_make(revision, tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("---\nlicense: mit\n---\n# my model\n", encoding="utf-8")
+    before = readme.read_bytes()
+    argv = ["card", "push", "my-org/my-model", str(revision), "-b", "sample", "--readme", str(readme), "--dry-run"]
+    pull_request = (["--create-pr", "--revision", "dev"], "a pull request to my-org/my-model (revision dev)")
+    for flags, target in [([], "a commit to my-org/my-model"), pull_request]:
+        publication = evalkit.push("my-org/my-model", revision, suite="sample", readme=readme, dry_run=True)
+        assert main([*argv, *flags]) == 0
+        out, err = capsys.readouterr()
+        sizes = "".join(f"  {path} ({len(text.encode())} bytes)\n" for path, text in publication.files.items())
+        assert out == f"dry run: {target} would hold\n{sizes}\n{publication.readme_diff()}"
+        assert "+model-index:\n" in out and err == "".join(f"note: {note}\n" for note in publication.notes)
+    assert readme.read_bytes() == before  # a dry run changes nothing
+    readme.write_text(publication.files["README.md"], encoding="utf-8")  # already up to date: no diff
+    assert main(argv) == 0
+    assert capsys.readouterr().out.endswith(" bytes)\n\nREADME.md: unchanged\n")
