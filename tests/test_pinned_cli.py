@@ -21,24 +21,26 @@ from evalkit.run.runner import RunReport, TaskOutcome
 from evalkit.suite import load_suite
 
 SAMPLE = load_suite("sample")
-RESULTS = {  # the sample suite's tasks: (mteb score key, split, score on mteb's 0-1 scale)
-    "STSB": ("cosine_spearman", "test", 0.61),
-    "Ocnli": ("cosine_ap", "validation", 0.85),
-    "Waimai": ("accuracy", "test", 0.52),
-    "CLSClusteringS2S": ("v_measure", "test", 0.47),
-    "T2Reranking": ("map_at_1000", "dev", 0.66),
-    "CovidRetrieval": ("ndcg_at_10", "dev", 0.83),
+RESULTS = {  # the sample suite's tasks: (mteb score key, score on mteb's 0-1 scale)
+    "STSB": ("cosine_spearman", 0.61),
+    "Ocnli": ("cosine_ap", 0.85),
+    "Waimai": ("accuracy", 0.52),
+    "CLSClusteringS2S": ("v_measure", 0.47),
+    "T2Reranking": ("map_at_1000", 0.66),
+    "CovidRetrieval": ("ndcg_at_10", 0.83),
 }
 
 
-def write_results(folder: Path, tasks=tuple(RESULTS)) -> Path:
-    """A model revision's results folder as mteb writes it: one result file per task of `tasks`."""
+def write_results(folder: Path, tasks=tuple(RESULTS), suite=SAMPLE) -> Path:
+    """A model revision's results folder as mteb writes it: one result file per task of `tasks`, each at the split
+    `suite` reports."""
     folder.mkdir(parents=True, exist_ok=True)
     for task in tasks:
-        key, split, value = RESULTS[task]
+        key, value = RESULTS[task]
         entry = {"hf_subset": "default", "languages": ["cmn-Hans"], key: value, "main_score": value}
-        data = {"dataset_revision": "d1", "task_name": task, "mteb_version": "2.26.24",
-                "scores": {split: [entry]}, "evaluation_time": 1.0, "date": 1767225600.0}  # fmt: skip
+        scores = {suite.by_mteb_name[task].split: [entry]}
+        data = {"dataset_revision": "d1", "task_name": task, "mteb_version": "2.26.24", "scores": scores,
+                "evaluation_time": 1.0, "date": 1767225600.0}  # fmt: skip
         (folder / f"{task}.json").write_text(json.dumps(data), encoding="utf-8")
     return folder
 
@@ -421,9 +423,12 @@ def evaluate(monkeypatch):
     def fake(model, **options):
         calls.append(options)
         done = [task for task in options["tasks"] if task not in failing]
-        folder = write_results(Path(options["output_dir"]) / options["name"] / "no_revision_available", done)
+        folder = Path(options["output_dir"]) / options["name"] / "no_revision_available"
+        write_results(folder, done, options["suite"])
         outcomes = [
-            TaskOutcome(SAMPLE.by_mteb_name[task], "done" if task in done else "failed", error="the data is corrupt")
+            TaskOutcome(
+                options["suite"].by_mteb_name[task], "done" if task in done else "failed", error="the data is corrupt"
+            )
             for task in options["tasks"]
         ]
         return RunReport(outcomes, folders=[folder], suite=options["suite"])
@@ -441,7 +446,7 @@ def test_the_evaluator_logs_each_task_each_type_and_the_suite_average_and_stores
     metrics = evaluator(model, epoch=1.0, steps=20)
     comparison = evalkit.compare(tmp_path / "m_step-20", suite="sample")
     assert comparison.average.aggregates[0].score == pytest.approx((61 + 85 + 52 + 47 + 66 + 83) / 6)
-    expected = {f"sample_{task}": pytest.approx(value * 100) for task, (_, _, value) in RESULTS.items()}
+    expected = {f"sample_{task}": pytest.approx(value * 100) for task, (_, value) in RESULTS.items()}
     expected |= {f"sample_{row.name}_average": row.aggregates[0].score for row in comparison.types}
     assert metrics == {**expected, "sample_average": comparison.average.aggregates[0].score}
     assert model.model_card_data.stored == [(metrics, 1.0, 20)]
@@ -466,6 +471,16 @@ def test_outside_training_the_evaluator_writes_to_its_name_and_the_trainers_fold
     assert (options["name"], options["output_dir"], options["tasks"]) == ("m", str(tmp_path), ["STSB"])
     assert (options["limit"], options["batch_size"], options["workers"]) == (5, 8, 1)
     assert evaluator.get_config_dict() == {"suite": "sample", "tasks": ["STSB"], "limit": 5}
+
+
+def test_the_evaluator_reads_the_scores_at_its_suites_split(evaluate, tmp_path):
+    from evalkit.integrations.sentence_transformers import CMTEBEvaluator
+
+    lite = load_suite("c-mteb-lite")  # STSB on its validation split, where the card (c-mteb) reports its test split
+    assert (lite.by_mteb_name["STSB"].split, load_suite("c-mteb").by_mteb_name["STSB"].split) == ("validation", "test")
+    evaluator = CMTEBEvaluator(suite=lite, tasks=["STSB"], name="m", output_dir=tmp_path)
+    metrics = evaluator(SimpleNamespace(model_card_data=CardData()), steps=1)
+    assert metrics == {f"c-mteb-lite_{key}": pytest.approx(61.0) for key in ("STSB", "STS_average", "average")}
 
 
 def test_a_failed_task_leaves_out_its_metric_and_the_averages_over_it(evaluate, tmp_path, caplog):
