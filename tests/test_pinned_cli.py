@@ -565,3 +565,25 @@ def test_card_push_dry_run_prints_the_commit_the_api_would_make(revision, tmp_pa
     readme.write_text(publication.files["README.md"], encoding="utf-8")  # already up to date: no diff
     assert main(argv) == 0
     assert capsys.readouterr().out.endswith(" bytes)\n\nREADME.md: unchanged\n")
+
+
+def test_tasks_totals_only_what_mteb_has_statistics_of(monkeypatch, capsys):
+    """`list_tasks` gives no text count (None) for a task mteb has no statistics of: then no total is printed, and
+    no share of the c-mteb suite when one of its tasks has none."""
+    lite, full = evalkit.list_tasks("c-mteb-lite"), evalkit.list_tasks("c-mteb")
+    for uncounted in ("c-mteb-lite", "c-mteb"):
+
+        def listed(suite, uncounted=uncounted):
+            rows = [dict(row) for row in (full if suite == "c-mteb" else lite)]
+            if (suite == "c-mteb") == (uncounted == "c-mteb"):
+                rows[0]["texts"] = None
+            return rows
+
+        monkeypatch.setattr(evalkit, "list_tasks", listed)
+        assert main(["tasks", "-b", "c-mteb-lite"]) == 0
+        out = capsys.readouterr().out
+        total = sum(t["texts"] for t in lite)
+        if uncounted == "c-mteb-lite":
+            assert table_rows(out)[1][5] == "–" and "About" not in out
+        else:
+            assert f"\nAbout {total:,} texts to encode (at most; from mteb's descriptive statistics" in out
