@@ -36,7 +36,9 @@ except ImportError:  # sentence-transformers 5
 logger = logging.getLogger(__name__)
 
 AVERAGE = "average"
-_OWN = ("model", "suite", "tasks", "types", "limit", "data_dir", "name", "output_dir", "batch_size", "observer")
+# `evalkit.evaluate`'s keywords that the evaluator sets and that are not its own parameters (its own parameters never
+# reach **options)
+_OWN = ("model", "observer")
 
 
 class _Quiet(RunObserver):
