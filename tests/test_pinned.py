@@ -37,16 +37,20 @@ def comparison(leaderboard: bool = False):
     return comp
 
 
-def md_table(markdown: str, heading: str) -> list[list[str]]:
-    """The cells of the Markdown table under `### heading` (header first, separator left out)."""
-    lines = markdown[markdown.index(f"### {heading}\n") :].splitlines()[1:]
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+def md_cells(lines: list[str]) -> list[list[str]]:
+    """The cells of the Markdown table that starts at `lines[0]` (header first, separator left out)."""
     rows = []
-    for line in lines[start:]:
+    for line in lines:
         if not line.startswith("|"):
             break
         rows.append([cell.strip() for cell in line.strip("|").split("|")])
     return [rows[0], *rows[2:]]
+
+
+def md_table(markdown: str, heading: str) -> list[list[str]]:
+    """The cells of the Markdown table under `### heading` (header first, separator left out)."""
+    lines = markdown[markdown.index(f"### {heading}\n") :].splitlines()[1:]
+    return md_cells(lines[next(i for i, line in enumerate(lines) if line.startswith("|")) :])
 
 
 # ---------------------------------------------------------------- reports: Markdown, CSV, JSON

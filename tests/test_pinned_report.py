@@ -16,6 +16,7 @@ from test_audit import PROMPTS, write_run
 from test_audit import REVISION as AUDITED_REVISION
 from test_audit import SCORES as AUDIT_SCORES
 from test_leaderboard import BENCHMARK, CANDIDATE, build_candidate, build_folder
+from test_pinned import md_cells
 from test_report import SUITE, make_model
 
 import evalkit
@@ -102,13 +103,7 @@ def test_the_leaderboard_shortens_commit_hashes_and_keeps_other_revision_names()
 def md_rows(markdown: str, first_header: str) -> list[list[str]]:
     """The cells of the Markdown table whose header starts with `| first_header |` (separator left out)."""
     lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
-    rows = []
-    for line in lines[start:]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in line.strip("|").split("|")])
-    return [rows[0], *rows[2:]]
+    return md_cells(lines[next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |")) :])
 
 
 def mteb_meta(folder: Path, **loader_kwargs) -> None:
