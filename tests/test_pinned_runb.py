@@ -243,3 +243,17 @@ def test_retrieval_records_the_top_100_in_pytrec_evals_order_and_reranking_every
     assert reranking["query_scores"]["measures"] == {"ndcg_cut_10": [1.0, 0.5], "ndcg_cut_1000": [1.0, 0.75]}
     assert list(reranking["rankings"]["q1"]) == order
     assert (reranking["depth"], reranking["skip_first_result"]) == (None, False)
+
+
+@pytest.mark.parametrize("loader_kwargs", [{"trust_remote_code": True}, {"model_kwargs": {"trust_remote_code": True}}])
+def test_a_registry_entry_that_runs_the_repositorys_code_is_refused_without_the_flag(loader_kwargs):
+    """Whether the entry asks for remote code itself or inside its `model_kwargs`, nothing loads without the user's
+    `--trust-remote-code`."""
+    import mteb
+
+    from evalkit.errors import UserError
+    from evalkit.run.registry import load_registry_model
+
+    meta = mteb.get_model_meta(E5).model_copy(update={"loader_kwargs": loader_kwargs})
+    with pytest.raises(UserError, match=f"{E5} runs code from its repository"):
+        load_registry_model(meta, None, "cpu", None, False, {}, None)
