@@ -257,3 +257,20 @@ def test_a_registry_entry_that_runs_the_repositorys_code_is_refused_without_the_
     meta = mteb.get_model_meta(E5).model_copy(update={"loader_kwargs": loader_kwargs})
     with pytest.raises(UserError, match=f"{E5} runs code from its repository"):
         load_registry_model(meta, None, "cpu", None, False, {}, None)
+
+
+def test_the_default_observer_logs_which_mode_each_run_is_in(caplog):
+    """The API's default observer (a notebook or training loop) logs the run's start and its mode."""
+    import logging
+    from types import SimpleNamespace
+
+    from evalkit.run.runner import RunObserver
+
+    model = SimpleNamespace(name="org/model")
+    with caplog.at_level(logging.INFO, logger="evalkit.run.runner"):
+        RunObserver().started(model, [object(), object()], "c-mteb", cached=True)
+        RunObserver().started(model, [object()], "sample", cached=False)
+    assert [record.getMessage() for record in caplog.records] == [
+        "evaluating org/model on 2 task(s) of suite c-mteb, cached mode",
+        "evaluating org/model on 1 task(s) of suite sample, reference mode",
+    ]
