@@ -60,7 +60,9 @@ def test_the_encode_phase_asks_the_model_for_each_unique_text_once(counted):
     for call in calls:
         assert [len(t) for t in call] == sorted((len(t) for t in call), reverse=True)  # longest first
     assert summary["model_load_seconds"] > 0
-    assert summary["texts_per_second"]["cpu"] > 0
+    rate = summary["texts_per_second"]["cpu"]  # texts per second of encoding, to one decimal
+    assert rate == round(rate, 1)
+    assert rate == pytest.approx(summary["texts_encoded"] / summary["encode_seconds"], rel=0.01)  # seconds to 1 ms
 
 
 @pytest.mark.parametrize("task_name", sorted(SIX_TASKS))
